@@ -1,0 +1,29 @@
+# semids: `make run` runs the full pipeline on MovieLens-100K; `make test` runs the tests.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+export TF_USE_LEGACY_KERAS := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PYTHONWARNINGS := ignore::FutureWarning
+
+.PHONY: setup run test test-all lock clean
+
+setup:
+	@bash scripts/setup_env.sh
+
+run: setup
+	$(VENV)/bin/semids run $(ARGS)
+
+test: setup
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-all: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Re-resolve the pins (needs the network to PyPI); commit the lock it writes.
+lock:
+	.tools/uv/bin/uv pip compile requirements/requirements.in --python-version 3.10 \
+	  --python-platform x86_64-manylinux_2_28 -o requirements/requirements.lock
+
+clean:
+	rm -rf outputs results

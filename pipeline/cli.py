@@ -1,0 +1,138 @@
+"""`semids`: the project's command line.
+
+    semids run [--dataset ml100k|synthetic|csv] [--data_dir DIR] [--representation NAME]
+               [--item_table_size B] [--runner direct|...] [--beam_arg=--flag=value ...]
+               [--config FILE] [--FIELD VALUE for any RunConfig field]
+    semids prepare-data [same options]   # only write items.csv / interactions.csv
+    semids show-config [same options]    # print the RunConfig as JSON (a SEMIDS_CONFIG file)
+"""
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import sys
+import time
+import typing
+
+from pipeline.config import RunConfig
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="JSON file with RunConfig fields (flags override it)")
+    hints = typing.get_type_hints(RunConfig)
+    for field in dataclasses.fields(RunConfig):
+        hint = hints[field.name]
+        flag = f"--{field.name}"
+        if field.name == "beam_args":
+            parser.add_argument("--beam_arg", dest="beam_args", action="append", default=None,
+                                metavar="ARG", help="a Beam pipeline argument, repeatable "
+                                "(e.g. --beam_arg=--direct_num_workers=2)")
+        elif hint is bool:
+            parser.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), default=None,
+                                metavar="BOOL")
+        elif field.name == "hidden_units":
+            parser.add_argument(flag, type=lambda s: tuple(int(x) for x in s.split(",")),
+                                default=None, metavar="N,N")
+        else:
+            base = typing.get_args(hint)[0] if typing.get_origin(hint) is typing.Union else hint
+            parser.add_argument(flag, type=base, default=None)
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    base = RunConfig.from_file(args.config).to_dict() if args.config else {}
+    for field in dataclasses.fields(RunConfig):
+        value = getattr(args, field.name, None)
+        if value is not None:
+            base[field.name] = value
+    return RunConfig.from_dict(base)
+
+
+class _ProgressHandler(logging.Handler):
+    """Prints one line per component as LocalDagRunner starts and finishes it."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.started = {}
+
+    def emit(self, record):
+        msg = record.getMessage()
+        if msg.startswith("Component ") and msg.endswith(" is running."):
+            name = msg[len("Component "):-len(" is running.")]
+            self.started[name] = time.time()
+        elif msg.startswith("Component ") and msg.endswith(" is finished."):
+            name = msg[len("Component "):-len(" is finished.")]
+            took = time.time() - self.started.get(name, time.time())
+            print(f"  [{time.strftime('%H:%M:%S')}] {name:<32} done in {took:6.1f}s", flush=True)
+
+
+def _setup_logging(config: RunConfig) -> str:
+    """Full logs to a file; the console gets one line per finished component."""
+    from absl import logging as absl_logging
+    log_dir = os.path.join(config.output_dir, "logs")
+    os.makedirs(log_dir, exist_ok=True)
+    log_path = os.path.join(log_dir, f"{config.pipeline_name}-{time.strftime('%Y%m%d-%H%M%S')}.log")
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    absl_logging.use_python_logging(quiet=True)
+    absl_logging.set_verbosity(absl_logging.INFO)
+    fh = logging.FileHandler(log_path)
+    fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(fh)
+    root.addHandler(_ProgressHandler())
+    root.setLevel(logging.INFO)
+    return log_path
+
+
+def run_pipeline(config: RunConfig, quiet: bool = False) -> dict:
+    """Prepares the data, runs the pipeline with LocalDagRunner, writes and returns metrics."""
+    from tfx import v1 as tfx
+
+    import data
+    from pipeline import pipeline as pipeline_lib
+    from pipeline import report
+
+    start = time.time()
+    data_dir = data.prepare_dataset(config)
+    log_path = None if quiet else _setup_logging(config)
+    if log_path:
+        print(f"semids: running pipeline '{config.pipeline_name}' on {config.dataset_name} "
+              f"({config.representation}); data {data_dir}; full log {log_path}", flush=True)
+    tfx.orchestration.LocalDagRunner().run(pipeline_lib.create_pipeline(config, data_dir))
+    metrics = report.collect_metrics(config, time.time() - start)
+    path = report.write_metrics(config, metrics)
+    if not quiet:
+        print(f"\nResults ({path}):\n{report.format_table([metrics])}")
+        print(f"\nPushed SavedModel: {metrics['pushed_model_dir'] or '(not pushed: model not blessed)'}")
+    return metrics
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="semids", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_ in (("run", "run the pipeline and report"),
+                        ("prepare-data", "write items.csv and interactions.csv only"),
+                        ("show-config", "print the RunConfig as JSON")):
+        _add_config_flags(sub.add_parser(name, help=help_))
+    args = parser.parse_args(argv)
+    try:
+        config = config_from_args(args)
+        if args.command == "show-config":
+            print(config.to_json())
+        elif args.command == "prepare-data":
+            import data
+            print(data.prepare_dataset(config))
+        else:
+            run_pipeline(config)
+    except (ValueError, RuntimeError, OSError) as e:
+        # Our own errors carry the file/row/field; the full trace is in the log file.
+        logging.getLogger(__name__).exception("semids failed")
+        print(f"semids: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""One RunConfig per pipeline run: the CLI, the TFX CLI route (SEMIDS_CONFIG) and tests build one,
+and `create_pipeline` reads everything from it. No component reads globals or fixed paths."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import List, Optional, Tuple
+
+from pipeline import features
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCHEMA_DIR = os.path.join(REPO_ROOT, "schemas")
+INTERACTIONS_SCHEMA = os.path.join(SCHEMA_DIR, "interactions.pbtxt")
+
+DATASETS = ("ml100k", "synthetic", "csv")
+RUNNERS = ("direct", "direct_multiprocess", "portable", "dataflow")
+
+
+@dataclasses.dataclass
+class RunConfig:
+    # --- what to run on -------------------------------------------------------------------
+    pipeline_name: str = "semids"
+    # ml100k: MovieLens-100K from the installed recbole package; synthetic: the seeded generator;
+    # csv: a bring-your-own folder holding items.csv and interactions.csv (data_dir).
+    dataset: str = "ml100k"
+    data_dir: Optional[str] = None  # for dataset=csv; for others where the prepared CSVs go
+    synthetic_num_users: int = 300
+    synthetic_num_items: int = 200
+    synthetic_num_interactions: int = 6000
+    seed: int = 0
+
+    # --- where outputs land (git-ignored) --------------------------------------------------
+    output_dir: str = os.path.join(REPO_ROOT, "outputs")
+    results_dir: str = os.path.join(REPO_ROOT, "results")
+
+    # --- validating ExampleGen -------------------------------------------------------------
+    # The run stops when more than this fraction of a file's rows is rejected.
+    max_bad_row_fraction: float = 0.05
+
+    # --- InteractionFeatures: splits and history --------------------------------------------
+    eval_fraction: float = 0.2  # last share of interactions by time -> eval
+    validation_fraction: float = 0.1  # last share of the train period by time -> validation
+    new_item_fraction: float = 0.1  # share of items held out (seeded): new at eval
+    history_length: int = 50  # cap on history; also the fixed length H of serving requests
+
+    # --- representation and table sizes -----------------------------------------------------
+    representation: str = features.RANDOM_HASH
+    item_table_size: int = 10_000  # table budget B of the item feature (hash buckets for random_hash)
+    user_hash_buckets: int = 10_000
+
+    # --- ranking model ------------------------------------------------------------------------
+    embedding_dim: int = 32
+    hidden_units: Tuple[int, ...] = (128, 64)
+    dropout: float = 0.2
+    learning_rate: float = 2e-3
+    batch_size: int = 512
+    max_epochs: int = 20
+    early_stopping_patience: int = 2
+
+    # --- Evaluator ----------------------------------------------------------------------------
+    min_auc: float = 0.5  # an absolute floor for blessing
+    # How much lower than the latest blessed model's AUC a candidate may be and still be blessed.
+    auc_regression_tolerance: float = 0.01
+
+    # --- Beam runner ------------------------------------------------------------------------
+    runner: str = "direct"
+    direct_num_workers: int = 2
+    beam_args: List[str] = dataclasses.field(default_factory=list)  # appended verbatim
+
+    enable_cache: bool = True
+
+    def __post_init__(self):
+        self.hidden_units = tuple(int(u) for u in self.hidden_units)
+        self.validate()
+
+    def validate(self) -> None:
+        def need(ok: bool, msg: str):
+            if not ok:
+                raise ValueError(f"RunConfig: {msg}")
+
+        need(self.dataset in DATASETS, f"dataset must be one of {DATASETS}, got {self.dataset!r}")
+        need(self.dataset != "csv" or bool(self.data_dir), "dataset=csv needs data_dir")
+        need(self.representation in features.REPRESENTATIONS,
+             f"representation must be one of {features.REPRESENTATIONS}, got {self.representation!r}")
+        need(self.runner in RUNNERS, f"runner must be one of {RUNNERS}, got {self.runner!r}")
+        for name in ("eval_fraction", "validation_fraction", "new_item_fraction", "max_bad_row_fraction"):
+            v = getattr(self, name)
+            need(0.0 <= v < 1.0, f"{name} must be in [0, 1), got {v}")
+        for name in ("history_length", "item_table_size", "user_hash_buckets", "embedding_dim",
+                     "batch_size", "max_epochs"):
+            need(getattr(self, name) > 0, f"{name} must be positive")
+
+    # --- derived paths ----------------------------------------------------------------------
+    @property
+    def dataset_name(self) -> str:
+        if self.dataset == "csv":
+            return os.path.basename(os.path.normpath(self.data_dir))
+        return self.dataset
+
+    @property
+    def prepared_data_dir(self) -> str:
+        """Folder holding items.csv and interactions.csv for this run."""
+        if self.data_dir:
+            return os.path.abspath(self.data_dir)
+        return os.path.join(self.output_dir, "data", self.dataset_name)
+
+    @property
+    def pipeline_root(self) -> str:
+        return os.path.join(self.output_dir, "pipelines", self.pipeline_name)
+
+    @property
+    def metadata_path(self) -> str:
+        return os.path.join(self.output_dir, "metadata", self.pipeline_name, "metadata.db")
+
+    @property
+    def serving_model_dir(self) -> str:
+        """TF Serving's model base path: numbered version folders land under it."""
+        return os.path.join(self.output_dir, "serving", self.pipeline_name)
+
+    @property
+    def results_path(self) -> str:
+        return os.path.join(self.results_dir, self.dataset_name, self.representation)
+
+    # --- (de)serialisation ------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["hidden_units"] = list(self.hidden_units)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"RunConfig: unknown field(s) {unknown}; known: {sorted(known)}")
+        return cls(**d)
+
+    @classmethod
+    def from_file(cls, path: str) -> "RunConfig":
+        try:
+            with open(path) as f:
+                d = json.load(f)
+        except (OSError, json.JSONDecodeError) as e:
+            raise ValueError(f"RunConfig: cannot read config file {path}: {e}") from e
+        return cls.from_dict(d)
+
+
+def load_config_from_env(env_var: str = "SEMIDS_CONFIG") -> RunConfig:
+    """The config the TFX CLI route runs: the file named by SEMIDS_CONFIG, else the default."""
+    path = os.environ.get(env_var)
+    return RunConfig.from_file(path) if path else RunConfig()

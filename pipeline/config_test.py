@@ -1,0 +1,52 @@
+import json
+
+import pytest
+
+from pipeline import cli, features
+from pipeline.config import RunConfig, load_config_from_env
+
+
+def test_round_trip_through_json(tmp_path):
+    c = RunConfig(dataset="synthetic", item_table_size=123, hidden_units=(8, 4), beam_args=["--x=1"])
+    p = tmp_path / "c.json"
+    p.write_text(c.to_json())
+    assert RunConfig.from_file(str(p)) == c
+
+
+def test_bad_values_are_named():
+    with pytest.raises(ValueError, match="representation"):
+        RunConfig(representation="nope")
+    with pytest.raises(ValueError, match="unknown field"):
+        RunConfig.from_dict({"item_buckets": 3})
+    with pytest.raises(ValueError, match="data_dir"):
+        RunConfig(dataset="csv")
+
+
+def test_semids_config_env(tmp_path, monkeypatch):
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps({"dataset": "synthetic", "max_epochs": 3}))
+    monkeypatch.setenv("SEMIDS_CONFIG", str(p))
+    assert load_config_from_env().max_epochs == 3
+    monkeypatch.delenv("SEMIDS_CONFIG")
+    assert load_config_from_env() == RunConfig()
+
+
+def test_cli_flags_cover_every_field(tmp_path):
+    base = tmp_path / "base.json"
+    base.write_text(json.dumps({"max_epochs": 7, "item_table_size": 5}))
+    parser = cli.argparse.ArgumentParser()
+    cli._add_config_flags(parser)
+    args = parser.parse_args([
+        "--config", str(base), "--item_table_size", "99", "--hidden_units", "4,2",
+        "--enable_cache", "false", "--beam_arg=--direct_num_workers=2", "--dataset", "synthetic"])
+    c = cli.config_from_args(args)
+    assert (c.max_epochs, c.item_table_size, c.hidden_units, c.enable_cache) == (7, 99, (4, 2), False)
+    assert c.beam_args == ["--direct_num_workers=2"]
+    assert c.representation == features.RANDOM_HASH
+
+
+def test_paths_are_per_dataset_and_representation(tmp_path):
+    c = RunConfig(dataset="csv", data_dir=str(tmp_path / "mydata"), output_dir=str(tmp_path / "o"),
+                  results_dir=str(tmp_path / "r"))
+    assert c.results_path.endswith("r/mydata/random_hash")
+    assert c.serving_model_dir.endswith("o/serving/semids")

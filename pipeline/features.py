@@ -1,0 +1,61 @@
+"""Every feature, file and split name of the pipeline, once.
+
+Schema files, the ExampleGen, InteractionFeatures, Transform, Trainer, Evaluator, serving and
+reports all take names from here.
+"""
+
+# --- bring-your-own-data files (data/format.py documents them) ---------------------------
+ITEMS_FILE = "items.csv"
+INTERACTIONS_FILE = "interactions.csv"
+
+# --- raw interaction columns (interactions.csv; ids are strings whatever they look like) --
+USER_ID = "user_id"
+ITEM_ID = "item_id"
+TIMESTAMP = "timestamp"  # int64 seconds since the epoch
+LABEL = "label"  # int64 0/1
+
+INTERACTION_COLUMNS = (USER_ID, ITEM_ID, TIMESTAMP, LABEL)
+
+# --- item columns (items.csv) -------------------------------------------------------------
+# item_id plus free text fields; an optional precomputed embedding (space-separated floats).
+ITEM_EMBEDDING = "embedding"
+ITEM_TEXT_FIELDS_DEFAULT = ("title", "year", "genres")
+
+# --- features InteractionFeatures adds ----------------------------------------------------
+HISTORY = "history"  # the user's item ids strictly earlier in time, most recent first
+HISTORY_LABELS = "history_labels"  # labels of those interactions, aligned with HISTORY
+IS_NEW_ITEM = "is_new_item"  # 1 on eval rows whose item never appears in the train split
+
+# Features a serving request carries (the request contract): label and bookkeeping are absent.
+SERVING_FEATURES = (USER_ID, ITEM_ID, HISTORY, HISTORY_LABELS)
+# Padding value of HISTORY in fixed-length serving requests.
+HISTORY_PAD = ""
+
+# --- splits -------------------------------------------------------------------------------
+SPLIT_ALL = "all"  # what the validating ExampleGen emits: every accepted interaction
+TRAIN = "train"
+VALIDATION = "validation"  # end of the train period: early stopping and tuning
+EVAL = "eval"  # last part of the timeline: the held-out evaluation period
+SPLITS = (TRAIN, VALIDATION, EVAL)
+
+# --- transformed features (Transform outputs; the model reads only these) ------------------
+USER_ID_HASHED = "user_id_hashed"
+ITEM_ID_HASHED = "item_id_hashed"
+HISTORY_HASHED = "history_hashed"
+HISTORY_LABELS_DENSE = "history_labels_dense"  # HISTORY_LABELS padded to the history length
+HISTORY_MASK = "history_mask"  # 1 where HISTORY holds an item, 0 on padding
+
+
+def transformed_name(key: str) -> str:
+    """Name of a feature passed through Transform unchanged (label, slice keys)."""
+    return key
+
+
+# --- serving ------------------------------------------------------------------------------
+SERVING_DEFAULT_SIGNATURE = "serving_default"  # raw named tensors (the REST contract)
+SERVING_TF_EXAMPLE_SIGNATURE = "serving_tf_example"  # serialized tf.Examples (TFMA, BulkInferrer)
+PREDICTION_KEY = "score"  # probability of a positive label
+
+# --- representations (issue 4 adds the SID ones) -------------------------------------------
+RANDOM_HASH = "random_hash"
+REPRESENTATIONS = (RANDOM_HASH,)

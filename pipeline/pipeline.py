@@ -1,0 +1,164 @@
+"""create_pipeline: the semids TFX pipeline, in data-path order."""
+import hashlib
+import os
+from typing import List
+
+import tensorflow_model_analysis as tfma
+from google.protobuf import wrappers_pb2
+from tfx import v1 as tfx
+
+from components.example_gen.component import ValidatingExampleGen
+from components.example_validator.component import StrictExampleValidator
+from components.interaction_features.component import InteractionFeatures
+from pipeline import features
+from pipeline.config import INTERACTIONS_SCHEMA, REPO_ROOT, RunConfig
+from pipeline.runners import beam_pipeline_args
+
+RANKING_DIR = os.path.join(REPO_ROOT, "models", "ranking")
+PREPROCESSING_MODULE = os.path.join(RANKING_DIR, "preprocessing.py")
+TRAINER_MODULE = os.path.join(RANKING_DIR, "trainer_module.py")
+
+
+def code_version(*paths: str) -> str:
+    """Fingerprint of source folders/files, passed in custom_config so that a code change in
+    any module a component imports (not only its module file) invalidates the TFX cache."""
+    h = hashlib.sha256()
+    for path in paths:
+        files = [path] if os.path.isfile(path) else sorted(
+            os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs if f.endswith(".py"))
+        for f in files:
+            h.update(os.path.relpath(f, REPO_ROOT).encode())
+            with open(f, "rb") as fh:
+                h.update(fh.read())
+    return h.hexdigest()[:16]
+
+
+def transform_config(config: RunConfig) -> dict:
+    return {
+        "history_length": config.history_length,
+        "item_table_size": config.item_table_size,
+        "user_hash_buckets": config.user_hash_buckets,
+        "code_version": code_version(RANKING_DIR, os.path.join(REPO_ROOT, "pipeline", "features.py")),
+    }
+
+
+def trainer_config(config: RunConfig) -> dict:
+    keys = ("representation", "item_table_size", "user_hash_buckets", "embedding_dim", "hidden_units",
+            "dropout", "learning_rate", "batch_size", "max_epochs", "early_stopping_patience",
+            "history_length", "seed")
+    cfg = {k: getattr(config, k) for k in keys}
+    cfg["hidden_units"] = list(config.hidden_units)
+    cfg["code_version"] = transform_config(config)["code_version"]
+    return cfg
+
+
+def eval_config(config: RunConfig) -> tfma.EvalConfig:
+    auc = tfma.MetricConfig(
+        class_name="AUC",
+        threshold=tfma.MetricThreshold(
+            value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.min_auc}),
+            change_threshold=tfma.GenericChangeThreshold(
+                direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                absolute={"value": -config.auc_regression_tolerance})))
+    return tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(
+            signature_name=features.SERVING_TF_EXAMPLE_SIGNATURE,
+            label_key=features.LABEL,
+            prediction_key=features.PREDICTION_KEY,
+            preprocessing_function_names=[])],
+        slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[features.IS_NEW_ITEM])],
+        metrics_specs=[tfma.MetricsSpec(metrics=[auc, tfma.MetricConfig(class_name="ExampleCount")])],
+        # The compiled TFRS metrics would make TFMA call model.evaluate on raw features.
+        options=tfma.Options(include_default_metrics=wrappers_pb2.BoolValue(value=False)))
+
+
+def create_pipeline(config: RunConfig, data_dir: str) -> tfx.dsl.Pipeline:
+    """`data_dir` holds items.csv and interactions.csv (data/format.py)."""
+    components: List = []
+
+    # Items: validated rows of items.csv (rejects written line by line).
+    item_gen = ValidatingExampleGen(
+        input_base=data_dir, table="items", max_bad_row_fraction=config.max_bad_row_fraction,
+        instance_name="ItemExampleGen")
+    components.append(item_gen)
+
+    # Interactions: validated rows of interactions.csv, one split `all`.
+    interaction_gen = ValidatingExampleGen(
+        input_base=data_dir, table="interactions", max_bad_row_fraction=config.max_bad_row_fraction,
+        instance_name="InteractionExampleGen")
+    components.append(interaction_gen)
+
+    # Splits by time, held-out new items, history + history_labels, is_new_item.
+    interaction_features = InteractionFeatures(
+        examples=interaction_gen.outputs["examples"],
+        eval_fraction=config.eval_fraction, validation_fraction=config.validation_fraction,
+        new_item_fraction=config.new_item_fraction, seed=config.seed,
+        history_length=config.history_length)
+    components.append(interaction_features)
+    examples = interaction_features.outputs["examples"]
+
+    # Statistics of every split.
+    statistics_gen = tfx.components.StatisticsGen(examples=examples)
+    components.append(statistics_gen)
+
+    # The curated schema from schemas/ (TRAINING and SERVING environments).
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=INTERACTIONS_SCHEMA)
+    components.append(schema_gen)
+
+    # Anomalies against the schema stop the run here, before training.
+    example_validator = StrictExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+    components.append(example_validator)
+
+    # Ids -> hashed ids for the candidate, the user and every history item.
+    transform = tfx.components.Transform(
+        examples=examples, schema=schema_gen.outputs["schema"],
+        module_file=PREPROCESSING_MODULE,
+        splits_config=tfx.proto.SplitsConfig(
+            analyze=[features.TRAIN], transform=list(features.SPLITS)),
+        custom_config=transform_config(config))
+    transform.add_upstream_node(example_validator)
+    components.append(transform)
+
+    # TFRS ranking model; early stopping on the validation split.
+    trainer = tfx.components.Trainer(
+        module_file=TRAINER_MODULE,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(splits=[features.TRAIN]),
+        eval_args=tfx.proto.EvalArgs(splits=[features.VALIDATION]),
+        custom_config=trainer_config(config))
+    components.append(trainer)
+
+    # The latest blessed model: the baseline the Evaluator compares against.
+    model_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+    components.append(model_resolver)
+
+    # AUC and example count on the eval split, overall and by is_new_item; blessing.
+    evaluator = tfx.components.Evaluator(
+        examples=examples, model=trainer.outputs["model"],
+        baseline_model=model_resolver.outputs["model"],
+        example_splits=[features.EVAL], eval_config=eval_config(config))
+    components.append(evaluator)
+
+    # A blessed model goes to the serving directory as a numbered version (TF Serving layout).
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(
+                base_directory=config.serving_model_dir)))
+    components.append(pusher)
+
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=config.pipeline_root,
+        components=components,
+        enable_cache=config.enable_cache,
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            config.metadata_path),
+        beam_pipeline_args=beam_pipeline_args(config))

