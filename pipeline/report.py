@@ -28,8 +28,8 @@ def latest_run_outputs(config: RunConfig) -> Dict[str, Dict[str, List]]:
     """{component id: {output key: [mlmd Artifact]}} of the newest pipeline run (cached
     executions included, so a fully cached rerun still reports)."""
     store = _store(config)
-    runs = [c for c in store.get_contexts_by_type("pipeline_run")
-            if c.name.startswith(config.pipeline_name)]
+    # The store is per pipeline (RunConfig.metadata_path); run contexts are named by run id.
+    runs = store.get_contexts_by_type("pipeline_run")
     if not runs:
         raise RuntimeError(f"no run of pipeline {config.pipeline_name!r} in {config.metadata_path}")
     run = max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
@@ -62,16 +62,21 @@ def _custom(artifact, name):
     return p.string_value or p.int_value or p.double_value
 
 
+def _slice_value(single_slice_key):
+    kind = single_slice_key.WhichOneof("kind")
+    value = getattr(single_slice_key, kind) if kind else ""
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def read_evaluation(uri: str) -> Dict[str, Dict[str, float]]:
     """{slice: {metric: value}} for the candidate model; slice '' = overall, else 'is_new_item=0/1'."""
     import tensorflow_model_analysis as tfma
     result: Dict[str, Dict[str, float]] = {}
     for m in tfma.load_metrics(uri):
         keys = m.slice_key.single_slice_keys
-        name = ",".join(f"{k.column}={k.int64_value or k.bytes_value.decode() or k.float_value}"
-                        for k in keys)
+        name = ",".join(f"{k.column}={_slice_value(k)}" for k in keys)
         for kv in m.metric_keys_and_values:
-            if kv.key.model_name not in ("", "candidate") or kv.key.HasField("is_diff") and kv.key.is_diff:
+            if kv.key.model_name not in ("", "candidate") or kv.key.is_diff:
                 continue
             v = kv.value
             value = v.double_value.value if v.HasField("double_value") else None

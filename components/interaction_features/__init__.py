@@ -1,0 +1,1 @@
+"""InteractionFeatures: time split, held-out items and history features (see core.py)."""

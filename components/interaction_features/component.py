@@ -1,0 +1,80 @@
+"""InteractionFeatures: a TFX Beam component that splits interactions by time into
+train/validation/eval, holds out a seeded share of items as new at eval, and adds the history
+features (rules: core.py's docstring).
+
+    from components.interaction_features.component import InteractionFeatures
+    features_gen = InteractionFeatures(
+        examples=example_gen.outputs['examples'], eval_fraction=cfg.eval_fraction,
+        validation_fraction=cfg.validation_fraction, new_item_fraction=cfg.new_item_fraction,
+        seed=cfg.seed, history_length=cfg.history_length)
+    features_gen.outputs['examples']  # Examples with splits train, validation, eval
+
+Input channel key (spec, executor input_dict): `input_examples` (ComponentSpec forbids the same
+name in INPUTS and OUTPUTS); output key: `examples`.
+"""
+from __future__ import annotations
+
+from typing import Union
+
+from tfx import types
+from tfx.dsl.components.base import base_beam_component
+from tfx.dsl.components.base import executor_spec
+from tfx.types import standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+from tfx.types.system_executions import Process
+
+from components.interaction_features import core
+from components.interaction_features.executor import EXAMPLES_KEY, INPUT_EXAMPLES_KEY, Executor
+
+
+class InteractionFeaturesSpec(ComponentSpec):
+    """InteractionFeatures component spec."""
+
+    PARAMETERS = {
+        core.EVAL_FRACTION_KEY: ExecutionParameter(type=float),
+        core.VALIDATION_FRACTION_KEY: ExecutionParameter(type=float),
+        core.NEW_ITEM_FRACTION_KEY: ExecutionParameter(type=float),
+        core.SEED_KEY: ExecutionParameter(type=int),
+        core.HISTORY_LENGTH_KEY: ExecutionParameter(type=int),
+    }
+    INPUTS = {
+        INPUT_EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
+    }
+    OUTPUTS = {
+        EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
+    }
+    TYPE_ANNOTATION = Process
+
+
+def _is_plain(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+class InteractionFeatures(base_beam_component.BaseBeamComponent):
+    """Time split + held-out items + history features over ExampleGen's `all` split."""
+
+    SPEC_CLASS = InteractionFeaturesSpec
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
+
+    def __init__(self, examples: types.BaseChannel, *, eval_fraction: Union[float, int],
+                 validation_fraction: Union[float, int], new_item_fraction: Union[float, int],
+                 seed: int, history_length: int):
+        """examples: ExampleGen's Examples (split `all`); the rest as in RunConfig (no defaults
+        here, so RunConfig stays the one place they are set)."""
+        params = (eval_fraction, validation_fraction, new_item_fraction, seed, history_length)
+        if all(_is_plain(v) for v in params):  # not placeholders / runtime parameters
+            core.validate_params(eval_fraction, validation_fraction, new_item_fraction,
+                                 history_length)
+            eval_fraction, validation_fraction, new_item_fraction = (
+                float(eval_fraction), float(validation_fraction), float(new_item_fraction))
+            seed, history_length = int(seed), int(history_length)
+        spec = InteractionFeaturesSpec(**{
+            INPUT_EXAMPLES_KEY: examples,
+            core.EVAL_FRACTION_KEY: eval_fraction,
+            core.VALIDATION_FRACTION_KEY: validation_fraction,
+            core.NEW_ITEM_FRACTION_KEY: new_item_fraction,
+            core.SEED_KEY: seed,
+            core.HISTORY_LENGTH_KEY: history_length,
+            EXAMPLES_KEY: types.Channel(type=standard_artifacts.Examples),
+        })
+        super().__init__(spec=spec)

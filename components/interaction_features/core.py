@@ -1,0 +1,264 @@
+"""Pure logic of InteractionFeatures: time cuts, held-out items, histories, split summary.
+
+Nothing here imports TFX, Beam or TensorFlow; the executor wires these functions into Beam.
+
+Rules
+-----
+Time split (exact, by count of rows):
+  * Sort all n interactions by timestamp. Let m = floor(n * eval_fraction) (the fraction is
+    taken as the decimal the user wrote, so 0.2 * 100000 is exactly 20000) and k = n - m.
+    The eval cut T_e is the timestamp of the k-th row (1-based), i.e. the (1 - eval_fraction)
+    quantile by count. Rows with timestamp > T_e are eval; rows with timestamp <= T_e form the
+    train period. Ties at the cut stay in the train period, so eval holds at most m rows
+    (MovieLens-100K, eval_fraction 0.2: 19,997 eval rows out of 100,000).
+  * The same rule applied to the n_tp train-period rows with validation_fraction gives the
+    validation cut T_v <= T_e: rows with T_v < timestamp <= T_e are validation, rows with
+    timestamp <= T_v are train. validation_fraction = 0 gives T_v = T_e and no validation rows.
+  * Cuts are computed before held-out rows are dropped (they depend on timestamps only).
+  * Errors: no rows; an empty eval period (all rows tie at or before the cut); a validation
+    period that is empty although validation_fraction > 0.
+Held-out ("new") items:
+  * An item is held out iff a stable hash of (seed, item_id) mapped to [0, 1) is below
+    new_item_fraction (blake2b, see `item_hash_unit`): no global item list, the same answer
+    on every runner and worker.
+  * Interactions with a held-out item at or before T_e are dropped entirely: from train,
+    validation and from every history. Held-out items' eval-period interactions stay as eval
+    rows and may appear in the histories of later eval rows.
+Splits: train = rows <= T_v minus dropped; validation = (T_v, T_e] minus dropped; eval = > T_e.
+Features added to every kept row:
+  * history: the same user's item ids strictly earlier in time (same-second interactions are
+    NOT history), most recent first, at most history_length, computed over the whole kept
+    timeline (eval rows see earlier eval rows). Variable length, no padding. Rows of a user
+    are ordered by (timestamp, item_id, label), so the output is deterministic.
+  * history_labels: the labels of those interactions, aligned with history.
+  * is_new_item: 1 on eval rows whose item never appears in the train split, else 0.
+split_summary.json (see `make_split_summary`): num_train, num_validation, num_eval,
+  num_new_item_eval, num_heldout_items (held-out items seen in the data), num_dropped_rows,
+  eval_cut_timestamp, validation_cut_timestamp, eval_rows_from_users_absent_from_train,
+  history_length.
+"""
+from __future__ import annotations
+
+import collections
+import fractions
+import hashlib
+import math
+from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple, Union
+
+from pipeline import features
+
+# --- exec property keys of the component -------------------------------------------------
+EVAL_FRACTION_KEY = "eval_fraction"
+VALIDATION_FRACTION_KEY = "validation_fraction"
+NEW_ITEM_FRACTION_KEY = "new_item_fraction"
+SEED_KEY = "seed"
+HISTORY_LENGTH_KEY = "history_length"
+
+SUMMARY_FILE = "split_summary.json"
+
+# --- split_summary.json keys ----------------------------------------------------------------
+NUM_TRAIN = "num_train"
+NUM_VALIDATION = "num_validation"
+NUM_EVAL = "num_eval"
+NUM_NEW_ITEM_EVAL = "num_new_item_eval"
+NUM_HELDOUT_ITEMS = "num_heldout_items"
+NUM_DROPPED_ROWS = "num_dropped_rows"
+EVAL_CUT_TIMESTAMP = "eval_cut_timestamp"
+VALIDATION_CUT_TIMESTAMP = "validation_cut_timestamp"
+EVAL_ROWS_FROM_USERS_ABSENT_FROM_TRAIN = "eval_rows_from_users_absent_from_train"
+HISTORY_LENGTH = "history_length"
+
+# Counts the executor computes in Beam (everything in the summary but the cuts and H).
+COUNT_KEYS = (NUM_TRAIN, NUM_VALIDATION, NUM_EVAL, NUM_NEW_ITEM_EVAL, NUM_HELDOUT_ITEMS,
+              NUM_DROPPED_ROWS, EVAL_ROWS_FROM_USERS_ABSENT_FROM_TRAIN)
+SUMMARY_KEYS = COUNT_KEYS + (EVAL_CUT_TIMESTAMP, VALIDATION_CUT_TIMESTAMP, HISTORY_LENGTH)
+SPLIT_COUNT_KEYS = {features.TRAIN: NUM_TRAIN, features.VALIDATION: NUM_VALIDATION,
+                    features.EVAL: NUM_EVAL}
+
+
+class TimeCuts(collections.namedtuple(
+        "TimeCuts", ["eval_cut", "validation_cut", "num_rows", "num_train", "num_validation",
+                     "num_eval"])):
+    """The two cuts and the row counts they give (before held-out rows are dropped).
+
+    eval_cut: T_e; eval is timestamp > T_e.  validation_cut: T_v <= T_e; validation is
+    T_v < timestamp <= T_e (empty when T_v == T_e).  num_train + num_validation + num_eval ==
+    num_rows.
+    """
+    __slots__ = ()
+
+
+class Interaction(collections.namedtuple(
+        "Interaction", ["user_id", "item_id", "timestamp", "label", "split", "payload"])):
+    """One interaction row. item_id/user_id are bytes; split is a features split name or None;
+    payload is opaque to this module (the executor keeps the serialized tf.Example there)."""
+    __slots__ = ()
+
+    def __new__(cls, user_id, item_id, timestamp, label, split=None, payload=None):
+        return super().__new__(cls, user_id, item_id, int(timestamp), int(label), split, payload)
+
+
+def validate_params(eval_fraction: float, validation_fraction: float, new_item_fraction: float,
+                    history_length: int) -> None:
+    """Raises ValueError on parameters the split rules cannot honour."""
+    if not 0.0 < eval_fraction < 1.0:
+        raise ValueError(f"InteractionFeatures: eval_fraction must be in (0, 1), got {eval_fraction}")
+    if not 0.0 <= validation_fraction < 1.0:
+        raise ValueError(
+            f"InteractionFeatures: validation_fraction must be in [0, 1), got {validation_fraction}")
+    if not 0.0 <= new_item_fraction < 1.0:
+        raise ValueError(
+            f"InteractionFeatures: new_item_fraction must be in [0, 1), got {new_item_fraction}")
+    if isinstance(history_length, bool) or int(history_length) != history_length or history_length < 1:
+        raise ValueError(
+            f"InteractionFeatures: history_length must be a positive integer, got {history_length}")
+
+
+def _num_tail(n: int, fraction: float) -> int:
+    """floor(n * fraction), exact for the decimal the user wrote (no float round-off)."""
+    return math.floor(n * fractions.Fraction(repr(float(fraction))))
+
+
+def _cut(sorted_counts: Sequence[Tuple[int, int]], n: int, fraction: float) -> int:
+    """Timestamp of the k-th row, k = n - floor(n * fraction), over sorted (ts, count) pairs."""
+    k = n - _num_tail(n, fraction)
+    seen = 0
+    for ts, c in sorted_counts:
+        seen += c
+        if seen >= k:
+            return ts
+    raise AssertionError("unreachable: k <= n")  # pragma: no cover
+
+
+def compute_time_cuts(timestamp_counts: Iterable[Tuple[int, int]], eval_fraction: float,
+                      validation_fraction: float) -> TimeCuts:
+    """Both cuts from (timestamp, row count) pairs (a timestamp may repeat; counts are summed).
+
+    See the module docstring for the rule. Raises ValueError on bad fractions, no rows, an
+    empty eval period, or an empty validation period while validation_fraction > 0.
+    """
+    if not 0.0 < eval_fraction < 1.0:
+        raise ValueError(f"InteractionFeatures: eval_fraction must be in (0, 1), got {eval_fraction}")
+    if not 0.0 <= validation_fraction < 1.0:
+        raise ValueError(
+            f"InteractionFeatures: validation_fraction must be in [0, 1), got {validation_fraction}")
+    totals: Dict[int, int] = collections.defaultdict(int)
+    for ts, c in timestamp_counts:
+        if c < 0:
+            raise ValueError(f"InteractionFeatures: negative row count {c} for timestamp {ts}")
+        totals[int(ts)] += int(c)
+    counts = sorted((ts, c) for ts, c in totals.items() if c > 0)
+    n = sum(c for _, c in counts)
+    if n == 0:
+        raise ValueError("InteractionFeatures: no interactions in the input split "
+                         f"{features.SPLIT_ALL!r}; cannot compute time cuts")
+
+    eval_cut = _cut(counts, n, eval_fraction)
+    train_period = [(ts, c) for ts, c in counts if ts <= eval_cut]
+    n_tp = sum(c for _, c in train_period)
+    n_eval = n - n_tp
+    if n_eval == 0:
+        raise ValueError(
+            f"InteractionFeatures: the eval split would be empty: eval_fraction={eval_fraction} "
+            f"of {n} rows gives the cut {eval_cut}, which is the latest timestamp (too few rows "
+            "or too many rows share the last timestamps)")
+
+    validation_cut = _cut(train_period, n_tp, validation_fraction)
+    n_train = sum(c for ts, c in train_period if ts <= validation_cut)
+    n_val = n_tp - n_train
+    if validation_fraction > 0 and n_val == 0:
+        raise ValueError(
+            f"InteractionFeatures: the validation split would be empty: validation_fraction="
+            f"{validation_fraction} of the {n_tp} train-period rows (timestamp <= {eval_cut}) "
+            "selects no rows after the validation cut (too few rows or ties at the cut); "
+            "use more data or validation_fraction=0")
+    return TimeCuts(eval_cut=eval_cut, validation_cut=validation_cut, num_rows=n,
+                    num_train=n_train, num_validation=n_val, num_eval=n_eval)
+
+
+def assign_split(timestamp: int, cuts: TimeCuts) -> str:
+    """The split of a row with this timestamp (before held-out rows are dropped)."""
+    if timestamp > cuts.eval_cut:
+        return features.EVAL
+    if timestamp > cuts.validation_cut:
+        return features.VALIDATION
+    return features.TRAIN
+
+
+def _as_bytes(x: Union[bytes, str]) -> bytes:
+    return x if isinstance(x, bytes) else str(x).encode("utf-8")
+
+
+def item_hash_unit(seed: int, item_id: Union[bytes, str]) -> float:
+    """A stable pseudo-uniform number in [0, 1) from (seed, item_id): blake2b, 53 bits."""
+    h = hashlib.blake2b(b"semids-heldout:%d:" % int(seed) + _as_bytes(item_id), digest_size=8)
+    return (int.from_bytes(h.digest(), "big") >> 11) / float(1 << 53)
+
+
+def is_heldout_item(item_id: Union[bytes, str], seed: int, new_item_fraction: float) -> bool:
+    """Whether the item is held out (new at eval). Same answer everywhere for the same seed."""
+    return new_item_fraction > 0 and item_hash_unit(seed, item_id) < new_item_fraction
+
+
+def is_dropped(row: Interaction, cuts: TimeCuts, seed: int, new_item_fraction: float) -> bool:
+    """A held-out item's interaction at or before the eval cut: dropped from everything."""
+    return row.timestamp <= cuts.eval_cut and is_heldout_item(row.item_id, seed, new_item_fraction)
+
+
+def sort_key(row: Interaction) -> Tuple[int, bytes, int]:
+    """Order of a user's rows: time, then item id, then label (deterministic)."""
+    return (row.timestamp, _as_bytes(row.item_id), row.label)
+
+
+def build_histories(rows: Iterable[Interaction], history_length: int
+                    ) -> List[Tuple[Interaction, List[bytes], List[int]]]:
+    """(row, history, history_labels) for one user's rows, in time order.
+
+    rows need not be sorted (they are sorted by `sort_key`; already-sorted input costs O(n)).
+    history holds the item ids of rows with a strictly smaller timestamp, most recent first,
+    at most history_length; history_labels are their labels. O(n * history_length) in all,
+    i.e. O(n) per user for a fixed cap.
+    """
+    if history_length < 1:
+        raise ValueError(f"history_length must be positive, got {history_length}")
+    ordered = sorted(rows, key=sort_key)
+    window: collections.deque = collections.deque(maxlen=history_length)  # oldest .. newest
+    out: List[Tuple[Interaction, List[bytes], List[int]]] = []
+    i, n = 0, len(ordered)
+    while i < n:
+        j = i
+        ts = ordered[i].timestamp
+        while j < n and ordered[j].timestamp == ts:
+            j += 1
+        newest_first = list(reversed(window))
+        items = [item for item, _ in newest_first]
+        labels = [label for _, label in newest_first]
+        for row in ordered[i:j]:  # same second: the same history, none of each other
+            out.append((row, list(items), list(labels)))
+        for row in ordered[i:j]:
+            window.append((row.item_id, row.label))
+        i = j
+    return out
+
+
+def make_split_summary(counts: Mapping[str, int], cuts: TimeCuts, history_length: int
+                       ) -> Dict[str, Any]:
+    """The split_summary.json dict: counts (missing ones are 0), both cuts and the cap."""
+    unknown = sorted(set(counts) - set(COUNT_KEYS))
+    if unknown:
+        raise ValueError(f"InteractionFeatures: unknown summary count(s) {unknown}")
+    summary: Dict[str, Any] = {key: int(counts.get(key, 0)) for key in COUNT_KEYS}
+    summary[EVAL_CUT_TIMESTAMP] = int(cuts.eval_cut)
+    summary[VALIDATION_CUT_TIMESTAMP] = int(cuts.validation_cut)
+    summary[HISTORY_LENGTH] = int(history_length)
+    return summary
+
+
+def summary_line(summary: Mapping[str, Any]) -> str:
+    """The one log line of a finished run."""
+    return (f"InteractionFeatures: {features.TRAIN} {summary[NUM_TRAIN]:,} / "
+            f"{features.VALIDATION} {summary[NUM_VALIDATION]:,} / {features.EVAL} "
+            f"{summary[NUM_EVAL]:,} rows ({summary[NUM_NEW_ITEM_EVAL]:,} new-item rows; "
+            f"{summary[NUM_HELDOUT_ITEMS]:,} held-out items, {summary[NUM_DROPPED_ROWS]:,} rows "
+            f"dropped; cuts: validation > {summary[VALIDATION_CUT_TIMESTAMP]}, eval > "
+            f"{summary[EVAL_CUT_TIMESTAMP]})")

@@ -1,0 +1,187 @@
+"""Unit tests of the pure InteractionFeatures logic (no TFX, no Beam)."""
+import pytest
+
+from components.interaction_features import core
+from pipeline import features
+
+
+def _counts(timestamps):
+    out = {}
+    for ts in timestamps:
+        out[ts] = out.get(ts, 0) + 1
+    return list(out.items())
+
+
+# --- time cuts ------------------------------------------------------------------------------
+
+def test_cuts_exact_quantile_without_ties():
+    cuts = core.compute_time_cuts(_counts(range(1, 11)), 0.2, 0.25)
+    assert cuts.eval_cut == 8  # 10 rows, 2 eval rows: 9, 10
+    assert cuts.validation_cut == 6  # 8 train-period rows, 2 validation rows: 7, 8
+    assert (cuts.num_train, cuts.num_validation, cuts.num_eval, cuts.num_rows) == (6, 2, 2, 10)
+
+
+def test_cuts_ties_at_cut_stay_in_train_period():
+    # 10 rows; the 8th row has ts 5, and ts 5 also holds the 9th row -> only ts 6 is eval.
+    ts = [1, 2, 3, 4, 4, 4, 4, 5, 5, 6]
+    cuts = core.compute_time_cuts(_counts(ts), 0.2, 0.0)
+    assert cuts.eval_cut == 5
+    assert cuts.num_eval == 1
+    assert [core.assign_split(t, cuts) for t in ts].count(features.EVAL) == 1
+    # validation over the 9 train-period rows: floor(9 * 0.34) = 3 -> k = 6 -> 6th row ts 4,
+    # ties at 4 stay in train, so validation is ts 5 only (2 rows).
+    cuts = core.compute_time_cuts(_counts(ts), 0.2, 0.34)
+    assert (cuts.validation_cut, cuts.num_validation, cuts.num_train) == (4, 2, 7)
+
+
+def test_cuts_repeated_timestamps_in_input_are_summed_and_order_free():
+    a = core.compute_time_cuts([(3, 1), (1, 2), (3, 1), (2, 1), (4, 5)], 0.5, 0.0)
+    b = core.compute_time_cuts([(1, 2), (2, 1), (3, 2), (4, 5)], 0.5, 0.0)
+    assert a == b
+    assert a.eval_cut == 3 and a.num_eval == 5
+
+
+def test_cuts_fraction_is_exact_decimal():
+    # 0.29 * 100 is 28.999999999999996 in floats; the rule must take 29 eval rows.
+    cuts = core.compute_time_cuts(_counts(range(100)), 0.29, 0.0)
+    assert cuts.num_eval == 29
+
+
+def test_validation_fraction_zero_gives_no_validation_rows():
+    cuts = core.compute_time_cuts(_counts(range(20)), 0.25, 0.0)
+    assert cuts.validation_cut == cuts.eval_cut
+    assert cuts.num_validation == 0
+    assert all(core.assign_split(t, cuts) != features.VALIDATION for t in range(20))
+
+
+def test_splits_partition_by_timestamp():
+    ts = list(range(50)) * 2
+    cuts = core.compute_time_cuts(_counts(ts), 0.2, 0.1)
+    for t in ts:
+        split = core.assign_split(t, cuts)
+        assert (split == features.EVAL) == (t > cuts.eval_cut)
+        assert (split == features.VALIDATION) == (cuts.validation_cut < t <= cuts.eval_cut)
+    assert sum(core.assign_split(t, cuts) == features.TRAIN for t in ts) == cuts.num_train
+
+
+@pytest.mark.parametrize("pairs,ef,vf,match", [
+    ([], 0.2, 0.1, "no interactions"),
+    ([(5, 0)], 0.2, 0.1, "no interactions"),
+    ([(5, 10)], 0.2, 0.0, "eval split would be empty"),  # every row ties
+    ([(1, 1), (2, 1)], 0.2, 0.0, "eval split would be empty"),  # floor(2 * 0.2) = 0
+    ([(1, 5), (2, 5)], 0.5, 0.2, "validation split would be empty"),
+    ([(1, 5)], 0.0, 0.1, "eval_fraction"),
+    ([(1, 5)], 1.0, 0.1, "eval_fraction"),
+    ([(1, 5)], 0.2, -0.1, "validation_fraction"),
+    ([(1, -1)], 0.2, 0.1, "negative"),
+])
+def test_cuts_degenerate_inputs_raise(pairs, ef, vf, match):
+    with pytest.raises(ValueError, match=match):
+        core.compute_time_cuts(pairs, ef, vf)
+
+
+def test_validate_params():
+    core.validate_params(0.2, 0.0, 0.0, 1)
+    for args in [(0.0, 0.1, 0.1, 5), (0.2, 1.0, 0.1, 5), (0.2, 0.1, 1.0, 5), (0.2, 0.1, 0.1, 0),
+                 (0.2, 0.1, 0.1, 2.5)]:
+        with pytest.raises(ValueError):
+            core.validate_params(*args)
+
+
+# --- held-out items -------------------------------------------------------------------------
+
+def test_heldout_selection_deterministic_and_about_fraction():
+    items = [str(i).encode() for i in range(20000)]
+    a = [core.is_heldout_item(i, 7, 0.1) for i in items]
+    b = [core.is_heldout_item(i, 7, 0.1) for i in items]
+    assert a == b
+    assert 0.09 < sum(a) / len(a) < 0.11
+    other_seed = [core.is_heldout_item(i, 8, 0.1) for i in items]
+    assert other_seed != a
+    assert not any(core.is_heldout_item(i, 7, 0.0) for i in items)
+    # str and bytes ids agree; a larger fraction holds out a superset (same hash, higher bar)
+    assert core.is_heldout_item("42", 7, 0.1) == core.is_heldout_item(b"42", 7, 0.1)
+    bigger = [core.is_heldout_item(i, 7, 0.3) for i in items]
+    assert all(y for x, y in zip(a, bigger) if x)
+
+
+def test_item_hash_unit_range_and_stability():
+    u = core.item_hash_unit(0, b"movie-1")
+    assert 0.0 <= u < 1.0
+    assert u == core.item_hash_unit(0, "movie-1")
+    assert u == pytest.approx(0.1042159029772961, abs=1e-15)  # pinned: a changed hash changes splits
+    assert core.item_hash_unit(0, b"movie-1") != core.item_hash_unit(1, b"movie-1")
+
+
+def test_is_dropped_only_at_or_before_eval_cut():
+    cuts = core.TimeCuts(eval_cut=10, validation_cut=5, num_rows=0, num_train=0,
+                         num_validation=0, num_eval=0)
+    item = next(str(i).encode() for i in range(1000) if core.is_heldout_item(str(i), 3, 0.5))
+    assert core.is_dropped(core.Interaction(b"u", item, 10, 1), cuts, 3, 0.5)
+    assert core.is_dropped(core.Interaction(b"u", item, 2, 1), cuts, 3, 0.5)
+    assert not core.is_dropped(core.Interaction(b"u", item, 11, 1), cuts, 3, 0.5)
+
+
+# --- histories ------------------------------------------------------------------------------
+
+def _rows(spec):
+    return [core.Interaction(b"u", item.encode(), ts, label) for item, ts, label in spec]
+
+
+def _by_item(out):
+    return {row.item_id: (hist, labels) for row, hist, labels in out}
+
+
+def test_history_most_recent_first_labels_aligned():
+    out = core.build_histories(_rows([("c", 30, 1), ("a", 10, 1), ("b", 20, 0), ("d", 40, 0)]), 10)
+    assert [r.item_id for r, _, _ in out] == [b"a", b"b", b"c", b"d"]  # time order
+    h = _by_item(out)
+    assert h[b"a"] == ([], [])
+    assert h[b"b"] == ([b"a"], [1])
+    assert h[b"d"] == ([b"c", b"b", b"a"], [1, 0, 1])
+
+
+def test_history_excludes_same_second_and_later():
+    out = core.build_histories(_rows([("a", 10, 1), ("b", 20, 0), ("c", 20, 1), ("d", 30, 1)]), 10)
+    h = _by_item(out)
+    assert h[b"b"] == ([b"a"], [1])  # c happened in the same second: not history
+    assert h[b"c"] == ([b"a"], [1])
+    assert h[b"d"][0][0] in (b"b", b"c") and set(h[b"d"][0]) == {b"a", b"b", b"c"}
+    # deterministic order of same-second rows: item id
+    assert h[b"d"] == ([b"c", b"b", b"a"], [1, 0, 1])
+
+
+def test_history_cap():
+    out = core.build_histories(_rows([(f"i{t}", t, t % 2) for t in range(10)]), 3)
+    h = _by_item(out)
+    assert h[b"i9"] == ([b"i8", b"i7", b"i6"], [0, 1, 0])
+    assert h[b"i1"] == ([b"i0"], [0])
+    assert all(len(hist) <= 3 and len(hist) == len(lab) for _, hist, lab in out)
+
+
+def test_history_keeps_repeats_and_is_order_independent():
+    spec = [("a", 1, 1), ("a", 2, 0), ("b", 3, 1), ("a", 3, 1)]
+    out1 = core.build_histories(_rows(spec), 5)
+    out2 = core.build_histories(_rows(list(reversed(spec))), 5)
+    assert out1 == out2
+    assert out1[-1][1:] == ([b"a", b"a"], [0, 1])  # (a, 3) sees a@2, a@1 only
+
+
+def test_history_rejects_bad_length():
+    with pytest.raises(ValueError):
+        core.build_histories([], 0)
+
+
+# --- summary --------------------------------------------------------------------------------
+
+def test_make_split_summary_fills_missing_counts():
+    cuts = core.TimeCuts(eval_cut=9, validation_cut=7, num_rows=10, num_train=7,
+                         num_validation=1, num_eval=2)
+    s = core.make_split_summary({core.NUM_TRAIN: 6, core.NUM_EVAL: 2}, cuts, 5)
+    assert set(s) == set(core.SUMMARY_KEYS)
+    assert s[core.NUM_TRAIN] == 6 and s[core.NUM_VALIDATION] == 0
+    assert s[core.EVAL_CUT_TIMESTAMP] == 9 and s[core.VALIDATION_CUT_TIMESTAMP] == 7
+    assert s[core.HISTORY_LENGTH] == 5
+    assert "train 6" in core.summary_line(s)
+    with pytest.raises(ValueError):
+        core.make_split_summary({"bogus": 1}, cuts, 5)

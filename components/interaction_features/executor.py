@@ -1,0 +1,245 @@
+"""Beam wiring of InteractionFeatures; the rules live in core.py (see its docstring).
+
+Pipeline (runner-agnostic: no shared local state, every DoFn is picklable):
+  read Split-all  -> parse rows
+  rows  -> (timestamp, 1) -> CombinePerKey(sum) -> CombineGlobally(cuts)    [one global combine]
+  rows  -> AssignSplit(cuts side input) -> kept / dropped / held-out item ids
+  kept train rows -> item ids -> Distinct -> AsDict side input               [train item set]
+  kept  -> key by user -> GroupByKey -> UserHistories(train items) -> one tagged output per split
+  per-split writes: WriteSplit (gzipped TFRecords Split-<name>/data_tfrecord-*.gz)
+  stats -> CombinePerKey(sum) -> ToDict -> WriteSummary (split_summary.json)
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, List
+
+import apache_beam as beam
+import tensorflow as tf
+from absl import logging
+from apache_beam.io.filesystems import FileSystems
+from tfx import types
+from tfx.components.example_gen import write_split
+from tfx.components.util import examples_utils
+from tfx.dsl.components.base import base_beam_executor
+from tfx.dsl.io import fileio
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils
+from tfx.types import standard_component_specs
+
+from components.interaction_features import core
+from pipeline import features
+
+# Channel keys. ComponentSpec needs distinct names across INPUTS and OUTPUTS, so the input is
+# `input_examples` (the component's constructor argument is still `examples=`).
+INPUT_EXAMPLES_KEY = "input_examples"
+EXAMPLES_KEY = standard_component_specs.EXAMPLES_KEY
+
+_DROPPED = "dropped"
+_HELDOUT_ITEMS = "heldout_items"
+_STATS = "stats"
+
+
+def _single(example: tf.train.Example, name: str, kind: str):
+    feature = example.features.feature.get(name)
+    values = getattr(feature, kind).value if feature is not None else ()
+    if len(values) != 1:
+        raise ValueError(
+            f"InteractionFeatures: every input row needs exactly one {kind} value of "
+            f"{name!r}; got {list(values)!r} in {example}")
+    return values[0]
+
+
+def parse_row(serialized: bytes) -> core.Interaction:
+    """A serialized input tf.Example -> core.Interaction (payload: the serialized example)."""
+    example = tf.train.Example.FromString(serialized)
+    label = _single(example, features.LABEL, "int64_list")
+    if label not in (0, 1):
+        raise ValueError(f"InteractionFeatures: {features.LABEL!r} must be 0 or 1, got {label}")
+    return core.Interaction(
+        user_id=_single(example, features.USER_ID, "bytes_list"),
+        item_id=_single(example, features.ITEM_ID, "bytes_list"),
+        timestamp=_single(example, features.TIMESTAMP, "int64_list"),
+        label=label, split=None, payload=serialized)
+
+
+def encode_row(row: core.Interaction, history: List[bytes], history_labels: List[int],
+               is_new_item: bool) -> bytes:
+    """The input example plus history, history_labels (possibly empty lists) and is_new_item."""
+    example = tf.train.Example.FromString(row.payload)
+    fmap = example.features.feature
+    fmap[features.HISTORY].bytes_list.SetInParent()  # present even when empty
+    fmap[features.HISTORY].bytes_list.value[:] = history
+    fmap[features.HISTORY_LABELS].int64_list.SetInParent()
+    fmap[features.HISTORY_LABELS].int64_list.value[:] = history_labels
+    fmap[features.IS_NEW_ITEM].int64_list.value[:] = [int(is_new_item)]
+    return example.SerializeToString()
+
+
+class _TimeCutsFn(beam.CombineFn):
+    """Global combine over (timestamp, count) pairs -> core.TimeCuts."""
+
+    def __init__(self, eval_fraction: float, validation_fraction: float):
+        self._eval_fraction = eval_fraction
+        self._validation_fraction = validation_fraction
+
+    def create_accumulator(self) -> Dict[int, int]:
+        return {}
+
+    def add_input(self, acc, element):
+        ts, count = element
+        acc[ts] = acc.get(ts, 0) + count
+        return acc
+
+    def merge_accumulators(self, accumulators):
+        merged: Dict[int, int] = {}
+        for acc in accumulators:
+            for ts, count in acc.items():
+                merged[ts] = merged.get(ts, 0) + count
+        return merged
+
+    def extract_output(self, acc) -> core.TimeCuts:
+        return core.compute_time_cuts(acc.items(), self._eval_fraction, self._validation_fraction)
+
+
+class _AssignSplit(beam.DoFn):
+    """Kept rows (split set) to the main output; dropped rows and held-out item ids tagged."""
+
+    def __init__(self, seed: int, new_item_fraction: float):
+        self._seed = seed
+        self._new_item_fraction = new_item_fraction
+
+    def process(self, row: core.Interaction, cuts: core.TimeCuts):
+        heldout = core.is_heldout_item(row.item_id, self._seed, self._new_item_fraction)
+        if heldout:
+            yield beam.pvalue.TaggedOutput(_HELDOUT_ITEMS, row.item_id)
+            if row.timestamp <= cuts.eval_cut:
+                yield beam.pvalue.TaggedOutput(_DROPPED, 1)
+                return
+        yield row._replace(split=core.assign_split(row.timestamp, cuts))
+
+
+class _UserHistories(beam.DoFn):
+    """One user's rows -> output examples tagged by split, plus per-user (stat, count) pairs."""
+
+    def __init__(self, history_length: int):
+        self._history_length = history_length
+
+    def process(self, keyed_rows, train_items):
+        _, rows = keyed_rows
+        rows = list(rows)
+        counts = {key: 0 for key in core.COUNT_KEYS}
+        has_train = False
+        for row, history, history_labels in core.build_histories(rows, self._history_length):
+            is_new = row.split == features.EVAL and row.item_id not in train_items
+            has_train = has_train or row.split == features.TRAIN
+            counts[core.SPLIT_COUNT_KEYS[row.split]] += 1
+            counts[core.NUM_NEW_ITEM_EVAL] += int(is_new)
+            yield beam.pvalue.TaggedOutput(row.split, encode_row(row, history, history_labels, is_new))
+        if not has_train:
+            counts[core.EVAL_ROWS_FROM_USERS_ABSENT_FROM_TRAIN] = counts[core.NUM_EVAL]
+        for key, value in counts.items():
+            if value:
+                yield beam.pvalue.TaggedOutput(_STATS, (key, value))
+
+
+class _WriteSummary(beam.DoFn):
+    """Writes split_summary.json (idempotent: a retried bundle rewrites the same file)."""
+
+    def __init__(self, path: str, history_length: int):
+        self._path = path
+        self._history_length = history_length
+
+    def process(self, counts: Dict[str, int], cuts: core.TimeCuts):
+        summary = core.make_split_summary(counts, cuts, self._history_length)
+        with FileSystems.create(self._path) as f:
+            f.write(json.dumps(summary, indent=2, sort_keys=True).encode("utf-8"))
+        yield summary
+
+
+def _read_exec_properties(exec_properties: Dict[str, Any]):
+    eval_fraction = float(exec_properties[core.EVAL_FRACTION_KEY])
+    validation_fraction = float(exec_properties[core.VALIDATION_FRACTION_KEY])
+    new_item_fraction = float(exec_properties[core.NEW_ITEM_FRACTION_KEY])
+    seed = int(exec_properties[core.SEED_KEY])
+    history_length = int(exec_properties[core.HISTORY_LENGTH_KEY])
+    core.validate_params(eval_fraction, validation_fraction, new_item_fraction, history_length)
+    return eval_fraction, validation_fraction, new_item_fraction, seed, history_length
+
+
+class Executor(base_beam_executor.BaseBeamExecutor):
+    """Splits SPLIT_ALL into train/validation/eval by time and adds history features."""
+
+    def Do(self, input_dict: Dict[str, List[types.Artifact]],
+           output_dict: Dict[str, List[types.Artifact]],
+           exec_properties: Dict[str, Any]) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
+        (eval_fraction, validation_fraction, new_item_fraction, seed,
+         history_length) = _read_exec_properties(exec_properties)
+
+        input_uri = artifact_utils.get_split_uri(input_dict[INPUT_EXAMPLES_KEY], features.SPLIT_ALL)
+        output_artifact = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
+        output_artifact.split_names = artifact_utils.encode_split_names(list(features.SPLITS))
+        summary_path = os.path.join(output_artifact.uri, core.SUMMARY_FILE)
+
+        with self._make_beam_pipeline() as p:
+            rows = (p
+                    | "Read" >> beam.io.ReadFromTFRecord(os.path.join(input_uri, "*"))
+                    | "Parse" >> beam.Map(parse_row))
+            cuts = (rows
+                    | "TimestampOnes" >> beam.Map(lambda r: (r.timestamp, 1))
+                    | "CountPerTimestamp" >> beam.CombinePerKey(sum)
+                    | "TimeCuts" >> beam.CombineGlobally(
+                        _TimeCutsFn(eval_fraction, validation_fraction)))
+            cuts_si = beam.pvalue.AsSingleton(cuts)
+
+            assigned = rows | "AssignSplit" >> beam.ParDo(
+                _AssignSplit(seed, new_item_fraction), cuts_si).with_outputs(
+                    _DROPPED, _HELDOUT_ITEMS, main="kept")
+            kept = assigned.kept
+
+            train_items = (kept
+                           | "TrainRows" >> beam.Filter(lambda r: r.split == features.TRAIN)
+                           | "TrainItemIds" >> beam.Map(lambda r: r.item_id)
+                           | "DistinctTrainItems" >> beam.Distinct()
+                           | "TrainItemKV" >> beam.Map(lambda item: (item, True)))
+
+            per_split = (kept
+                         | "KeyByUser" >> beam.Map(lambda r: (r.user_id, r))
+                         | "GroupByUser" >> beam.GroupByKey()
+                         | "UserHistories" >> beam.ParDo(
+                             _UserHistories(history_length),
+                             beam.pvalue.AsDict(train_items)).with_outputs(
+                                 _STATS, *features.SPLITS))
+
+            for split in features.SPLITS:
+                _ = (per_split[split]
+                     | f"WriteSplit[{split}]" >> write_split.WriteSplit(
+                         artifact_utils.get_split_uri(output_dict[EXAMPLES_KEY], split),
+                         example_gen_pb2.FORMAT_TFRECORDS_GZIP))
+
+            dropped_stats = (assigned[_DROPPED]
+                             | "DroppedStat" >> beam.Map(lambda c: (core.NUM_DROPPED_ROWS, c)))
+            heldout_stats = (assigned[_HELDOUT_ITEMS]
+                             | "DistinctHeldoutItems" >> beam.Distinct()
+                             | "HeldoutStat" >> beam.Map(lambda _: (core.NUM_HELDOUT_ITEMS, 1)))
+            _ = ((per_split[_STATS], dropped_stats, heldout_stats)
+                 | "FlattenStats" >> beam.Flatten()
+                 | "SumStats" >> beam.CombinePerKey(sum)
+                 | "StatsDict" >> beam.combiners.ToDict().with_defaults()
+                 | "WriteSummary" >> beam.ParDo(
+                     _WriteSummary(summary_path, history_length), cuts_si))
+
+        examples_utils.set_payload_format(output_artifact,
+                                          example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
+        examples_utils.set_file_format(
+            output_artifact, write_split.to_file_format_str(example_gen_pb2.FORMAT_TFRECORDS_GZIP))
+        input_artifact = artifact_utils.get_single_instance(input_dict[INPUT_EXAMPLES_KEY])
+        for prop in ("span", "version"):
+            if input_artifact.has_property(prop):
+                setattr(output_artifact, prop, getattr(input_artifact, prop))
+
+        with fileio.open(summary_path) as f:
+            summary = json.loads(f.read())
+        logging.info(core.summary_line(summary))

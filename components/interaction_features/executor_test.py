@@ -1,0 +1,184 @@
+"""Runs the InteractionFeatures executor (DirectRunner) on a tiny hand-made `all` split."""
+import glob
+import json
+import os
+import random
+
+import pytest
+import tensorflow as tf
+from tfx.types import artifact_utils, channel_utils, standard_artifacts
+
+from components.interaction_features import core
+from components.interaction_features.component import InteractionFeatures
+from components.interaction_features.executor import EXAMPLES_KEY, INPUT_EXAMPLES_KEY, Executor
+from pipeline import features
+
+SEED = 1
+NEW_ITEM_FRACTION = 0.25
+HISTORY_LENGTH = 4
+
+
+def _make_rows():
+    """(user, item, ts, label) rows with many same-second ties, a user seen only in the eval
+    period and an item (not held out) first seen in the eval period."""
+    rnd = random.Random(0)
+    rows = [(f"u{rnd.randrange(8)}", f"i{rnd.randrange(30)}", rnd.randrange(100), rnd.randrange(2))
+            for _ in range(240)]
+    late_item = next(f"late{i}" for i in range(100)
+                     if not core.is_heldout_item(f"late{i}", SEED, NEW_ITEM_FRACTION))
+    rows += [("late_user", "i1", 99, 1), ("late_user", late_item, 99, 0), ("u1", late_item, 99, 1)]
+    return rows, late_item.encode()
+
+
+def _example(user, item, ts, label):
+    return tf.train.Example(features=tf.train.Features(feature={
+        features.USER_ID: tf.train.Feature(bytes_list=tf.train.BytesList(value=[user.encode()])),
+        features.ITEM_ID: tf.train.Feature(bytes_list=tf.train.BytesList(value=[item.encode()])),
+        features.TIMESTAMP: tf.train.Feature(int64_list=tf.train.Int64List(value=[ts])),
+        features.LABEL: tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+    }))
+
+
+def _run(tmp_path, rows, eval_fraction, validation_fraction):
+    inp = standard_artifacts.Examples()
+    inp.uri = str(tmp_path / "input")
+    inp.split_names = artifact_utils.encode_split_names([features.SPLIT_ALL])
+    split_dir = artifact_utils.get_split_uri([inp], features.SPLIT_ALL)
+    os.makedirs(split_dir)
+    for shard in range(2):  # two input shards
+        path = os.path.join(split_dir, f"data_tfrecord-{shard:05d}-of-00002.gz")
+        with tf.io.TFRecordWriter(path, options="GZIP") as w:
+            for r in rows[shard::2]:
+                w.write(_example(*r).SerializeToString())
+    out = standard_artifacts.Examples()
+    out.uri = str(tmp_path / "output")
+    os.makedirs(out.uri)
+    Executor().Do({INPUT_EXAMPLES_KEY: [inp]}, {EXAMPLES_KEY: [out]}, {
+        core.EVAL_FRACTION_KEY: eval_fraction,
+        core.VALIDATION_FRACTION_KEY: validation_fraction,
+        core.NEW_ITEM_FRACTION_KEY: NEW_ITEM_FRACTION,
+        core.SEED_KEY: SEED,
+        core.HISTORY_LENGTH_KEY: HISTORY_LENGTH,
+    })
+    return out
+
+
+def _read_split(out, split):
+    files = glob.glob(os.path.join(artifact_utils.get_split_uri([out], split), "data_tfrecord-*.gz"))
+    assert files, f"no files for split {split}"
+    result = []
+    for rec in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+        ex = tf.train.Example.FromString(rec.numpy())
+        f = ex.features.feature
+        for key in (features.HISTORY, features.HISTORY_LABELS, features.IS_NEW_ITEM):
+            assert f[key].WhichOneof("kind") is not None, f"{key} missing"
+        result.append(dict(
+            user=f[features.USER_ID].bytes_list.value[0],
+            item=f[features.ITEM_ID].bytes_list.value[0],
+            ts=f[features.TIMESTAMP].int64_list.value[0],
+            label=f[features.LABEL].int64_list.value[0],
+            history=list(f[features.HISTORY].bytes_list.value),
+            history_labels=list(f[features.HISTORY_LABELS].int64_list.value),
+            is_new_item=list(f[features.IS_NEW_ITEM].int64_list.value)))
+    return result
+
+
+def _expected_history(kept, user, ts):
+    earlier = sorted((r for r in kept if r[0] == user and r[2] < ts),
+                     key=lambda r: (r[2], r[1], r[3]), reverse=True)[:HISTORY_LENGTH]
+    return [r[1] for r in earlier], [r[3] for r in earlier]
+
+
+def test_executor_splits_histories_and_summary(tmp_path):
+    rows, late_item = _make_rows()
+    out = _run(tmp_path, rows, eval_fraction=0.25, validation_fraction=0.2)
+
+    assert artifact_utils.decode_split_names(out.split_names) == list(features.SPLITS)
+    got = {split: _read_split(out, split) for split in features.SPLITS}
+    with open(os.path.join(out.uri, core.SUMMARY_FILE)) as f:
+        summary = json.load(f)
+    assert set(summary) == set(core.SUMMARY_KEYS)
+    t_e, t_v = summary[core.EVAL_CUT_TIMESTAMP], summary[core.VALIDATION_CUT_TIMESTAMP]
+    cuts = core.compute_time_cuts([(r[2], 1) for r in rows], 0.25, 0.2)
+    assert (t_e, t_v) == (cuts.eval_cut, cuts.validation_cut)
+    assert t_v < t_e
+
+    # time split
+    assert got[features.EVAL] and got[features.VALIDATION] and got[features.TRAIN]
+    assert all(r["ts"] > t_e for r in got[features.EVAL])
+    assert all(t_v < r["ts"] <= t_e for r in got[features.VALIDATION])
+    assert all(r["ts"] <= t_v for r in got[features.TRAIN])
+
+    # held-out items: none in train/validation or in their histories; dropped rows counted
+    def heldout(item):
+        return core.is_heldout_item(item, SEED, NEW_ITEM_FRACTION)
+
+    b = [(u.encode(), i.encode(), ts, lab) for u, i, ts, lab in rows]
+    dropped = [r for r in b if heldout(r[1]) and r[2] <= t_e]
+    kept = [r for r in b if not (heldout(r[1]) and r[2] <= t_e)]
+    assert dropped and any(heldout(r["item"]) for r in got[features.EVAL])
+    for split in (features.TRAIN, features.VALIDATION):
+        for r in got[split]:
+            assert not heldout(r["item"])
+            assert not any(heldout(h) for h in r["history"])
+    for r in got[features.EVAL]:  # a held-out item in history is an earlier *eval* interaction
+        for h in r["history"]:
+            if heldout(h):
+                assert any(k[0] == r["user"] and k[1] == h and t_e < k[2] < r["ts"] for k in kept)
+    assert sum(len(v) for v in got.values()) == len(kept)
+
+    # histories: exactly the brute-force answer
+    for split_rows in got.values():
+        for r in split_rows:
+            hist, labels = _expected_history(kept, r["user"], r["ts"])
+            assert (r["history"], r["history_labels"]) == (hist, labels)
+
+    # is_new_item
+    train_items = {r["item"] for r in got[features.TRAIN]}
+    for split in (features.TRAIN, features.VALIDATION):
+        assert all(r["is_new_item"] == [0] for r in got[split])
+    for r in got[features.EVAL]:
+        assert r["is_new_item"] == [int(r["item"] not in train_items)]
+    late = [r for r in got[features.EVAL] if r["item"] == late_item]
+    assert late and all(r["is_new_item"] == [1] for r in late)  # new without being held out
+
+    # summary counts agree with the files
+    train_users = {r["user"] for r in got[features.TRAIN]}
+    assert summary[core.NUM_TRAIN] == len(got[features.TRAIN])
+    assert summary[core.NUM_VALIDATION] == len(got[features.VALIDATION])
+    assert summary[core.NUM_EVAL] == len(got[features.EVAL])
+    assert summary[core.NUM_NEW_ITEM_EVAL] == sum(r["is_new_item"][0] for r in got[features.EVAL])
+    assert summary[core.NUM_DROPPED_ROWS] == len(dropped)
+    assert summary[core.NUM_HELDOUT_ITEMS] == len({r[1] for r in b if heldout(r[1])})
+    assert summary[core.EVAL_ROWS_FROM_USERS_ABSENT_FROM_TRAIN] == sum(
+        r["user"] not in train_users for r in got[features.EVAL]) >= 2  # late_user's rows
+    assert summary[core.HISTORY_LENGTH] == HISTORY_LENGTH
+
+
+def test_executor_without_validation(tmp_path):
+    rows, _ = _make_rows()
+    out = _run(tmp_path, rows, eval_fraction=0.25, validation_fraction=0.0)
+    got = {split: _read_split(out, split) for split in features.SPLITS}
+    with open(os.path.join(out.uri, core.SUMMARY_FILE)) as f:
+        summary = json.load(f)
+    assert got[features.VALIDATION] == [] and summary[core.NUM_VALIDATION] == 0
+    assert summary[core.VALIDATION_CUT_TIMESTAMP] == summary[core.EVAL_CUT_TIMESTAMP]
+    assert summary[core.NUM_TRAIN] == len(got[features.TRAIN]) > 0
+
+
+def test_executor_degenerate_input_fails_clearly(tmp_path):
+    rows = [("u0", "i0", 5, 1), ("u1", "i1", 5, 0), ("u2", "i2", 5, 1)]  # every row ties
+    with pytest.raises(Exception, match="eval split would be empty"):
+        _run(tmp_path, rows, eval_fraction=0.5, validation_fraction=0.0)
+
+
+def test_component_wiring():
+    examples = channel_utils.as_channel([standard_artifacts.Examples()])
+    c = InteractionFeatures(examples=examples, eval_fraction=0.2, validation_fraction=0,
+                            new_item_fraction=0.1, seed=3, history_length=5)
+    assert c.outputs[EXAMPLES_KEY].type == standard_artifacts.Examples
+    assert c.exec_properties[core.VALIDATION_FRACTION_KEY] == 0.0
+    assert c.exec_properties[core.HISTORY_LENGTH_KEY] == 5
+    with pytest.raises(ValueError, match="history_length"):
+        InteractionFeatures(examples=examples, eval_fraction=0.2, validation_fraction=0.1,
+                            new_item_fraction=0.1, seed=3, history_length=0)

@@ -1,0 +1,115 @@
+"""End-to-end: the shared small synthetic pipeline run (tests/conftest.py) through Pusher."""
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipeline import features, report
+
+pytestmark = pytest.mark.e2e
+
+METRICS_KEYS = ("dataset", "representation", "auc_overall", "auc_new_items", "auc_existing_items",
+                "num_train", "num_eval", "num_new_item_eval", "pushed_model_dir", "seconds")
+
+
+def test_metrics_json_has_the_contract_keys(e2e_run):
+    config, metrics, _ = e2e_run
+    with open(os.path.join(config.results_path, report.METRICS_FILE)) as f:
+        on_disk = json.load(f)
+    for key in METRICS_KEYS:
+        assert on_disk.get(key) is not None, key
+    assert 0.0 <= on_disk["auc_overall"] <= 1.0
+    assert on_disk["num_train"] > 0 and on_disk["num_eval"] > 0
+    assert on_disk["num_new_item_eval"] > 0
+    assert on_disk["representation"] == features.RANDOM_HASH
+
+
+def test_bad_rows_are_reported_line_by_line_and_the_rest_trains(e2e_run):
+    config, metrics, generated = e2e_run
+    assert metrics["rows_rejected"]["interactions"] == len(generated["bad_rows"])
+    with open(metrics["rejects_files"]["interactions"]) as f:
+        rejects = f.read().splitlines()
+    for line_no in (b["line"] for b in generated["bad_rows"]):
+        assert any(r.startswith(f"{features.INTERACTIONS_FILE}:{line_no}:") for r in rejects), rejects
+    assert metrics["num_train"] + metrics["num_validation"] + metrics["num_eval"] > 0
+
+
+def test_pushed_model_is_a_numbered_version_under_the_serving_dir(e2e_run):
+    config, metrics, _ = e2e_run
+    pushed = metrics["pushed_model_dir"]
+    assert pushed and os.path.dirname(pushed.rstrip("/")) == config.serving_model_dir
+    assert os.path.basename(pushed.rstrip("/")).isdigit()
+    assert os.path.exists(os.path.join(pushed, "saved_model.pb"))
+
+
+def _eval_rows(config, n=40):
+    """Raw eval rows from InteractionFeatures' output."""
+    outputs = report.latest_run_outputs(config)
+    uri = outputs["InteractionFeatures"]["examples"][0].uri
+    files = sorted(glob.glob(os.path.join(uri, f"Split-{features.EVAL}", "*")))
+    ds = tf.data.TFRecordDataset(files, compression_type="GZIP").take(n)
+    return [tf.train.Example.FromString(x.numpy()) for x in ds]
+
+
+def _named_inputs(examples, history_length):
+    def s(ex, k):
+        return [v.decode() for v in ex.features.feature[k].bytes_list.value]
+
+    def i(ex, k):
+        return list(ex.features.feature[k].int64_list.value)
+
+    hist = [(s(e, features.HISTORY) + [""] * history_length)[:history_length] for e in examples]
+    labels = [(i(e, features.HISTORY_LABELS) + [0] * history_length)[:history_length] for e in examples]
+    return {
+        features.USER_ID: [s(e, features.USER_ID)[0] for e in examples],
+        features.ITEM_ID: [s(e, features.ITEM_ID)[0] for e in examples],
+        features.HISTORY: hist, features.HISTORY_LABELS: labels,
+    }
+
+
+SCORE_SCRIPT = r"""
+import json, sys, os
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+import tensorflow as tf
+model = tf.saved_model.load(sys.argv[1])
+req = json.load(open(sys.argv[2]))
+named = req["named"]
+f = model.signatures["serving_default"]
+a = f(user_id=tf.constant(named["user_id"]), item_id=tf.constant(named["item_id"]),
+      history=tf.constant(named["history"]), history_labels=tf.constant(named["history_labels"], tf.int64))
+g = model.signatures["serving_tf_example"]
+b = g(examples=tf.constant([bytes.fromhex(x) for x in req["examples"]]))
+json.dump({"named": a["score"].numpy().tolist(), "examples": b["score"].numpy().tolist(),
+           "signatures": sorted(model.signatures.keys())}, sys.stdout)
+"""
+
+
+def test_pushed_model_reloads_in_a_fresh_process_with_the_trained_scores(e2e_run, tmp_path):
+    config, metrics, _ = e2e_run
+    examples = _eval_rows(config)
+    named = _named_inputs(examples, config.history_length)
+    request = tmp_path / "req.json"
+    request.write_text(json.dumps({"named": named,
+                                   "examples": [e.SerializeToString().hex() for e in examples]}))
+    script = tmp_path / "score.py"
+    script.write_text(SCORE_SCRIPT)
+    out = subprocess.run([sys.executable, str(script), metrics["pushed_model_dir"], str(request)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    fresh = json.loads(out.stdout)
+    assert set(fresh["signatures"]) == {features.SERVING_DEFAULT_SIGNATURE,
+                                        features.SERVING_TF_EXAMPLE_SIGNATURE}
+
+    # The Trainer's own export, loaded here, scores the same rows the same way.
+    outputs = report.latest_run_outputs(config)
+    trained = tf.saved_model.load(os.path.join(outputs["Trainer"]["model"][0].uri, "Format-Serving"))
+    expected = trained.signatures[features.SERVING_TF_EXAMPLE_SIGNATURE](
+        examples=tf.constant([e.SerializeToString() for e in examples]))[features.PREDICTION_KEY].numpy()
+    np.testing.assert_allclose(fresh["examples"], expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(fresh["named"], expected, rtol=1e-5, atol=1e-6)
+    assert np.std(expected) > 0  # not a constant model
