@@ -104,6 +104,9 @@ def run_pipeline(config: RunConfig, quiet: bool = False) -> dict:
     path = report.write_metrics(config, metrics)
     if not quiet:
         print(f"\nResults ({path}):\n{report.format_table([metrics])}")
+        for table, n in sorted(metrics["rows_rejected"].items()):
+            print(f"Rows rejected from {table}: {n}" +
+                  (f" (listed in {metrics['rejects_files'][table]})" if n else ""))
         print(f"\nPushed SavedModel: {metrics['pushed_model_dir'] or '(not pushed: model not blessed)'}")
     return metrics
 

@@ -151,11 +151,11 @@ def write_metrics(config: RunConfig, metrics: dict) -> str:
 
 
 def format_table(rows: List[dict], columns=TABLE_COLUMNS) -> str:
-    def fmt(v):
+    def fmt(column, v):
         if isinstance(v, float):
-            return f"{v:.4f}" if abs(v) < 10 else f"{v:.1f}"
+            return f"{v:.4f}" if column.startswith("auc") else f"{v:.1f}"
         return "-" if v is None else str(v)
-    cells = [[fmt(r.get(c)) for c in columns] for r in rows]
+    cells = [[fmt(c, r.get(c)) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     line = "  ".join(c.ljust(w) for c, w in zip(columns, widths))
     sep = "  ".join("-" * w for w in widths)
