@@ -31,9 +31,12 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         elif hint is bool:
             parser.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), default=None,
                                 metavar="BOOL")
-        elif field.name == "hidden_units":
-            parser.add_argument(flag, type=lambda s: tuple(int(x) for x in s.split(",")),
+        elif field.name in ("hidden_units", "rqvae_hidden_units"):
+            parser.add_argument(flag, type=lambda s: tuple(int(x) for x in s.split(",") if x),
                                 default=None, metavar="N,N")
+        elif field.name == "item_text_fields":
+            parser.add_argument(flag, type=lambda s: [x for x in s.split(",") if x], default=None,
+                                metavar="COL,COL")
         else:
             base = typing.get_args(hint)[0] if typing.get_origin(hint) is typing.Union else hint
             parser.add_argument(flag, type=base, default=None)

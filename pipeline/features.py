@@ -21,6 +21,20 @@ INTERACTION_COLUMNS = (USER_ID, ITEM_ID, TIMESTAMP, LABEL)
 ITEM_EMBEDDING = "embedding"
 ITEM_TEXT_FIELDS_DEFAULT = ("title", "year", "genres")
 
+# --- item side (issue 3): ContentEmbedder, RQ-VAE, SemanticIdGen ------------------------
+ITEM_TEXT = "item_text"  # the text that was embedded: text fields joined ("title year genres")
+# ITEM_EMBEDDING (above) also names the content embedding feature of the embeddings Examples.
+SEMANTIC_ID = "semantic_id"  # int64 codes: L RQ-VAE levels + 1 collision-breaker code
+SEMANTIC_ID_STR = "semantic_id_str"  # the codes joined with "-", e.g. "12-5-40-0"
+SID_SEPARATOR = "-"
+# RQ-VAE SavedModel signatures
+RQVAE_SERVING_SIGNATURE = "serving_default"  # serialized tf.Examples (RunInference)
+RQVAE_ENCODE_SIGNATURE = "encode"  # embedding [batch, E] float32 -> codes
+RQVAE_EXAMPLES_INPUT = "examples"
+RQVAE_EMBEDDING_INPUT = "embedding"
+RQVAE_CODES_OUTPUT = "codes"  # int64 [batch, L]
+RQVAE_RECONSTRUCTION_ERROR_OUTPUT = "reconstruction_error"  # float32 [batch]: mean squared error
+
 # --- features InteractionFeatures adds ----------------------------------------------------
 HISTORY = "history"  # the user's item ids strictly earlier in time, most recent first
 HISTORY_LABELS = "history_labels"  # labels of those interactions, aligned with HISTORY

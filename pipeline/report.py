@@ -6,6 +6,8 @@ from typing import Dict, List, Optional
 
 import tensorflow as tf
 
+from components.example_gen import executor as example_gen_executor
+from components.interaction_features import core as interaction_features_core
 from pipeline import features
 from pipeline.config import RunConfig
 
@@ -101,7 +103,7 @@ def collect_metrics(config: RunConfig, seconds: float) -> dict:
     new_key = f"{features.IS_NEW_ITEM}=1"
     old_key = f"{features.IS_NEW_ITEM}=0"
     split_summary = _read_json(os.path.join(
-        outputs["InteractionFeatures"]["examples"][0].uri, "split_summary.json")) or {}
+        outputs["InteractionFeatures"]["examples"][0].uri, interaction_features_core.SUMMARY_FILE)) or {}
     blessing = outputs.get("Evaluator", {}).get("blessing")
     blessed = bool(blessing and _custom(blessing[0], "blessed") == 1)
     pushed = outputs.get("Pusher", {}).get("pushed_model")
@@ -116,9 +118,9 @@ def collect_metrics(config: RunConfig, seconds: float) -> dict:
     for gen, table in (("ItemExampleGen", "items"), ("InteractionExampleGen", "interactions")):
         ex = outputs.get(gen, {}).get("examples")
         if ex:
-            rejects_dir = os.path.join(ex[0].uri, "rejects")
-            rejects[table] = _read_json(os.path.join(rejects_dir, f"{table}.summary.json")) or {}
-            rejects_files[table] = os.path.join(rejects_dir, f"{table}.rejects.txt")
+            rejects_dir = example_gen_executor.rejects_dir_of(ex[0].uri)
+            rejects[table] = _read_json(example_gen_executor.summary_path(rejects_dir, table)) or {}
+            rejects_files[table] = example_gen_executor.rejects_path(rejects_dir, table)
     return {
         "dataset": config.dataset_name,
         "representation": config.representation,
