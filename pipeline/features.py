@@ -58,6 +58,11 @@ ITEM_ID_HASHED = "item_id_hashed"
 HISTORY_HASHED = "history_hashed"
 HISTORY_LABELS_DENSE = "history_labels_dense"  # HISTORY_LABELS padded to the history length
 HISTORY_MASK = "history_mask"  # 1 where HISTORY holds an item, 0 on padding
+# From the ItemCatalog (issue 3), looked up inside the graph; -1 for an id not in the catalog.
+ITEM_CATALOG_ROW = "item_catalog_row"  # [batch] row of the candidate in the catalog
+HISTORY_CATALOG_ROW = "history_catalog_row"  # [batch, H]
+ITEM_SID = "item_sid"  # [batch, S] Semantic ID codes of the candidate (S = sid_length)
+HISTORY_SID = "history_sid"  # [batch, H, S]
 
 
 def transformed_name(key: str) -> str:

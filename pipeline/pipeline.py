@@ -10,6 +10,7 @@ from tfx import v1 as tfx
 from components.example_gen.component import ValidatingExampleGen
 from components.example_validator.component import StrictExampleValidator
 from components.interaction_features.component import InteractionFeatures
+from components.transform.component import CatalogTransform
 from pipeline import features
 from pipeline.config import INTERACTIONS_SCHEMA, REPO_ROOT, RunConfig
 from pipeline.runners import beam_pipeline_args
@@ -110,13 +111,15 @@ def create_pipeline(config: RunConfig, data_dir: str) -> tfx.dsl.Pipeline:
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
     components.append(example_validator)
 
-    # Ids -> hashed ids for the candidate, the user and every history item.
-    transform = tfx.components.Transform(
+    catalog = None  # the ItemCatalog channel once the item side is wired in (issue 3)
+
+    # Ids -> hashed ids (and catalog SIDs) for the candidate, the user and every history item.
+    transform = CatalogTransform(
         examples=examples, schema=schema_gen.outputs["schema"],
-        module_file=PREPROCESSING_MODULE,
+        module_file=PREPROCESSING_MODULE, catalog=catalog,
         splits_config=tfx.proto.SplitsConfig(
             analyze=[features.TRAIN], transform=list(features.SPLITS)),
-        custom_config=transform_config(config))
+        custom_config=transform_config(config)).with_id("Transform")
     transform.add_upstream_node(example_validator)
     components.append(transform)
 

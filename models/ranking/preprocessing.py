@@ -8,12 +8,15 @@ from typing import Any, Dict
 
 import tensorflow as tf
 
+from models.ranking.catalog_lookup import CatalogLookup
 from pipeline import features
 
 # custom_config keys
 HISTORY_LENGTH = "history_length"
 ITEM_TABLE_SIZE = "item_table_size"
 USER_HASH_BUCKETS = "user_hash_buckets"
+# Set by components/transform's executor from the `catalog` input channel (an ItemCatalog URI).
+CATALOG_DIR = "catalog_dir"
 
 
 def _dense_scalar(x) -> tf.Tensor:
@@ -73,6 +76,15 @@ def preprocessing_fn(inputs: Dict[str, Any], custom_config: Dict[str, Any]) -> D
     outputs[features.HISTORY_HASHED] = hash_item_ids(history, item_table_size)
     outputs[features.HISTORY_LABELS_DENSE] = history_labels
     outputs[features.HISTORY_MASK] = history_mask
+
+    catalog_dir = custom_config.get(CATALOG_DIR)
+    if catalog_dir:
+        # Semantic IDs and catalog rows of the candidate and of every history item.
+        lookup = CatalogLookup(catalog_dir)
+        outputs[features.ITEM_CATALOG_ROW] = lookup.rows(item_id)
+        outputs[features.HISTORY_CATALOG_ROW] = lookup.rows(history)
+        outputs[features.ITEM_SID] = lookup.semantic_ids(item_id)
+        outputs[features.HISTORY_SID] = lookup.semantic_ids(history)
 
     if features.LABEL in inputs:  # absent at serving time
         outputs[features.transformed_name(features.LABEL)] = tf.cast(

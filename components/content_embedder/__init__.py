@@ -1,0 +1,1 @@
+"""ContentEmbedder: item text -> content embeddings (MiniLM ONNX encoder or precomputed)."""

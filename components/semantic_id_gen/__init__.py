@@ -1,0 +1,1 @@
+"""SemanticIdGen: RQ-VAE codes + collision breaker -> ItemCatalog and SidReport (see core.py)."""

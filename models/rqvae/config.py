@@ -1,0 +1,73 @@
+"""RqVaeConfig: what the RQ-VAE Trainer reads from custom_config.
+
+Keys are the RunConfig `rqvae_*` fields without the prefix (num_levels, codebook_size, latent_dim,
+hidden_units, beta, epochs, batch_size, learning_rate, dead_code_window) plus seed and, optionally,
+embedding_dim (otherwise taken from the data). Prefixed keys (rqvae_num_levels, ...) are accepted
+too. Missing keys take the RunConfig defaults.
+"""
+import dataclasses
+import json
+from typing import Any, Mapping, Optional, Tuple
+
+from pipeline.config import RunConfig
+
+_PREFIX = "rqvae_"
+_FIELDS = ("num_levels", "codebook_size", "latent_dim", "hidden_units", "beta", "epochs",
+           "batch_size", "learning_rate", "dead_code_window")
+
+
+def _run_config_default(name):
+    return RunConfig.__dataclass_fields__[_PREFIX + name].default
+
+
+@dataclasses.dataclass
+class RqVaeConfig:
+    num_levels: int = _run_config_default("num_levels")
+    codebook_size: int = _run_config_default("codebook_size")
+    latent_dim: int = _run_config_default("latent_dim")
+    hidden_units: Tuple[int, ...] = _run_config_default("hidden_units")
+    beta: float = _run_config_default("beta")
+    epochs: int = _run_config_default("epochs")
+    batch_size: int = _run_config_default("batch_size")
+    learning_rate: float = _run_config_default("learning_rate")
+    dead_code_window: int = _run_config_default("dead_code_window")
+    seed: int = 0
+    embedding_dim: Optional[int] = None  # None: taken from the data
+
+    def __post_init__(self):
+        self.hidden_units = tuple(int(u) for u in (self.hidden_units or ()))
+        for name in ("num_levels", "codebook_size", "latent_dim", "epochs", "batch_size"):
+            if int(getattr(self, name)) <= 0:
+                raise ValueError(f"RqVaeConfig: {name} must be positive")
+
+    @classmethod
+    def from_custom_config(cls, custom_config: Optional[Mapping[str, Any]]) -> "RqVaeConfig":
+        cc = dict(custom_config or {})
+        kwargs = {}
+        for field in dataclasses.fields(cls):
+            for key in (field.name, _PREFIX + field.name):
+                if cc.get(key) is not None:
+                    kwargs[field.name] = cc[key]
+        casts = dict(num_levels=int, codebook_size=int, latent_dim=int, epochs=int,
+                     batch_size=int, dead_code_window=int, seed=int, beta=float,
+                     learning_rate=float)
+        for k, f in casts.items():
+            if k in kwargs:
+                kwargs[k] = f(kwargs[k])
+        if kwargs.get("embedding_dim") is not None:
+            kwargs["embedding_dim"] = int(kwargs["embedding_dim"])
+        return cls(**kwargs)
+
+    @classmethod
+    def paper(cls, **overrides) -> "RqVaeConfig":
+        """Singh et al. 2024: 1-layer encoder/decoder, D=256, L=8, K=2048, beta=0.25."""
+        return cls(**dict(dict(num_levels=8, codebook_size=2048, latent_dim=256,
+                               hidden_units=(), beta=0.25), **overrides))
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["hidden_units"] = list(self.hidden_units)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
