@@ -92,20 +92,23 @@ def run_pipeline(config: RunConfig, quiet: bool = False) -> dict:
     """Prepares the data, runs the pipeline with LocalDagRunner, writes and returns metrics."""
     from tfx import v1 as tfx
 
-    import data
     from pipeline import pipeline as pipeline_lib
     from pipeline import report
+    from pipeline.inputs import prepare_inputs
 
     start = time.time()
-    data_dir = data.prepare_dataset(config)
+    inputs = prepare_inputs(config)
     log_path = None if quiet else _setup_logging(config)
     if log_path:
         print(f"semids: running pipeline '{config.pipeline_name}' on {config.dataset_name} "
-              f"({config.representation}); data {data_dir}; full log {log_path}", flush=True)
-    tfx.orchestration.LocalDagRunner().run(pipeline_lib.create_pipeline(config, data_dir))
+              f"({config.representation}); data {inputs.data_dir}; full log {log_path}", flush=True)
+    tfx.orchestration.LocalDagRunner().run(pipeline_lib.create_pipeline(config, inputs))
     metrics = report.collect_metrics(config, time.time() - start)
     path = report.write_metrics(config, metrics)
+    sid_report = report.copy_sid_report(config)
     if not quiet:
+        if sid_report:
+            print(f"\nSemantic IDs ({sid_report['path']}):\n{report.format_sid_summary(sid_report)}")
         print(f"\nResults ({path}):\n{report.format_table([metrics])}")
         for table, n in sorted(metrics["rows_rejected"].items()):
             print(f"Rows rejected from {table}: {n}" +
@@ -128,8 +131,8 @@ def main(argv=None) -> int:
         if args.command == "show-config":
             print(config.to_json())
         elif args.command == "prepare-data":
-            import data
-            print(data.prepare_dataset(config))
+            from pipeline.inputs import prepare_inputs
+            print(prepare_inputs(config).data_dir)
         else:
             run_pipeline(config)
     except (ValueError, RuntimeError, OSError) as e:

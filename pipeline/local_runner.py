@@ -16,15 +16,15 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 from absl import logging  # noqa: E402
 from tfx import v1 as tfx  # noqa: E402
 
-import data  # noqa: E402
 from pipeline import pipeline as pipeline_lib  # noqa: E402
 from pipeline.config import load_config_from_env  # noqa: E402
+from pipeline.inputs import prepare_inputs  # noqa: E402
 
 
 def run():
     config = load_config_from_env()
-    data_dir = data.prepare_dataset(config)
-    tfx.orchestration.LocalDagRunner().run(pipeline_lib.create_pipeline(config, data_dir))
+    tfx.orchestration.LocalDagRunner().run(
+        pipeline_lib.create_pipeline(config, prepare_inputs(config)))
 
 
 if __name__ == "__main__":

@@ -7,17 +7,23 @@ import tensorflow_model_analysis as tfma
 from google.protobuf import wrappers_pb2
 from tfx import v1 as tfx
 
+from components import artifacts
+from components.content_embedder.component import ContentEmbedder
 from components.example_gen.component import ValidatingExampleGen
 from components.example_validator.component import StrictExampleValidator
 from components.interaction_features.component import InteractionFeatures
+from components.semantic_id_gen.component import SemanticIdGen
 from components.transform.component import CatalogTransform
 from pipeline import features
 from pipeline.config import INTERACTIONS_SCHEMA, REPO_ROOT, RunConfig
+from pipeline.inputs import PipelineInputs
 from pipeline.runners import beam_pipeline_args
 
 RANKING_DIR = os.path.join(REPO_ROOT, "models", "ranking")
 PREPROCESSING_MODULE = os.path.join(RANKING_DIR, "preprocessing.py")
 TRAINER_MODULE = os.path.join(RANKING_DIR, "trainer_module.py")
+RQVAE_DIR = os.path.join(REPO_ROOT, "models", "rqvae")
+RQVAE_TRAINER_MODULE = os.path.join(RQVAE_DIR, "trainer_module.py")
 
 
 def code_version(*paths: str) -> str:
@@ -53,6 +59,17 @@ def trainer_config(config: RunConfig) -> dict:
     return cfg
 
 
+def rqvae_config(config: RunConfig) -> dict:
+    """The RQ-VAE Trainer's custom_config: the RunConfig's rqvae_* fields without the prefix."""
+    cfg = {k[len("rqvae_"):]: getattr(config, k) for k in (
+        "rqvae_num_levels", "rqvae_codebook_size", "rqvae_latent_dim", "rqvae_beta",
+        "rqvae_epochs", "rqvae_batch_size", "rqvae_learning_rate", "rqvae_dead_code_window")}
+    cfg["hidden_units"] = list(config.rqvae_hidden_units)
+    cfg["seed"] = config.seed
+    cfg["code_version"] = code_version(RQVAE_DIR, os.path.join(REPO_ROOT, "pipeline", "features.py"))
+    return cfg
+
+
 def eval_config(config: RunConfig) -> tfma.EvalConfig:
     auc = tfma.MetricConfig(
         class_name="AUC",
@@ -73,15 +90,49 @@ def eval_config(config: RunConfig) -> tfma.EvalConfig:
         options=tfma.Options(include_default_metrics=wrappers_pb2.BoolValue(value=False)))
 
 
-def create_pipeline(config: RunConfig, data_dir: str) -> tfx.dsl.Pipeline:
-    """`data_dir` holds items.csv and interactions.csv (data/format.py)."""
+def create_pipeline(config: RunConfig, inputs: PipelineInputs) -> tfx.dsl.Pipeline:
+    """`inputs` from pipeline.inputs.prepare_inputs: the data folder (items.csv,
+    interactions.csv; data/format.py) and the content encoder's folder."""
     components: List = []
+    data_dir = inputs.data_dir
 
     # Items: validated rows of items.csv (rejects written line by line).
     item_gen = ValidatingExampleGen(
         input_base=data_dir, table="items", max_bad_row_fraction=config.max_bad_row_fraction,
         instance_name="ItemExampleGen")
     components.append(item_gen)
+
+    # The content encoder's files (model.onnx + tokenizer.json) as an artifact, so remote
+    # workers read them from its URI; absent when items.csv brings its own embeddings.
+    encoder = None
+    if inputs.encoder_dir:
+        encoder_importer = tfx.dsl.Importer(
+            source_uri=inputs.encoder_dir, artifact_type=artifacts.ContentEncoder,
+        ).with_id("ContentEncoderImporter")
+        components.append(encoder_importer)
+        encoder = encoder_importer.outputs["result"]
+
+    # Item text -> frozen MiniLM sentence embedding (or the precomputed embedding column).
+    content_embedder = ContentEmbedder(
+        items=item_gen.outputs["examples"], encoder=encoder,
+        text_fields=list(inputs.text_fields), batch_size=config.embed_batch_size)
+    components.append(content_embedder)
+
+    # RQ-VAE on the embeddings of every catalog item (content only, no interactions).
+    rqvae_trainer = tfx.components.Trainer(
+        module_file=RQVAE_TRAINER_MODULE,
+        examples=content_embedder.outputs["embeddings"],
+        train_args=tfx.proto.TrainArgs(splits=[features.SPLIT_ALL]),
+        eval_args=tfx.proto.EvalArgs(splits=[features.SPLIT_ALL]),
+        custom_config=rqvae_config(config)).with_id("RqVaeTrainer")
+    components.append(rqvae_trainer)
+
+    # RQ-VAE inference over all items -> ItemCatalog (item -> SID, embedding) + SID report.
+    semantic_id_gen = SemanticIdGen(
+        embeddings=content_embedder.outputs["embeddings"], model=rqvae_trainer.outputs["model"],
+        num_levels=config.rqvae_num_levels, codebook_size=config.rqvae_codebook_size,
+        collision_breaker=config.sid_collision_breaker)
+    components.append(semantic_id_gen)
 
     # Interactions: validated rows of interactions.csv, one split `all`.
     interaction_gen = ValidatingExampleGen(
@@ -111,7 +162,7 @@ def create_pipeline(config: RunConfig, data_dir: str) -> tfx.dsl.Pipeline:
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
     components.append(example_validator)
 
-    catalog = None  # the ItemCatalog channel once the item side is wired in (issue 3)
+    catalog = semantic_id_gen.outputs["catalog"]
 
     # Ids -> hashed ids (and catalog SIDs) for the candidate, the user and every history item.
     transform = CatalogTransform(

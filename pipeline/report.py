@@ -144,6 +144,47 @@ def collect_metrics(config: RunConfig, seconds: float) -> dict:
     }
 
 
+def copy_sid_report(config: RunConfig) -> Optional[dict]:
+    """Copies the latest run's SID report (sid_report.{json,md,png}) to results/<dataset>/;
+    returns its JSON content plus "path", or None when the run has no SemanticIdGen output."""
+    from components import artifacts
+    reports = latest_run_outputs(config).get("SemanticIdGen", {}).get("sid_report")
+    if not reports:
+        return None
+    out_dir = os.path.join(config.results_dir, config.dataset_name)
+    os.makedirs(out_dir, exist_ok=True)
+    names = (artifacts.SidReport.JSON_FILE, artifacts.SidReport.MD_FILE, artifacts.SidReport.PNG_FILE)
+    for name in names:
+        src = os.path.join(reports[0].uri, name)
+        if tf.io.gfile.exists(src):
+            tf.io.gfile.copy(src, os.path.join(out_dir, name), overwrite=True)
+    content = _read_json(os.path.join(out_dir, artifacts.SidReport.JSON_FILE)) or {}
+    return {**content, "path": os.path.join(out_dir, artifacts.SidReport.JSON_FILE)}
+
+
+def format_sid_summary(sid_report: dict) -> str:
+    def pct(xs):
+        return " ".join(f"{100 * x:.0f}%" for x in xs or [])
+
+    def num(xs):
+        return " ".join("-" if x is None else f"{x:.2f}" for x in xs or [])
+
+    def one(x, spec):
+        return "-" if x is None else format(x, spec)
+
+    return "\n".join([
+        f"  items {sid_report.get('num_items')}, {sid_report.get('num_levels')} levels x "
+        f"{sid_report.get('codebook_size')} codes; reconstruction mse "
+        f"{one(sid_report.get('reconstruction_mse'), '.4g')}",
+        f"  utilisation per level: {pct(sid_report.get('utilization'))}",
+        f"  collisions before breaker: {sid_report.get('collisions_before_breaker')} "
+        f"(largest group {sid_report.get('largest_collision_group')}); duplicates after breaker: "
+        f"{sid_report.get('duplicate_sids_after_breaker')}",
+        f"  mean cosine of items sharing 1..L codes: {num(sid_report.get('hierarchy_cosine'))} "
+        f"(random pairs {one(sid_report.get('random_pair_cosine'), '.2f')})",
+    ])
+
+
 def write_metrics(config: RunConfig, metrics: dict) -> str:
     os.makedirs(config.results_path, exist_ok=True)
     path = os.path.join(config.results_path, METRICS_FILE)

@@ -16,7 +16,9 @@ def e2e_config(tmp_dir: str, data_dir: str):
         output_dir=os.path.join(tmp_dir, "outputs"), results_dir=os.path.join(tmp_dir, "results"),
         history_length=8, item_table_size=400, user_hash_buckets=400, embedding_dim=8,
         hidden_units=(16,), batch_size=128, max_epochs=2, early_stopping_patience=1,
-        min_auc=0.0, auc_regression_tolerance=1.0)
+        min_auc=0.0, auc_regression_tolerance=1.0,
+        rqvae_num_levels=3, rqvae_codebook_size=8, rqvae_latent_dim=16, rqvae_epochs=10,
+        rqvae_batch_size=64, rqvae_dead_code_window=5)
 
 
 @pytest.fixture(scope="session")

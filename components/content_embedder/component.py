@@ -7,7 +7,7 @@ core.py's docstring).
                                artifact_type=ContentEncoder).with_id("encoder_importer")
     embedder = ContentEmbedder(items=item_gen.outputs["examples"],
                                encoder=encoder.outputs["result"],
-                               text_fields=config.item_text_fields,  # None: title, year, genres, rest
+                               text_fields=config.item_text_fields,  # None: see core.py
                                batch_size=config.embed_batch_size)
     embedder.outputs["embeddings"]  # Examples, split `all`: item_id, embedding, item_text
 

@@ -90,8 +90,8 @@ def test_encoder_batch_padding_truncation_and_norm(encoder):
 # --- item text and fields -------------------------------------------------------------------------
 
 def test_item_text_joins_non_empty_fields_in_order():
-    rec = {"item_id": b"1", "title": b"Toy Story", "year": "1995", "genres": " Animation Children's Comedy ",
-           "note": ""}
+    rec = {"item_id": b"1", "title": b"Toy Story", "year": "1995",
+           "genres": " Animation Children's Comedy ", "note": ""}
     assert core.item_text(rec, ["title", "year", "genres"]) == \
         "Toy Story 1995 Animation Children's Comedy"
     assert core.item_text(rec, ["genres", "note", "missing", "title"]) == \

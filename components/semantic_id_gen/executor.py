@@ -17,7 +17,7 @@ import collections
 import io
 import json
 import os
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import apache_beam as beam
 import numpy as np
@@ -155,11 +155,11 @@ class _AssignSemanticIds(beam.DoFn):
     def process(self, group):
         codes, members = group
         by_id: Dict[bytes, Tuple[Item, float]] = {}
-        pairs: List[bytes] = []
+        ids: List[bytes] = []
         for item, error in members:
-            pairs.append(item.item_id)
+            ids.append(item.item_id)  # repeats kept: group_semantic_ids rejects them
             by_id[item.item_id] = (item, error)
-        for item_id, sid in core.group_semantic_ids(codes, pairs, self._collision_breaker):
+        for item_id, sid in core.group_semantic_ids(codes, ids, self._collision_breaker):
             item, error = by_id[item_id]
             yield CatalogItem(item_id, codes, sid, error, item.embedding, item.item_text)
 

@@ -32,7 +32,8 @@ def _items(n=40, seed=0):
     rng = np.random.default_rng(seed)
     ids = [f"m{i}" for i in range(n - 3)] + ["a b,c", "été", "x|y"]
     embs = rng.normal(size=(n, E)).astype(np.float32)
-    embs[[1, 5, 7]] = embs[1]
+    if n >= 8:
+        embs[[1, 5, 7]] = embs[1]
     return [(i, e.tolist(), f"Movie {i} (199{k % 10}) Drama") for k, (i, e) in
             enumerate(zip(ids, embs))]
 
@@ -197,6 +198,20 @@ def test_num_levels_mismatch_fails(tmp_path, model):
                       {core.CATALOG_KEY: [ItemCatalog()], core.SID_REPORT_KEY: [SidReport()]},
                       {core.COLLISION_BREAKER_KEY: 1, core.NUM_LEVELS_KEY: 4,
                        core.CODEBOOK_SIZE_KEY: K})
+
+
+def test_validate_against_first_item_when_model_dim_unknown():
+    from components.semantic_id_gen import executor
+    first = executor._FirstItemDim()
+    acc = first.create_accumulator()
+    for item in [(b"b", b"", np.ones(3)), (b"a", b"", np.ones(2)), (b"0", b"", None)]:
+        acc = first.add_input(acc, item)
+    ref = first.extract_output(first.merge_accumulators([acc, None]))
+    assert ref == (b"a", 2)
+    ok = list(executor._ValidateItem(None).process((b"c", b"t", np.ones(2)), ref))
+    assert ok[0].item_id == b"c" and ok[0].embedding.shape == (2,)
+    with pytest.raises(ValueError, match=r"'b'.*dimension 3, the first item's \('a'\) dimension"):
+        list(executor._ValidateItem(None).process((b"b", b"", np.ones(3)), ref))
 
 
 def test_component_wiring():

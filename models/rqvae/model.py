@@ -120,8 +120,10 @@ class RqVae(tf.keras.Model):
         return tf.cast(data, tf.float32)
 
     def reset_dead_codes(self, codes: tf.Tensor, residuals: tf.Tensor) -> tf.Tensor:
-        """Marks this step's codes as used, re-initialises codes unused for dead_code_window steps
-        to random rows of `residuals` at their level. Returns how many codes were reset."""
+        """Marks this step's codes as used and re-initialises codes unused for dead_code_window
+        steps to random residuals of this batch at their level: distinct rows while there are
+        enough (a random permutation of the batch), plus gaussian noise of 1e-3 x the residuals'
+        std so that no two codewords are equal. Returns how many codes were reset."""
         step = self.step.read_value()
         batch = tf.shape(codes, out_type=tf.int64)[0]
         new_last, num_reset = [], tf.constant(0, tf.int64)
@@ -131,11 +133,17 @@ class RqVae(tf.keras.Model):
             last = tf.where(hits > 0, step, self.last_used[level])
             if self.dead_code_window > 0:
                 dead = (step - last) >= self.dead_code_window
-                pick = self._reset_rng.uniform([self.codebook_size], 0, batch, dtype=tf.int64)
-                candidates = tf.gather(tf.stop_gradient(residuals[:, level]), pick)
-                codebook.assign(tf.where(dead[:, tf.newaxis], candidates, codebook))
+                dead_idx = tf.where(dead)  # [n_dead, 1]; the work below scales with n_dead
+                n_dead = tf.shape(dead_idx, out_type=tf.int64)[0]
+                level_residuals = tf.stop_gradient(residuals[:, level])
+                perm = tf.argsort(self._reset_rng.uniform(tf.reshape(batch, [1])))
+                picked = tf.gather(level_residuals,
+                                   tf.gather(perm, tf.math.floormod(tf.range(n_dead), batch)))
+                noise = self._reset_rng.normal(tf.shape(picked)) * 1e-3 * tf.math.reduce_std(
+                    level_residuals)
+                codebook.scatter_nd_update(dead_idx, picked + noise)
                 last = tf.where(dead, step, last)
-                num_reset += tf.reduce_sum(tf.cast(dead, tf.int64))
+                num_reset += n_dead
             new_last.append(last)
         self.last_used.assign(tf.stack(new_last))
         return num_reset
@@ -181,7 +189,7 @@ def utilisation(codes: np.ndarray, codebook_size: int) -> list:
 
 def prefix_cosine(embeddings: np.ndarray, codes: np.ndarray) -> list:
     """For prefix length p = 1..L: mean cosine similarity over pairs of distinct items sharing
-    their first p codes (NaN where no two items share a prefix); index 0 is p = 1."""
+    their first p codes (None where no two items share a prefix); index 0 is p = 1."""
     x = np.asarray(embeddings, np.float64)
     x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
     codes = np.asarray(codes)
@@ -195,7 +203,7 @@ def prefix_cosine(embeddings: np.ndarray, codes: np.ndarray) -> list:
         sums = np.add.reduceat(x[order], starts, axis=0)
         pair_sum = np.sum(sums * sums, axis=1) - n  # sum over ordered pairs i != j of cos
         pairs = n * (n - 1)
-        out.append(float(pair_sum.sum() / pairs.sum()) if pairs.sum() > 0 else float("nan"))
+        out.append(float(pair_sum.sum() / pairs.sum()) if pairs.sum() > 0 else None)
     return out
 
 

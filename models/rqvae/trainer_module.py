@@ -1,0 +1,115 @@
+"""TFX Trainer module file for the RQ-VAE (Trainer(module_file=..., examples=<item embeddings>)).
+
+Reads the embeddings Examples (`item_id` bytes, `embedding` float list of length E) of
+fn_args.train_files, trains an RqVae on them (models/rqvae/train.py), writes
+<model_run_dir>/training_summary.json and exports the SavedModel to fn_args.serving_model_dir
+(models/rqvae/export.py: signatures serving_default and encode).
+
+There is no Transform and no schema artifact upstream, so the schema is built here (embedding
+FLOAT of fixed shape [E], item_id BYTES); E comes from custom_config `embedding_dim` or from the
+first record. Without a data_accessor (tests, ad-hoc runs) the TFRecords are read with tf.data.
+custom_config: see models/rqvae/config.py (RunConfig rqvae_* fields without the prefix, + seed).
+"""
+import json
+import logging
+import os
+from typing import List, Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+from tensorflow_metadata.proto.v0 import schema_pb2
+from tfx_bsl.public import tfxio
+
+from models.rqvae import export as export_lib
+from models.rqvae import train as train_lib
+from models.rqvae.config import RqVaeConfig
+from pipeline import features
+
+SUMMARY_FILE = "training_summary.json"
+_READ_BATCH = 1024
+
+
+def _files(patterns: Sequence[str]) -> List[str]:
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    files = sorted(f for p in patterns for f in tf.io.gfile.glob(p))
+    if not files:
+        raise ValueError(f"RQ-VAE Trainer: no input files match {list(patterns)}")
+    return files
+
+
+def _compression(path: str) -> str:
+    with tf.io.gfile.GFile(path, "rb") as f:
+        return "GZIP" if f.read(2) == b"\x1f\x8b" else ""
+
+
+def _record_dataset(files: Sequence[str]) -> tf.data.Dataset:
+    return tf.data.TFRecordDataset(list(files), compression_type=_compression(files[0]))
+
+
+def peek_embedding_dim(file_patterns: Sequence[str]) -> int:
+    """Length of the `embedding` float list of the first record."""
+    files = _files(file_patterns)
+    for record in _record_dataset(files).take(1):
+        example = tf.train.Example.FromString(record.numpy())
+        return len(example.features.feature[features.ITEM_EMBEDDING].float_list.value)
+    raise ValueError(f"RQ-VAE Trainer: no records in {files}")
+
+
+def embeddings_schema(embedding_dim: int) -> schema_pb2.Schema:
+    schema = schema_pb2.Schema()
+    emb = schema.feature.add(name=features.ITEM_EMBEDDING, type=schema_pb2.FLOAT)
+    emb.shape.dim.add(size=int(embedding_dim))
+    emb.presence.min_fraction = 1.0
+    item = schema.feature.add(name=features.ITEM_ID, type=schema_pb2.BYTES)
+    item.shape.dim.add(size=1)
+    item.presence.min_fraction = 1.0
+    return schema
+
+
+def load_embeddings(file_patterns: Sequence[str], embedding_dim: int, data_accessor=None,
+                    seed: int = 0):
+    """(item_ids [N] bytes, embeddings float32 [N, E]) of every record."""
+    if data_accessor is not None:
+        ds = data_accessor.tf_dataset_factory(
+            list(file_patterns),
+            tfxio.TensorFlowDatasetOptions(batch_size=_READ_BATCH, num_epochs=1, shuffle=True,
+                                           shuffle_seed=seed),
+            embeddings_schema(embedding_dim))
+    else:
+        spec = {features.ITEM_EMBEDDING: tf.io.FixedLenFeature([embedding_dim], tf.float32),
+                features.ITEM_ID: tf.io.FixedLenFeature([1], tf.string)}
+        ds = (_record_dataset(_files(file_patterns)).batch(_READ_BATCH)
+              .map(lambda r: tf.io.parse_example(r, spec)))
+    ids, embs = [], []
+    for batch in ds:
+        emb = np.asarray(batch[features.ITEM_EMBEDDING], np.float32)
+        embs.append(emb.reshape(-1, embedding_dim))
+        ids.append(np.asarray(batch[features.ITEM_ID]).reshape(-1))
+    if not embs:
+        raise ValueError(f"RQ-VAE Trainer: no embeddings in {list(file_patterns)}")
+    return np.concatenate(ids), np.concatenate(embs)
+
+
+def run_fn(fn_args):
+    cfg = RqVaeConfig.from_custom_config(getattr(fn_args, "custom_config", None))
+    dim = cfg.embedding_dim or peek_embedding_dim(fn_args.train_files)
+    item_ids, embeddings = load_embeddings(fn_args.train_files, dim,
+                                           getattr(fn_args, "data_accessor", None), cfg.seed)
+    # Sorted by item id: training then depends on the seed only, not on file or reader order.
+    embeddings = embeddings[np.argsort(item_ids, kind="stable")]
+    logging.info("RQ-VAE Trainer: %d items x %d, config %s", embeddings.shape[0], dim,
+                 cfg.to_json())
+    result = train_lib.train_rqvae(embeddings, cfg)
+    summary = result.summary
+    logging.info("RQ-VAE Trainer: %s", json.dumps(
+        {k: summary[k] for k in ("num_items", "final_reconstruction_mse",
+                                 "utilisation_per_level", "unique_sid_fraction", "seconds")}))
+
+    run_dir: Optional[str] = getattr(fn_args, "model_run_dir", None)
+    if run_dir:
+        tf.io.gfile.makedirs(run_dir)
+        with tf.io.gfile.GFile(os.path.join(run_dir, SUMMARY_FILE), "w") as f:
+            json.dump(summary, f, indent=2)
+    export_lib.export_rqvae(result.model, fn_args.serving_model_dir,
+                            dict(cfg.to_dict(), embedding_dim=dim))
