@@ -36,3 +36,30 @@ class SidReport(artifact.Artifact):
     JSON_FILE = "sid_report.json"
     MD_FILE = "sid_report.md"
     PNG_FILE = "sid_report.png"
+
+
+class SpmModels(artifact.Artifact):
+    """SentencePiece models over Semantic-ID sentences, one per table budget B (SpmTrainer,
+    components/spm_trainer; trained on the train split only).
+
+    spm_<B>.model      the serialized SentencePiece model (tensorflow_text.SentencepieceTokenizer
+                       (model=<bytes>) loads it); ids: 0 = <unk>, 1..B-1 pieces (fewer when the
+                       data hold fewer pieces: see spm_summary.json)
+    spm_<B>.vocab      piece <TAB> score per id (for people)
+    spm_summary.json   splits_read, counts, and per budget ("models": {"<B>": ...}) the requested
+                       and actual vocab size and the piece statistics
+    Custom property `vocab_sizes`: the budgets, comma-separated ("512,1024").
+    """
+    TYPE_NAME = "SpmModels"
+    MODEL_FILE_FORMAT = "spm_{vocab_size}.model"
+    VOCAB_FILE_FORMAT = "spm_{vocab_size}.vocab"
+    SUMMARY_JSON = "spm_summary.json"
+    VOCAB_SIZES_PROPERTY = "vocab_sizes"
+
+    @classmethod
+    def model_path(cls, uri: str, vocab_size: int) -> str:
+        return f"{uri.rstrip('/')}/{cls.MODEL_FILE_FORMAT.format(vocab_size=int(vocab_size))}"
+
+    @classmethod
+    def vocab_path(cls, uri: str, vocab_size: int) -> str:
+        return f"{uri.rstrip('/')}/{cls.VOCAB_FILE_FORMAT.format(vocab_size=int(vocab_size))}"

@@ -113,3 +113,52 @@ def test_pushed_model_reloads_in_a_fresh_process_with_the_trained_scores(e2e_run
     np.testing.assert_allclose(fresh["examples"], expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(fresh["named"], expected, rtol=1e-5, atol=1e-6)
     assert np.std(expected) > 0  # not a constant model
+
+
+SID_REPORT_KEYS = ("num_items", "num_levels", "codebook_size", "utilization", "perplexity",
+                   "reconstruction_mse", "collisions_before_breaker", "largest_collision_group",
+                   "duplicate_sids_after_breaker", "hierarchy_cosine", "random_pair_cosine")
+
+
+def test_sid_report_is_copied_to_results(e2e_run):
+    config, _, generated = e2e_run
+    out_dir = os.path.join(config.results_dir, config.dataset_name)
+    with open(os.path.join(out_dir, "sid_report.json")) as f:
+        sid_report = json.load(f)
+    for key in SID_REPORT_KEYS:
+        assert key in sid_report, key
+    assert sid_report["num_items"] == generated["counts"]["items"]
+    assert sid_report["duplicate_sids_after_breaker"] == 0
+    assert len(sid_report["utilization"]) == config.rqvae_num_levels
+    assert os.path.getsize(os.path.join(out_dir, "sid_report.png")) > 0
+    with open(os.path.join(out_dir, "sid_report.md")) as f:
+        assert f.read().strip()
+
+
+def _catalog(config):
+    outputs = report.latest_run_outputs(config)
+    uri = outputs["SemanticIdGen"]["catalog"][0].uri
+    with open(os.path.join(uri, "catalog.tsv")) as f:
+        rows = [line.rstrip("\n").split("\t") for line in f]
+    return outputs, {item_id: [int(c) for c in sid.split(features.SID_SEPARATOR)]
+                     for item_id, _, sid in rows}
+
+
+def test_transform_graph_resolves_the_sid_of_every_catalog_item(e2e_run):
+    import tensorflow_transform as tft
+    config, _, _ = e2e_run
+    outputs, catalog = _catalog(config)
+    sid_lengths = {len(v) for v in catalog.values()}
+    assert sid_lengths == {config.rqvae_num_levels + 1}  # L codes + the collision breaker
+    assert len({tuple(v) for v in catalog.values()}) == len(catalog)  # no duplicate SIDs
+    layer = tft.TFTransformOutput(outputs["Transform"]["transform_graph"][0].uri
+                                  ).transform_features_layer()
+    ids = sorted(catalog)
+    empty = tf.sparse.from_dense(tf.zeros([len(ids), 1], tf.string))
+    out = layer({features.USER_ID: tf.constant([["u"]] * len(ids)),
+                 features.ITEM_ID: tf.constant([[i] for i in ids]),
+                 features.HISTORY: empty,
+                 features.HISTORY_LABELS: tf.SparseTensor(
+                     empty.indices, tf.zeros([0], tf.int64), empty.dense_shape)})
+    np.testing.assert_array_equal(out[features.ITEM_SID].numpy(), [catalog[i] for i in ids])
+    np.testing.assert_array_equal(out[features.ITEM_CATALOG_ROW].numpy(), np.arange(len(ids)))

@@ -6,6 +6,7 @@ pipeline/pipeline.py); train split = features.TRAIN, eval split (early stopping)
 import json
 import logging
 import os
+from typing import Optional, Tuple
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -20,8 +21,7 @@ from pipeline import features
 def _dataset(fn_args, file_pattern, tf_transform_output, batch_size, shuffle):
     return fn_args.data_accessor.tf_dataset_factory(
         file_pattern,
-        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, num_epochs=1, shuffle=shuffle,
-                                       shuffle_seed=0 if shuffle else None),
+        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, num_epochs=1, shuffle=shuffle),
         tf_transform_output.transformed_metadata.schema)
 
 
@@ -37,28 +37,39 @@ def build_model(cfg: dict) -> model_lib.RankingModel:
     return model
 
 
+def train_model(cfg: dict, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset,
+                log_dir: Optional[str] = None, verbose: int = 2) -> Tuple[model_lib.RankingModel, dict]:
+    """Builds and fits the ranking model with early stopping on validation AUC; returns the model
+    (best epoch's weights) and a summary. Shared by run_fn and the experiment runner."""
+    tf.keras.utils.set_random_seed(int(cfg.get("seed", 0)))
+    model = build_model(cfg)
+    callbacks = [tf.keras.callbacks.EarlyStopping(
+        monitor="val_auc", mode="max", patience=int(cfg["early_stopping_patience"]),
+        restore_best_weights=True)]
+    if log_dir:
+        callbacks.append(tf.keras.callbacks.TensorBoard(log_dir=log_dir))
+    history = model.fit(train_ds, validation_data=val_ds, epochs=int(cfg["max_epochs"]),
+                        verbose=verbose, callbacks=callbacks)
+    val_auc = history.history["val_auc"]
+    best_epoch = max(range(len(val_auc)), key=val_auc.__getitem__)
+    summary = {"epochs_run": len(val_auc), "best_epoch": best_epoch + 1,
+               "best_val_auc": float(val_auc[best_epoch]),
+               "history": {k: [float(x) for x in v] for k, v in history.history.items()},
+               "item_table_rows": int(model.item_representation.table_rows)}
+    return model, summary
+
+
 def run_fn(fn_args: tfx.components.FnArgs):
     cfg = fn_args.custom_config
-    tf.keras.utils.set_random_seed(int(cfg.get("seed", 0)))
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     batch_size = int(cfg["batch_size"])
+    # The seed fixes the shuffling order (set before the datasets are built) and, again in
+    # train_model, the initialisation.
+    tf.keras.utils.set_random_seed(int(cfg.get("seed", 0)))
     train_ds = _dataset(fn_args, fn_args.train_files, tf_transform_output, batch_size, True)
     val_ds = _dataset(fn_args, fn_args.eval_files, tf_transform_output, batch_size, False)
 
-    model = build_model(cfg)
-    history = model.fit(
-        train_ds, validation_data=val_ds, epochs=int(cfg["max_epochs"]), verbose=2,
-        callbacks=[
-            tf.keras.callbacks.EarlyStopping(
-                monitor="val_auc", mode="max", patience=int(cfg["early_stopping_patience"]),
-                restore_best_weights=True),
-            tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir),
-        ])
-    best_epoch = max(range(len(history.history["val_auc"])), key=history.history["val_auc"].__getitem__)
-    summary = {"epochs_run": len(history.history["val_auc"]), "best_epoch": best_epoch + 1,
-               "best_val_auc": float(history.history["val_auc"][best_epoch]),
-               "history": {k: [float(x) for x in v] for k, v in history.history.items()},
-               "item_table_rows": int(model.item_representation.table_rows)}
+    model, summary = train_model(cfg, train_ds, val_ds, log_dir=fn_args.model_run_dir)
     logging.info("Trainer: %s", json.dumps({k: v for k, v in summary.items() if k != "history"}))
     tf.io.gfile.makedirs(fn_args.model_run_dir)
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, "training_summary.json"), "w") as f:
