@@ -31,7 +31,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         elif hint is bool:
             parser.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), default=None,
                                 metavar="BOOL")
-        elif field.name in ("hidden_units", "rqvae_hidden_units"):
+        elif field.name in ("hidden_units", "rqvae_hidden_units", "table_budgets"):
             parser.add_argument(flag, type=lambda s: tuple(int(x) for x in s.split(",") if x),
                                 default=None, metavar="N,N")
         elif field.name == "item_text_fields":

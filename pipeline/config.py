@@ -69,7 +69,12 @@ class RunConfig:
     # --- representation and table sizes -----------------------------------------------------
     representation: str = features.RANDOM_HASH
     item_table_size: int = 10_000  # table budget B of the item feature (hash buckets for random_hash)
+    # Budgets Transform prepares inputs for (SpmTrainer trains one SentencePiece model each; the
+    # experiment sweeps them). item_table_size is always added. A SentencePiece budget must
+    # exceed the number of (level, code) symbols, sid_length x rqvae_codebook_size.
+    table_budgets: Tuple[int, ...] = (512, 1024, 2048)
     user_hash_buckets: int = 10_000
+    use_history: bool = True  # the paper's "with user history" setting
 
     # --- ranking model ------------------------------------------------------------------------
     embedding_dim: int = 32
@@ -95,6 +100,7 @@ class RunConfig:
     def __post_init__(self):
         self.hidden_units = tuple(int(u) for u in self.hidden_units)
         self.rqvae_hidden_units = tuple(int(u) for u in self.rqvae_hidden_units)
+        self.table_budgets = tuple(int(b) for b in self.table_budgets)
         self.validate()
 
     def validate(self) -> None:
@@ -115,7 +121,16 @@ class RunConfig:
                      "rqvae_codebook_size", "rqvae_latent_dim", "rqvae_epochs", "rqvae_batch_size"):
             need(getattr(self, name) > 0, f"{name} must be positive")
 
-    # --- derived paths ----------------------------------------------------------------------
+    # --- derived ----------------------------------------------------------------------------
+    @property
+    def sid_length(self) -> int:
+        """Codes per Semantic ID: the RQ-VAE levels plus the collision breaker's code."""
+        return self.rqvae_num_levels + (1 if self.sid_collision_breaker else 0)
+
+    @property
+    def all_table_budgets(self) -> Tuple[int, ...]:
+        return tuple(sorted(set(self.table_budgets) | {self.item_table_size}))
+
     @property
     def dataset_name(self) -> str:
         if self.dataset == "csv":
@@ -151,6 +166,7 @@ class RunConfig:
         d = dataclasses.asdict(self)
         d["hidden_units"] = list(self.hidden_units)
         d["rqvae_hidden_units"] = list(self.rqvae_hidden_units)
+        d["table_budgets"] = list(self.table_budgets)
         return d
 
     def to_json(self) -> str:

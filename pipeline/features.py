@@ -54,8 +54,9 @@ SPLITS = (TRAIN, VALIDATION, EVAL)
 
 # --- transformed features (Transform outputs; the model reads only these) ------------------
 USER_ID_HASHED = "user_id_hashed"
-ITEM_ID_HASHED = "item_id_hashed"
-HISTORY_HASHED = "history_hashed"
+# A 62-bit fingerprint of the item id (budget-independent); random_hash takes it modulo B.
+ITEM_ID_FINGERPRINT = "item_id_fingerprint"
+HISTORY_FINGERPRINT = "history_fingerprint"
 HISTORY_LABELS_DENSE = "history_labels_dense"  # HISTORY_LABELS padded to the history length
 HISTORY_MASK = "history_mask"  # 1 where HISTORY holds an item, 0 on padding
 # From the ItemCatalog (issue 3), looked up inside the graph; -1 for an id not in the catalog.
@@ -63,6 +64,16 @@ ITEM_CATALOG_ROW = "item_catalog_row"  # [batch] row of the candidate in the cat
 HISTORY_CATALOG_ROW = "history_catalog_row"  # [batch, H]
 ITEM_SID = "item_sid"  # [batch, S] Semantic ID codes of the candidate (S = sid_length)
 HISTORY_SID = "history_sid"  # [batch, H, S]
+
+
+# SentencePiece piece ids of the candidate's / history's SID sentence, one pair per budget B:
+# [batch, S] / [batch, H, S], padded with -1 (issue 4).
+def item_spm_pieces(budget: int) -> str:
+    return f"item_spm_{int(budget)}"
+
+
+def history_spm_pieces(budget: int) -> str:
+    return f"history_spm_{int(budget)}"
 
 
 def transformed_name(key: str) -> str:
@@ -75,6 +86,12 @@ SERVING_DEFAULT_SIGNATURE = "serving_default"  # raw named tensors (the REST con
 SERVING_TF_EXAMPLE_SIGNATURE = "serving_tf_example"  # serialized tf.Examples (TFMA, BulkInferrer)
 PREDICTION_KEY = "score"  # probability of a positive label
 
-# --- representations (issue 4 adds the SID ones) -------------------------------------------
+# --- representations (names used everywhere, results.csv included) -------------------------
 RANDOM_HASH = "random_hash"
-REPRESENTATIONS = (RANDOM_HASH,)
+DENSE_CONTENT = "dense_content"
+SID_NGRAM_1 = "sid_ngram_1"
+SID_NGRAM_2 = "sid_ngram_2"
+SID_PREFIX_NGRAM = "sid_prefix_ngram"
+SID_SPM = "sid_spm"
+REPRESENTATIONS = (RANDOM_HASH, DENSE_CONTENT, SID_NGRAM_1, SID_NGRAM_2, SID_PREFIX_NGRAM, SID_SPM)
+SID_REPRESENTATIONS = (SID_NGRAM_1, SID_NGRAM_2, SID_PREFIX_NGRAM, SID_SPM)

@@ -13,6 +13,7 @@ from components.example_gen.component import ValidatingExampleGen
 from components.example_validator.component import StrictExampleValidator
 from components.interaction_features.component import InteractionFeatures
 from components.semantic_id_gen.component import SemanticIdGen
+from components.spm_trainer.component import SpmTrainer
 from components.transform.component import CatalogTransform
 from pipeline import features
 from pipeline.config import INTERACTIONS_SCHEMA, REPO_ROOT, RunConfig
@@ -43,18 +44,22 @@ def code_version(*paths: str) -> str:
 def transform_config(config: RunConfig) -> dict:
     return {
         "history_length": config.history_length,
-        "item_table_size": config.item_table_size,
         "user_hash_buckets": config.user_hash_buckets,
-        "code_version": code_version(RANKING_DIR, os.path.join(REPO_ROOT, "pipeline", "features.py")),
+        "spm_budgets": list(config.all_table_budgets),
+        "code_version": code_version(
+            RANKING_DIR, os.path.join(REPO_ROOT, "pipeline", "features.py"),
+            os.path.join(REPO_ROOT, "components", "transform"),
+            os.path.join(REPO_ROOT, "components", "spm_trainer", "tf_ops.py")),
     }
 
 
 def trainer_config(config: RunConfig) -> dict:
     keys = ("representation", "item_table_size", "user_hash_buckets", "embedding_dim", "hidden_units",
             "dropout", "learning_rate", "batch_size", "max_epochs", "early_stopping_patience",
-            "history_length", "seed")
+            "history_length", "seed", "use_history", "sid_length")
     cfg = {k: getattr(config, k) for k in keys}
     cfg["hidden_units"] = list(config.hidden_units)
+    cfg["codebook_size"] = config.rqvae_codebook_size
     cfg["code_version"] = transform_config(config)["code_version"]
     return cfg
 
@@ -162,12 +167,18 @@ def create_pipeline(config: RunConfig, inputs: PipelineInputs) -> tfx.dsl.Pipeli
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
     components.append(example_validator)
 
-    catalog = semantic_id_gen.outputs["catalog"]
+    # SentencePiece over the SIDs of the training impressions: one model per table budget.
+    spm_trainer = SpmTrainer(
+        examples=examples, catalog=semantic_id_gen.outputs["catalog"],
+        vocab_sizes=list(config.all_table_budgets), seed=config.seed)
+    components.append(spm_trainer)
 
-    # Ids -> hashed ids (and catalog SIDs) for the candidate, the user and every history item.
+    # Ids -> the inputs of every representation and budget (id fingerprint, SID codes, catalog
+    # row, SentencePiece pieces) for the candidate and every history item; user id hashed.
     transform = CatalogTransform(
         examples=examples, schema=schema_gen.outputs["schema"],
-        module_file=PREPROCESSING_MODULE, catalog=catalog,
+        module_file=PREPROCESSING_MODULE, catalog=semantic_id_gen.outputs["catalog"],
+        spm_models=spm_trainer.outputs["spm_models"],
         splits_config=tfx.proto.SplitsConfig(
             analyze=[features.TRAIN], transform=list(features.SPLITS)),
         custom_config=transform_config(config)).with_id("Transform")

@@ -14,7 +14,8 @@ def e2e_config(tmp_dir: str, data_dir: str):
     return RunConfig(
         pipeline_name="semids-e2e", dataset="csv", data_dir=data_dir,
         output_dir=os.path.join(tmp_dir, "outputs"), results_dir=os.path.join(tmp_dir, "results"),
-        history_length=8, item_table_size=400, user_hash_buckets=400, embedding_dim=8,
+        history_length=8, item_table_size=128, table_budgets=(64, 128), user_hash_buckets=400,
+        embedding_dim=8,
         hidden_units=(16,), batch_size=128, max_epochs=2, early_stopping_patience=1,
         min_auc=0.0, auc_regression_tolerance=1.0,
         rqvae_num_levels=3, rqvae_codebook_size=8, rqvae_latent_dim=16, rqvae_epochs=10,
@@ -35,3 +36,15 @@ def e2e_run(tmp_path_factory):
     config = e2e_config(tmp, data_dir)
     metrics = cli.run_pipeline(config, quiet=True)
     return config, metrics, generated
+
+
+@pytest.fixture(scope="session")
+def e2e_spm_run(e2e_run):
+    """The same pipeline again with representation sid_spm: everything upstream of the Trainer
+    comes from the cache. Returns (config, metrics, first run's metrics)."""
+    import dataclasses
+
+    from pipeline import cli
+    config, first_metrics, _ = e2e_run
+    spm_config = dataclasses.replace(config, representation="sid_spm")
+    return spm_config, cli.run_pipeline(spm_config, quiet=True), first_metrics

@@ -76,6 +76,7 @@ SCORE_SCRIPT = r"""
 import json, sys, os
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 import tensorflow as tf
+import tensorflow_text  # registers the SentencePiece ops of the Transform graph
 model = tf.saved_model.load(sys.argv[1])
 req = json.load(open(sys.argv[2]))
 named = req["named"]
@@ -162,3 +163,41 @@ def test_transform_graph_resolves_the_sid_of_every_catalog_item(e2e_run):
                      empty.indices, tf.zeros([0], tf.int64), empty.dense_shape)})
     np.testing.assert_array_equal(out[features.ITEM_SID].numpy(), [catalog[i] for i in ids])
     np.testing.assert_array_equal(out[features.ITEM_CATALOG_ROW].numpy(), np.arange(len(ids)))
+
+
+def test_changing_the_representation_reruns_only_the_trainer_and_after(e2e_spm_run):
+    config, metrics, first = e2e_spm_run
+    assert _transform_graph_runs(config) == 1  # Transform's graph is the first run's (cached)
+    # the model and its evaluation are new
+    assert metrics["evaluation_uri"] != first["evaluation_uri"]
+    assert metrics["representation"] == "sid_spm" and metrics["item_table_rows"] == 128
+    assert metrics["pushed_model_dir"] and metrics["pushed_model_dir"] != first["pushed_model_dir"]
+
+
+def _transform_graph_runs(config):
+    from ml_metadata.metadata_store import metadata_store
+    from ml_metadata.proto import metadata_store_pb2
+    cfg = metadata_store_pb2.ConnectionConfig()
+    cfg.sqlite.filename_uri = config.metadata_path
+    store = metadata_store.MetadataStore(cfg)
+    return len(store.get_artifacts_by_type("TransformGraph"))
+
+
+def test_pushed_sid_spm_model_scores_a_held_out_new_item(e2e_spm_run, tmp_path):
+    config, metrics, _ = e2e_spm_run
+    examples = [e for e in _eval_rows(config, n=400)
+                if e.features.feature[features.IS_NEW_ITEM].int64_list.value[0] == 1][:5]
+    assert examples, "the synthetic eval split has new items"
+    named = _named_inputs(examples, config.history_length)
+    request = tmp_path / "req.json"
+    request.write_text(json.dumps({"named": named,
+                                   "examples": [e.SerializeToString().hex() for e in examples]}))
+    script = tmp_path / "score.py"
+    script.write_text(SCORE_SCRIPT)
+    out = subprocess.run([sys.executable, str(script), metrics["pushed_model_dir"], str(request)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    scores = json.loads(out.stdout)
+    assert len(scores["named"]) == len(examples)
+    assert all(0.0 < s < 1.0 for s in scores["named"])
+    np.testing.assert_allclose(scores["named"], scores["examples"], rtol=1e-5, atol=1e-6)

@@ -1,11 +1,14 @@
-"""Transform with one more input channel: the ItemCatalog (Semantic IDs + content embeddings).
+"""Transform with more input channels: the ItemCatalog (Semantic IDs + content embeddings) and
+the SentencePiece models over SIDs (SpmModels).
 
 TFX's Transform takes `custom_config` as a JSON string fixed when the pipeline is built, so it
 cannot carry an artifact produced at run time. This component's spec is TFX's TransformSpec plus
-an optional `catalog` channel; its executor writes the catalog's URI into `custom_config` and runs
-TFX's own Transform executor, so `preprocessing_fn(inputs, custom_config)` builds its lookups from
-the catalog's files (copied into the transform graph as assets). MLMD keeps provenance and
-caching: a new catalog reruns Transform.
+optional `catalog` and `spm_models` channels; its executor writes their URIs into `custom_config`
+and runs TFX's own Transform executor, so `preprocessing_fn(inputs, custom_config)` builds its
+lookups and tokenizers from those files (catalog.tsv becomes an asset of the transform graph, the
+SentencePiece models op attributes). It also stores the catalog's content embeddings beside the
+graph (row-aligned with the catalog rows the graph emits) for dense_content's frozen table.
+MLMD keeps provenance and caching: a new catalog or SPM model reruns Transform.
 """
 from typing import Any, Dict, Optional
 
@@ -20,12 +23,14 @@ from components import artifacts
 from components.transform import executor
 
 CATALOG_KEY = executor.CATALOG_KEY
+SPM_MODELS_KEY = executor.SPM_MODELS_KEY
 
 
 class CatalogTransformSpec(standard_component_specs.TransformSpec):
     INPUTS = {
         **standard_component_specs.TransformSpec.INPUTS,
         CATALOG_KEY: ChannelParameter(type=artifacts.ItemCatalog, optional=True),
+        SPM_MODELS_KEY: ChannelParameter(type=artifacts.SpmModels, optional=True),
     }
 
 
@@ -37,6 +42,7 @@ class CatalogTransform(base_beam_component.BaseBeamComponent):
 
     def __init__(self, examples: types.BaseChannel, schema: types.BaseChannel, module_file: str,
                  catalog: Optional[types.BaseChannel] = None,
+                 spm_models: Optional[types.BaseChannel] = None,
                  splits_config: Optional[tfx.proto.SplitsConfig] = None,
                  custom_config: Optional[Dict[str, Any]] = None):
         # TFX's Transform builds and checks its channels and parameters; reuse them as they are.
@@ -51,5 +57,5 @@ class CatalogTransform(base_beam_component.BaseBeamComponent):
                 outputs[key].matching_channel_name = channel.matching_channel_name
         spec = CatalogTransformSpec(
             **stock.spec.exec_properties, **stock.spec.inputs, **outputs,
-            **({CATALOG_KEY: catalog} if catalog is not None else {}))
+            **{k: v for k, v in ((CATALOG_KEY, catalog), (SPM_MODELS_KEY, spm_models)) if v is not None})
         super().__init__(spec=spec)

@@ -1,26 +1,40 @@
-"""Executor of CatalogTransform: TFX's Transform executor, with the catalog URI in custom_config."""
-import json
+"""Executor of CatalogTransform: TFX's Transform executor, with the URIs of the extra input
+channels in custom_config, and the catalog's content embeddings stored beside the graph."""
+import os
 from typing import Any, Dict, List
 
+import tensorflow as tf
 from tfx import types
 from tfx.components.transform import executor as tfx_transform_executor
 from tfx.types import artifact_utils
 from tfx.types import standard_component_specs
 from tfx.utils import json_utils
 
-from models.ranking.preprocessing import CATALOG_DIR as CATALOG_DIR_CONFIG_KEY
+from components import artifacts
+from models.ranking.preprocessing import CATALOG_DIR, SPM_DIR
 
 CATALOG_KEY = "catalog"
+SPM_MODELS_KEY = "spm_models"
+# In the transform_graph artifact: the catalog's content embeddings, row-aligned with the
+# catalog rows the graph emits (dense_content's frozen table is built from them).
+CATALOG_EMBEDDINGS_FILE = "catalog_embeddings.npy"
 
 
 class Executor(tfx_transform_executor.Executor):
     def Do(self, input_dict: Dict[str, List[types.Artifact]],
            output_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any]) -> None:
         input_dict = dict(input_dict)
-        catalog = input_dict.pop(CATALOG_KEY, None)
-        if catalog:
+        extra = {CATALOG_DIR: input_dict.pop(CATALOG_KEY, None),
+                 SPM_DIR: input_dict.pop(SPM_MODELS_KEY, None)}
+        extra = {k: artifact_utils.get_single_uri(v) for k, v in extra.items() if v}
+        if extra:
             key = standard_component_specs.CUSTOM_CONFIG_KEY
             config = json_utils.loads(exec_properties.get(key) or "null") or {}
-            config[CATALOG_DIR_CONFIG_KEY] = artifact_utils.get_single_uri(catalog)
-            exec_properties = {**exec_properties, key: json_utils.dumps(config)}
-        return super().Do(input_dict, output_dict, exec_properties)
+            exec_properties = {**exec_properties, key: json_utils.dumps({**config, **extra})}
+        result = super().Do(input_dict, output_dict, exec_properties)
+        if CATALOG_DIR in extra:
+            graph_uri = artifact_utils.get_single_uri(
+                output_dict[standard_component_specs.TRANSFORM_GRAPH_KEY])
+            tf.io.gfile.copy(os.path.join(extra[CATALOG_DIR], artifacts.ItemCatalog.EMBEDDINGS_NPY),
+                             os.path.join(graph_uri, CATALOG_EMBEDDINGS_FILE), overwrite=True)
+        return result

@@ -39,8 +39,8 @@ def _raw_spec():
 def test_catalog_lookup_through_tft_and_the_saved_layer(tmp_path):
     catalog_dir = str(tmp_path / "catalog")
     write_catalog(catalog_dir)
-    config = {preprocessing.HISTORY_LENGTH: 3, preprocessing.ITEM_TABLE_SIZE: 100,
-              preprocessing.USER_HASH_BUCKETS: 10, preprocessing.CATALOG_DIR: catalog_dir}
+    config = {preprocessing.HISTORY_LENGTH: 3, preprocessing.USER_HASH_BUCKETS: 10,
+              preprocessing.CATALOG_DIR: catalog_dir}
     rows = [
         {features.USER_ID: [b"u"], features.ITEM_ID: [b"007"], features.HISTORY: [b"a", b"b,x"],
          features.HISTORY_LABELS: [1, 0], features.LABEL: [1]},
@@ -75,11 +75,10 @@ def test_catalog_lookup_through_tft_and_the_saved_layer(tmp_path):
     np.testing.assert_array_equal(out[features.HISTORY_SID].numpy()[0, :2], [[3, 1, 1], [9, 4, 0]])
 
 
-def test_without_a_catalog_the_random_hash_outputs_are_unchanged():
+def test_without_a_catalog_only_the_id_inputs_are_emitted():
     out = preprocessing.preprocessing_fn({
         features.USER_ID: tf.constant([["u"]]), features.ITEM_ID: tf.constant([["a"]]),
         features.HISTORY: tf.sparse.from_dense(tf.constant([["b"]])),
         features.HISTORY_LABELS: tf.sparse.from_dense(tf.constant([[1]], tf.int64)),
-    }, {preprocessing.HISTORY_LENGTH: 2, preprocessing.ITEM_TABLE_SIZE: 10,
-        preprocessing.USER_HASH_BUCKETS: 10})
-    assert features.ITEM_SID not in out and features.ITEM_ID_HASHED in out
+    }, {preprocessing.HISTORY_LENGTH: 2, preprocessing.USER_HASH_BUCKETS: 10})
+    assert features.ITEM_SID not in out and features.ITEM_ID_FINGERPRINT in out

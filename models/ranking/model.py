@@ -42,12 +42,13 @@ class HistoryPooling(tf.keras.layers.Layer):
 
 
 class RankingModel(tfrs.Model):
-    def __init__(self, representation: str, item_table_size: int, user_hash_buckets: int,
-                 embedding_dim: int = 32, hidden_units: Sequence[int] = (128, 64),
-                 dropout: float = 0.2):
+    def __init__(self, representation: str, options: representations.RepresentationOptions,
+                 user_hash_buckets: int, hidden_units: Sequence[int] = (128, 64),
+                 dropout: float = 0.2, use_history: bool = True):
         super().__init__()
-        self.item_representation = representations.make_representation(
-            representation, item_table_size, embedding_dim)
+        embedding_dim = options.embedding_dim
+        self.use_history = use_history
+        self.item_representation = representations.make_representation(representation, options)
         self.user_embedding = tf.keras.layers.Embedding(
             user_hash_buckets, embedding_dim,
             embeddings_initializer=tf.keras.initializers.RandomNormal(stddev=0.05),
@@ -66,15 +67,16 @@ class RankingModel(tfrs.Model):
     def call(self, inputs: Dict[str, tf.Tensor], training=False) -> tf.Tensor:
         """Returns logits of shape [batch, 1]."""
         candidate = self.item_representation(inputs, role=representations.CANDIDATE)
-        history = self.item_representation(inputs, role=representations.HISTORY)
         user = self.user_embedding(inputs[features.USER_ID_HASHED])
-        pos_mean, neg_mean, stats = self.history_pooling(
-            history, inputs[features.HISTORY_LABELS_DENSE], inputs[features.HISTORY_MASK])
-        crosses = [candidate * pos_mean, candidate * neg_mean,
-                   tf.reduce_sum(candidate * pos_mean, axis=1, keepdims=True),
-                   tf.reduce_sum(candidate * neg_mean, axis=1, keepdims=True)]
-        x = tf.concat([candidate, user, pos_mean, neg_mean, stats] + crosses, axis=1)
-        return self.mlp(x, training=training)
+        parts = [candidate, user]
+        if self.use_history:
+            history = self.item_representation(inputs, role=representations.HISTORY)
+            pos_mean, neg_mean, stats = self.history_pooling(
+                history, inputs[features.HISTORY_LABELS_DENSE], inputs[features.HISTORY_MASK])
+            parts += [pos_mean, neg_mean, stats, candidate * pos_mean, candidate * neg_mean,
+                      tf.reduce_sum(candidate * pos_mean, axis=1, keepdims=True),
+                      tf.reduce_sum(candidate * neg_mean, axis=1, keepdims=True)]
+        return self.mlp(tf.concat(parts, axis=1), training=training)
 
     def compute_loss(self, inputs, training=False):
         labels = inputs[features.transformed_name(features.LABEL)]

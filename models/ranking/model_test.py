@@ -1,31 +1,45 @@
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from models.ranking import model as model_lib
 from models.ranking import trainer_module
 from pipeline import features
 
-H = 5
+H, S, K, N_ITEMS, BUDGET = 5, 3, 8, 60, 64
 
 
-def _batch(n, rng):
-    """Synthetic transformed features where the label follows the user's history labels."""
+def transformed_batch(n, rng):
+    """Synthetic Transform output for every representation, where the label follows the user's
+    history labels and the item's first SID code."""
+    item_codes = rng.integers(0, K, (N_ITEMS, S))
+    items = rng.integers(0, N_ITEMS, n)
+    history_items = rng.integers(0, N_ITEMS, (n, H))
     mask = (rng.random((n, H)) < 0.8).astype(np.int64)
     hist_labels = (rng.random((n, H)) < rng.random((n, 1))).astype(np.int64) * mask
     rate = (hist_labels.sum(1) + 1) / (mask.sum(1) + 2)
-    label = (rng.random(n) < rate).astype(np.int64)
+    label = (rng.random(n) < 0.5 * rate + 0.5 * (item_codes[items, 0] < K // 2)).astype(np.int64)
+    pieces = np.where(np.arange(S) < 2, item_codes[:, :S] + 1, -1)  # 2 pieces an item, -1 pad
     return {
         features.USER_ID_HASHED: rng.integers(0, 50, n),
-        features.ITEM_ID_HASHED: rng.integers(0, 100, n),
-        features.HISTORY_HASHED: rng.integers(0, 100, (n, H)),
+        features.ITEM_ID_FINGERPRINT: items * 7919 + 13,
+        features.HISTORY_FINGERPRINT: history_items * 7919 + 13,
+        features.ITEM_SID: item_codes[items],
+        features.HISTORY_SID: item_codes[history_items],
+        features.ITEM_CATALOG_ROW: items,
+        features.HISTORY_CATALOG_ROW: history_items,
+        features.item_spm_pieces(BUDGET): pieces[items],
+        features.history_spm_pieces(BUDGET): pieces[history_items],
         features.HISTORY_LABELS_DENSE: hist_labels,
         features.HISTORY_MASK: mask,
         features.LABEL: label,
     }
 
 
-CFG = dict(representation=features.RANDOM_HASH, item_table_size=100, user_hash_buckets=50,
-           embedding_dim=8, hidden_units=[16], dropout=0.0, learning_rate=0.01)
+def cfg(representation, use_history=True):
+    return dict(representation=representation, item_table_size=BUDGET, user_hash_buckets=50,
+                embedding_dim=8, hidden_units=[16], dropout=0.0, learning_rate=0.01,
+                sid_length=S, codebook_size=K, use_history=use_history)
 
 
 def test_history_pooling_splits_by_label_and_ignores_padding():
@@ -38,13 +52,29 @@ def test_history_pooling_splits_by_label_and_ignores_padding():
     np.testing.assert_allclose(stats.numpy()[0, 2], (1 + 1) / (2 + 2))
 
 
-def test_model_learns_on_tiny_synthetic_data():
+@pytest.fixture(scope="module")
+def shared_data():
     rng = np.random.default_rng(0)
-    data = _batch(2000, rng)
+    return transformed_batch(2000, rng), rng.normal(size=(N_ITEMS, 12)).astype(np.float32)
+
+
+@pytest.mark.parametrize("representation", features.REPRESENTATIONS)
+def test_every_representation_trains_on_the_shared_transform_output(representation, shared_data):
+    data, catalog_embeddings = shared_data
     ds = tf.data.Dataset.from_tensor_slices(data).batch(100)
-    model = trainer_module.build_model(CFG)
-    hist = model.fit(ds, epochs=4, verbose=0)
+    model = trainer_module.build_model(cfg(representation), catalog_embeddings)
+    hist = model.fit(ds, epochs=3, verbose=0)
     assert hist.history["loss"][-1] < hist.history["loss"][0]
     assert hist.history["auc"][-1] > 0.6
-    logits = model(data)
-    assert logits.shape == (2000, 1)
+    assert model(data).shape == (2000, 1)
+    expected_rows = 0 if representation == features.DENSE_CONTENT else BUDGET
+    assert 0 <= model.item_representation.table_rows <= expected_rows
+
+
+def test_without_history_the_model_ignores_history_inputs(shared_data):
+    data, _ = shared_data
+    model = trainer_module.build_model(cfg(features.RANDOM_HASH, use_history=False))
+    a = model(data).numpy()
+    shuffled = dict(data, **{features.HISTORY_FINGERPRINT: data[features.HISTORY_FINGERPRINT][::-1],
+                             features.HISTORY_LABELS_DENSE: data[features.HISTORY_LABELS_DENSE][::-1]})
+    np.testing.assert_allclose(model(shuffled).numpy(), a)

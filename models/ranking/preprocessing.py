@@ -8,15 +8,23 @@ from typing import Any, Dict
 
 import tensorflow as tf
 
+from components.artifacts import SpmModels
+from components.spm_trainer import tf_ops
 from models.ranking.catalog_lookup import CatalogLookup
 from pipeline import features
 
 # custom_config keys
 HISTORY_LENGTH = "history_length"
-ITEM_TABLE_SIZE = "item_table_size"
 USER_HASH_BUCKETS = "user_hash_buckets"
-# Set by components/transform's executor from the `catalog` input channel (an ItemCatalog URI).
+# Set by components/transform's executor from its input channels: an ItemCatalog URI and an
+# SpmModels URI (SentencePiece models for the budgets in SPM_BUDGETS).
 CATALOG_DIR = "catalog_dir"
+SPM_DIR = "spm_dir"
+SPM_BUDGETS = "spm_budgets"
+
+# Item ids are fingerprinted into this many buckets (~collision-free); representations take the
+# fingerprint modulo their table budget, so one Transform output serves every budget.
+FINGERPRINT_BUCKETS = 2 ** 62
 
 
 def _dense_scalar(x) -> tf.Tensor:
@@ -54,14 +62,23 @@ def pad_history(history, history_labels, history_length: int):
     return dense_hist, dense_labels * mask, mask
 
 
-def hash_item_ids(item_ids: tf.Tensor, item_table_size: int) -> tf.Tensor:
-    """random_hash: an item id (any shape) into one of `item_table_size` buckets."""
-    return tf.strings.to_hash_bucket_fast(item_ids, item_table_size)
+def fingerprint_item_ids(item_ids: tf.Tensor) -> tf.Tensor:
+    """An item id (any shape) -> int64 fingerprint in [0, FINGERPRINT_BUCKETS)."""
+    return tf.strings.to_hash_bucket_fast(item_ids, FINGERPRINT_BUCKETS)
+
+
+def spm_piece_ids(tokenizer, sid_codes: tf.Tensor, codebook_size: int) -> tf.Tensor:
+    """SID codes [..., S] -> SentencePiece piece ids [..., S] (int64, padded with -1; an item
+    outside the catalog has no pieces). A SID never has more pieces than codes."""
+    sid_length = sid_codes.shape[-1]
+    flat = tf.reshape(sid_codes, [-1, sid_length])
+    pieces = tf.cast(tokenizer.tokenize(tf_ops.sid_codes_to_sentences(flat, codebook_size)), tf.int64)
+    dense = pieces.to_tensor(default_value=-1, shape=[None, sid_length])
+    return tf.reshape(dense, tf.shape(sid_codes))
 
 
 def preprocessing_fn(inputs: Dict[str, Any], custom_config: Dict[str, Any]) -> Dict[str, tf.Tensor]:
     history_length = int(custom_config[HISTORY_LENGTH])
-    item_table_size = int(custom_config[ITEM_TABLE_SIZE])
     user_buckets = int(custom_config[USER_HASH_BUCKETS])
 
     outputs = {}
@@ -71,9 +88,9 @@ def preprocessing_fn(inputs: Dict[str, Any], custom_config: Dict[str, Any]) -> D
         inputs[features.HISTORY], inputs[features.HISTORY_LABELS], history_length)
 
     outputs[features.USER_ID_HASHED] = tf.strings.to_hash_bucket_fast(user_id, user_buckets)
-    outputs[features.ITEM_ID_HASHED] = hash_item_ids(item_id, item_table_size)
-    # History items are hashed exactly as the candidate; padding is hidden by the mask.
-    outputs[features.HISTORY_HASHED] = hash_item_ids(history, item_table_size)
+    # History items get exactly the candidate's inputs; padding is hidden by the mask.
+    outputs[features.ITEM_ID_FINGERPRINT] = fingerprint_item_ids(item_id)
+    outputs[features.HISTORY_FINGERPRINT] = fingerprint_item_ids(history)
     outputs[features.HISTORY_LABELS_DENSE] = history_labels
     outputs[features.HISTORY_MASK] = history_mask
 
@@ -83,8 +100,20 @@ def preprocessing_fn(inputs: Dict[str, Any], custom_config: Dict[str, Any]) -> D
         lookup = CatalogLookup(catalog_dir)
         outputs[features.ITEM_CATALOG_ROW] = lookup.rows(item_id)
         outputs[features.HISTORY_CATALOG_ROW] = lookup.rows(history)
-        outputs[features.ITEM_SID] = lookup.semantic_ids(item_id)
-        outputs[features.HISTORY_SID] = lookup.semantic_ids(history)
+        item_sid = lookup.semantic_ids(item_id)
+        history_sid = lookup.semantic_ids(history)
+        outputs[features.ITEM_SID] = item_sid
+        outputs[features.HISTORY_SID] = history_sid
+
+        spm_dir = custom_config.get(SPM_DIR)
+        if spm_dir:
+            codebook_size = int(lookup.metadata["codebook_size"])
+            for budget in custom_config[SPM_BUDGETS]:
+                tokenizer = tf_ops.load_tokenizer(SpmModels.model_path(spm_dir, budget))
+                outputs[features.item_spm_pieces(budget)] = spm_piece_ids(
+                    tokenizer, item_sid, codebook_size)
+                outputs[features.history_spm_pieces(budget)] = spm_piece_ids(
+                    tokenizer, history_sid, codebook_size)
 
     if features.LABEL in inputs:  # absent at serving time
         outputs[features.transformed_name(features.LABEL)] = tf.cast(

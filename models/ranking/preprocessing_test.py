@@ -4,8 +4,7 @@ import tensorflow as tf
 from models.ranking import preprocessing
 from pipeline import features
 
-CFG = {preprocessing.HISTORY_LENGTH: 3, preprocessing.ITEM_TABLE_SIZE: 1000,
-       preprocessing.USER_HASH_BUCKETS: 100}
+CFG = {preprocessing.HISTORY_LENGTH: 3, preprocessing.USER_HASH_BUCKETS: 100}
 
 
 def _sparse(rows, dtype):
@@ -30,14 +29,16 @@ def test_history_is_truncated_to_most_recent_and_masked():
     out = preprocessing.preprocessing_fn(_inputs(), CFG)
     np.testing.assert_array_equal(out[features.HISTORY_MASK].numpy(), [[1, 1, 1], [0, 0, 0]])
     np.testing.assert_array_equal(out[features.HISTORY_LABELS_DENSE].numpy(), [[1, 0, 1], [0, 0, 0]])
-    assert out[features.HISTORY_HASHED].shape == (2, 3)
+    assert out[features.HISTORY_FINGERPRINT].shape == (2, 3)
 
 
-def test_history_item_hashes_like_the_candidate():
+def test_history_item_fingerprints_like_the_candidate():
     out = preprocessing.preprocessing_fn(_inputs(), CFG)
     # history of row 0 holds item "7" at position 2, the candidate of row 0 is "7"
-    assert out[features.HISTORY_HASHED].numpy()[0, 2] == out[features.ITEM_ID_HASHED].numpy()[0]
-    assert out[features.ITEM_ID_HASHED].numpy().max() < CFG[preprocessing.ITEM_TABLE_SIZE]
+    assert (out[features.HISTORY_FINGERPRINT].numpy()[0, 2]
+            == out[features.ITEM_ID_FINGERPRINT].numpy()[0])
+    assert 0 <= out[features.ITEM_ID_FINGERPRINT].numpy().min()
+    assert out[features.ITEM_ID_FINGERPRINT].numpy().max() < preprocessing.FINGERPRINT_BUCKETS
 
 
 def test_label_passes_through_and_is_optional():
@@ -50,6 +51,6 @@ def test_label_passes_through_and_is_optional():
 def test_integer_ids_are_hashed_as_their_string_form():
     ints = dict(_inputs())
     ints[features.ITEM_ID] = tf.constant([[7], [8]], tf.int64)
-    a = preprocessing.preprocessing_fn(ints, CFG)[features.ITEM_ID_HASHED]
-    b = preprocessing.preprocessing_fn(_inputs(), CFG)[features.ITEM_ID_HASHED]
+    a = preprocessing.preprocessing_fn(ints, CFG)[features.ITEM_ID_FINGERPRINT]
+    b = preprocessing.preprocessing_fn(_inputs(), CFG)[features.ITEM_ID_FINGERPRINT]
     np.testing.assert_array_equal(a.numpy(), b.numpy())

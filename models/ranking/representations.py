@@ -2,12 +2,20 @@
 
 Every representation has the same interface, so the ranking model applies the same one to the
 candidate and to every history item:
-    rep = make_representation(name, config)
+    rep = make_representation(name, options)
     emb = rep(transformed_features, role)  # role CANDIDATE -> [batch, d]; HISTORY -> [batch, H, d]
-Issue 4 adds the Semantic ID representations here.
-"""
-from typing import Dict
+`rep.table_rows` is the number of embedding rows the item feature uses (the table budget B caps
+it; dense_content has none).
 
+Transform emits budget-independent inputs (an id fingerprint, the SID codes, the catalog row,
+SentencePiece piece ids per budget); the representation maps them to rows of its tables. So one
+Transform output serves every representation and budget, and changing either reruns only the
+Trainer.
+"""
+import dataclasses
+from typing import Dict, Optional, Sequence
+
+import numpy as np
 import tensorflow as tf
 
 from pipeline import features
@@ -15,11 +23,38 @@ from pipeline import features
 CANDIDATE = "candidate"
 HISTORY = "history"
 
+_INIT = tf.keras.initializers.RandomNormal(stddev=0.05)
+# Odd 64-bit constants of splitmix64: an integer hash for ids larger than their table.
+_MIX_1 = np.int64(-4658895280553007687)  # 0xBF58476D1CE4E5B9
+_MIX_2 = np.int64(-7723592293110705685)  # 0x94D049BB133111EB
+
+
+@dataclasses.dataclass(frozen=True)
+class RepresentationOptions:
+    table_budget: int  # B: cap on the item feature's embedding rows
+    embedding_dim: int
+    sid_length: int = 0  # S: codes per SID (RQ-VAE levels + the collision breaker)
+    codebook_size: int = 0  # K
+    catalog_embeddings: Optional[np.ndarray] = None  # [N, E] frozen content embeddings
+
+
+def hash_int64(x: tf.Tensor, num_rows: int, salt: int = 0) -> tf.Tensor:
+    """A well-mixed int64 hash of `x` into [0, num_rows) (splitmix64's finaliser; int64
+    multiplication wraps around, which is what the mixing wants)."""
+    z = x + tf.constant(salt * 0x9E3779B9 + 1, tf.int64)
+    z = tf.bitwise.bitwise_xor(z, tf.bitwise.right_shift(z, tf.constant(30, tf.int64))) * _MIX_1
+    z = tf.bitwise.bitwise_xor(z, tf.bitwise.right_shift(z, tf.constant(27, tf.int64))) * _MIX_2
+    z = tf.bitwise.bitwise_xor(z, tf.bitwise.right_shift(z, tf.constant(31, tf.int64)))
+    return tf.math.floormod(z, num_rows)
+
+
+def _role_key(role: str, candidate_key: str, history_key: str) -> str:
+    return candidate_key if role == CANDIDATE else history_key
+
 
 class ItemRepresentation(tf.keras.layers.Layer):
     """Base: maps the transformed features of the candidate or of the history to embeddings."""
 
-    # Table rows this representation uses (reported as the table size in results).
     table_rows: int = 0
 
     def call(self, inputs: Dict[str, tf.Tensor], role: str = CANDIDATE) -> tf.Tensor:
@@ -27,26 +62,160 @@ class ItemRepresentation(tf.keras.layers.Layer):
 
 
 class RandomHash(ItemRepresentation):
-    """random_hash: the item id hashed into `num_buckets` rows of one embedding table."""
+    """random_hash: the item id's fingerprint hashed into B rows of one table."""
 
-    def __init__(self, num_buckets: int, embedding_dim: int, **kwargs):
+    def __init__(self, options: RepresentationOptions, **kwargs):
         super().__init__(**kwargs)
-        self.num_buckets = num_buckets
-        self.table_rows = num_buckets
-        self.table = tf.keras.layers.Embedding(
-            num_buckets, embedding_dim,
-            embeddings_initializer=tf.keras.initializers.RandomNormal(stddev=0.05),
-            name="item_hash_embedding")
+        self.table_rows = options.table_budget
+        self.table = tf.keras.layers.Embedding(self.table_rows, options.embedding_dim,
+                                               embeddings_initializer=_INIT, name="item_hash")
 
     def call(self, inputs, role=CANDIDATE):
-        key = features.ITEM_ID_HASHED if role == CANDIDATE else features.HISTORY_HASHED
-        return self.table(inputs[key])
-
-    def get_config(self):
-        return {**super().get_config(), "num_buckets": self.num_buckets}
+        fp = inputs[_role_key(role, features.ITEM_ID_FINGERPRINT, features.HISTORY_FINGERPRINT)]
+        return self.table(tf.math.floormod(fp, self.table_rows))
 
 
-def make_representation(name: str, item_table_size: int, embedding_dim: int) -> ItemRepresentation:
+def split_budget(key_spaces: Sequence[int], budget: int):
+    """Rows per table when `budget` is split evenly across tables whose distinct keys number
+    `key_spaces`: a table never gets more rows than it has keys (then it is exact) and a larger
+    one is hashed into its share."""
+    share = budget // len(key_spaces)
+    if share < 1:
+        raise ValueError(f"table budget {budget} is smaller than the {len(key_spaces)} tables")
+    return [min(k, share) for k in key_spaces]
+
+
+class _SidTables(ItemRepresentation):
+    """Shared machinery: one table per SID-derived key, embeddings summed over the keys; an item
+    not in the catalog (codes -1) gets a zero embedding."""
+
+    def __init__(self, options: RepresentationOptions, key_spaces: Sequence[int], **kwargs):
+        super().__init__(**kwargs)
+        if options.sid_length < 1 or options.codebook_size < 2:
+            raise ValueError(f"{self.name}: needs sid_length and codebook_size of the catalog")
+        self.options = options
+        self.key_spaces = list(key_spaces)
+        self.rows = split_budget(self.key_spaces, options.table_budget)
+        self.table_rows = int(sum(self.rows))
+        self.tables = [tf.keras.layers.Embedding(r, options.embedding_dim,
+                                                 embeddings_initializer=_INIT, name=f"table_{i}")
+                       for i, r in enumerate(self.rows)]
+
+    def keys(self, codes: tf.Tensor):
+        """[..., S] codes -> one [...] int64 key per table (exact key in [0, key_space))."""
+        raise NotImplementedError
+
+    def _row(self, i: int, key: tf.Tensor) -> tf.Tensor:
+        if self.key_spaces[i] <= self.rows[i]:
+            return key
+        return hash_int64(key, self.rows[i], salt=i)
+
+    def call(self, inputs, role=CANDIDATE):
+        codes = inputs[_role_key(role, features.ITEM_SID, features.HISTORY_SID)]
+        known = tf.cast(tf.reduce_all(codes >= 0, axis=-1, keepdims=True), tf.float32)
+        codes = tf.maximum(codes, 0)
+        total = 0.0
+        for i, key in enumerate(self.keys(codes)):
+            total += self.tables[i](self._row(i, key))
+        return total * known
+
+
+class SidNgram(_SidTables):
+    """sid_ngram_N: the SID in non-overlapping groups of N codes (an odd last group stays a
+    unigram), one table of K^n rows per group position, group embeddings summed."""
+
+    def __init__(self, options: RepresentationOptions, n: int, **kwargs):
+        S, K = options.sid_length, options.codebook_size
+        groups = [tuple(range(g, min(g + n, S))) for g in range(0, S, n)]
+        super().__init__(options, [K ** len(g) for g in groups], **kwargs)
+        self.groups = tuple(groups)
+
+    def keys(self, codes):
+        K = self.options.codebook_size
+        out = []
+        for group in self.groups:
+            key = tf.zeros_like(codes[..., 0])
+            for level in group:
+                key = key * K + codes[..., level]
+            out.append(key)
+        return out
+
+
+class SidPrefixNgram(_SidTables):
+    """sid_prefix_ngram: one embedding per SID prefix (lengths 1..S), each in its own table
+    (exact while K^l fits its share, hashed beyond), summed."""
+
+    def __init__(self, options: RepresentationOptions, **kwargs):
+        S, K = options.sid_length, options.codebook_size
+        # K^l overflows int64 for long prefixes: past 2^62 keys a table is hashed anyway.
+        super().__init__(options, [min(K ** l, 2 ** 62) for l in range(1, S + 1)], **kwargs)
+
+    def keys(self, codes):
+        K = self.options.codebook_size
+        out, exact = [], tf.zeros_like(codes[..., 0])
+        hashed = exact
+        for level in range(self.options.sid_length):
+            exact = exact * K + codes[..., level]  # wraps past 2^63: only used while it fits
+            hashed = hash_int64(hashed * K + codes[..., level], 2 ** 62, salt=level)
+            fits = K ** (level + 1) <= 2 ** 62
+            out.append(exact if fits else hashed)
+        return out
+
+
+class DenseContent(ItemRepresentation):
+    """dense_content: the frozen content embedding of the item's catalog row through a learned
+    projection; no id table (0 rows). The frozen table lives in the model, not in the examples."""
+
+    def __init__(self, options: RepresentationOptions, **kwargs):
+        super().__init__(**kwargs)
+        emb = options.catalog_embeddings
+        if emb is None:
+            raise ValueError("dense_content needs the catalog's content embeddings")
+        # One extra zero row for ids outside the catalog (row -1) and history padding.
+        table = np.concatenate([emb, np.zeros((1, emb.shape[1]), emb.dtype)]).astype(np.float32)
+        self.num_items = emb.shape[0]
+        self.content = tf.keras.layers.Embedding(
+            table.shape[0], table.shape[1], trainable=False,
+            embeddings_initializer=tf.keras.initializers.Constant(table), name="frozen_content")
+        self.projection = tf.keras.layers.Dense(options.embedding_dim, name="content_projection")
+        self.table_rows = 0
+
+    def call(self, inputs, role=CANDIDATE):
+        rows = inputs[_role_key(role, features.ITEM_CATALOG_ROW, features.HISTORY_CATALOG_ROW)]
+        rows = tf.where(rows < 0, tf.constant(self.num_items, tf.int64), rows)
+        return self.projection(self.content(rows))
+
+
+class SidSpm(ItemRepresentation):
+    """sid_spm: the SID sentence cut into SentencePiece pieces (a model per budget B, trained on
+    the training impressions: frequent code runs are one piece, rare items fall back to shorter
+    ones); one table of B rows, piece embeddings summed."""
+
+    def __init__(self, options: RepresentationOptions, **kwargs):
+        super().__init__(**kwargs)
+        self.budget = options.table_budget
+        self.table_rows = options.table_budget
+        self.table = tf.keras.layers.Embedding(self.table_rows, options.embedding_dim,
+                                               embeddings_initializer=_INIT, name="spm_pieces")
+
+    def call(self, inputs, role=CANDIDATE):
+        pieces = inputs[_role_key(role, features.item_spm_pieces(self.budget),
+                                  features.history_spm_pieces(self.budget))]
+        present = tf.cast(tf.expand_dims(pieces >= 0, -1), tf.float32)
+        return tf.reduce_sum(self.table(tf.maximum(pieces, 0)) * present, axis=-2)
+
+
+def make_representation(name: str, options: RepresentationOptions) -> ItemRepresentation:
     if name == features.RANDOM_HASH:
-        return RandomHash(item_table_size, embedding_dim, name=name)
+        return RandomHash(options, name=name)
+    if name == features.SID_NGRAM_1:
+        return SidNgram(options, n=1, name=name)
+    if name == features.SID_NGRAM_2:
+        return SidNgram(options, n=2, name=name)
+    if name == features.SID_PREFIX_NGRAM:
+        return SidPrefixNgram(options, name=name)
+    if name == features.DENSE_CONTENT:
+        return DenseContent(options, name=name)
+    if name == features.SID_SPM:
+        return SidSpm(options, name=name)
     raise ValueError(f"unknown representation {name!r}; known: {features.REPRESENTATIONS}")

@@ -8,12 +8,15 @@ import logging
 import os
 from typing import Optional, Tuple
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
+from components.transform.executor import CATALOG_EMBEDDINGS_FILE
 from models.ranking import model as model_lib
+from models.ranking import representations
 from models.ranking import signatures
 from pipeline import features
 
@@ -25,24 +28,38 @@ def _dataset(fn_args, file_pattern, tf_transform_output, batch_size, shuffle):
         tf_transform_output.transformed_metadata.schema)
 
 
-def build_model(cfg: dict) -> model_lib.RankingModel:
+def build_model(cfg: dict, catalog_embeddings: Optional[np.ndarray] = None) -> model_lib.RankingModel:
+    """The ranking model of a Trainer custom_config (pipeline.pipeline.trainer_config)."""
+    options = representations.RepresentationOptions(
+        table_budget=int(cfg["item_table_size"]), embedding_dim=int(cfg["embedding_dim"]),
+        sid_length=int(cfg.get("sid_length") or 0), codebook_size=int(cfg.get("codebook_size") or 0),
+        catalog_embeddings=catalog_embeddings)
     model = model_lib.RankingModel(
-        representation=cfg["representation"],
-        item_table_size=int(cfg["item_table_size"]),
+        representation=cfg["representation"], options=options,
         user_hash_buckets=int(cfg["user_hash_buckets"]),
-        embedding_dim=int(cfg["embedding_dim"]),
         hidden_units=[int(u) for u in cfg["hidden_units"]],
-        dropout=float(cfg["dropout"]))
+        dropout=float(cfg["dropout"]), use_history=bool(cfg.get("use_history", True)))
     model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate=float(cfg["learning_rate"])))
     return model
 
 
+def load_catalog_embeddings(transform_output: str) -> Optional[np.ndarray]:
+    """The content embeddings CatalogTransform stored beside its graph (row-aligned with the
+    catalog rows the graph emits), or None when the run has no catalog."""
+    path = os.path.join(transform_output, CATALOG_EMBEDDINGS_FILE)
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path, "rb") as f:
+        return np.load(f)
+
+
 def train_model(cfg: dict, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset,
-                log_dir: Optional[str] = None, verbose: int = 2) -> Tuple[model_lib.RankingModel, dict]:
+                log_dir: Optional[str] = None, verbose: int = 2,
+                catalog_embeddings: Optional[np.ndarray] = None) -> Tuple[model_lib.RankingModel, dict]:
     """Builds and fits the ranking model with early stopping on validation AUC; returns the model
     (best epoch's weights) and a summary. Shared by run_fn and the experiment runner."""
     tf.keras.utils.set_random_seed(int(cfg.get("seed", 0)))
-    model = build_model(cfg)
+    model = build_model(cfg, catalog_embeddings)
     callbacks = [tf.keras.callbacks.EarlyStopping(
         monitor="val_auc", mode="max", patience=int(cfg["early_stopping_patience"]),
         restore_best_weights=True)]
@@ -69,7 +86,8 @@ def run_fn(fn_args: tfx.components.FnArgs):
     train_ds = _dataset(fn_args, fn_args.train_files, tf_transform_output, batch_size, True)
     val_ds = _dataset(fn_args, fn_args.eval_files, tf_transform_output, batch_size, False)
 
-    model, summary = train_model(cfg, train_ds, val_ds, log_dir=fn_args.model_run_dir)
+    model, summary = train_model(cfg, train_ds, val_ds, log_dir=fn_args.model_run_dir,
+                                 catalog_embeddings=load_catalog_embeddings(fn_args.transform_output))
     logging.info("Trainer: %s", json.dumps({k: v for k, v in summary.items() if k != "history"}))
     tf.io.gfile.makedirs(fn_args.model_run_dir)
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, "training_summary.json"), "w") as f:

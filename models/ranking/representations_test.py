@@ -1,0 +1,78 @@
+"""Representations on a tiny catalog: known SIDs -> known n-gram and prefix ids; budgets."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from models.ranking import representations as reps
+from pipeline import features
+
+K = 4
+
+
+def _opts(budget, sid_length=3, **kw):
+    return reps.RepresentationOptions(table_budget=budget, embedding_dim=2, sid_length=sid_length,
+                                      codebook_size=K, **kw)
+
+
+def test_ngram_keys_group_codes_and_keep_an_odd_last_unigram():
+    codes = tf.constant([[1, 2, 3], [3, 0, 1]], tf.int64)
+    bigram = reps.SidNgram(_opts(1000), n=2)
+    keys = [k.numpy().tolist() for k in bigram.keys(codes)]
+    assert keys == [[1 * K + 2, 3 * K + 0], [3, 1]]
+    assert bigram.key_spaces == [K * K, K]
+    unigram = reps.SidNgram(_opts(1000), n=1)
+    assert [k.numpy().tolist() for k in unigram.keys(codes)] == [[1, 3], [2, 0], [3, 1]]
+
+
+def test_prefix_keys_are_exact_prefix_values():
+    codes = tf.constant([[1, 2, 3]], tf.int64)
+    prefix = reps.SidPrefixNgram(_opts(1000))
+    assert [k.numpy().tolist() for k in prefix.keys(codes)] == [[1], [1 * K + 2], [(1 * K + 2) * K + 3]]
+    assert prefix.key_spaces == [K, K ** 2, K ** 3]
+
+
+def test_budget_is_split_and_small_tables_use_only_their_keys():
+    # 3 unigram tables of K=4 keys fit in far fewer rows than B=1000: report what is used.
+    assert reps.SidNgram(_opts(1000), n=1).table_rows == 3 * K
+    # bigram tables of 16 and 4 keys with B=20: shares of 10 -> 10 (hashed) + 4 (exact)
+    bigram = reps.SidNgram(_opts(20), n=2)
+    assert bigram.rows == [10, 4] and bigram.table_rows == 14
+    prefix = reps.SidPrefixNgram(_opts(30))  # shares of 10: 4 exact, 10 hashed, 10 hashed
+    assert prefix.rows == [4, 10, 10]
+    for r in (reps.RandomHash(_opts(30)), reps.SidSpm(_opts(30))):
+        assert r.table_rows == 30
+    assert reps.DenseContent(_opts(30, catalog_embeddings=np.ones((5, 3), np.float32))).table_rows == 0
+    with pytest.raises(ValueError, match="budget"):
+        reps.split_budget([10, 10, 10], 2)
+
+
+def test_hashed_rows_stay_in_range_and_spread():
+    keys = tf.range(10_000, dtype=tf.int64)
+    rows = reps.hash_int64(keys, 97).numpy()
+    assert rows.min() >= 0 and rows.max() < 97
+    assert len(np.unique(rows)) == 97
+
+
+@pytest.mark.parametrize("name", features.REPRESENTATIONS)
+def test_an_item_outside_the_catalog_gets_a_zero_or_id_embedding(name):
+    opts = _opts(64, catalog_embeddings=np.ones((5, 3), np.float32))
+    rep = reps.make_representation(name, opts)
+    inputs = {
+        features.ITEM_ID_FINGERPRINT: tf.constant([5, 6], tf.int64),
+        features.ITEM_SID: tf.constant([[1, 2, 3], [-1, -1, -1]], tf.int64),
+        features.ITEM_CATALOG_ROW: tf.constant([0, -1], tf.int64),
+        features.item_spm_pieces(64): tf.constant([[3, 9, -1], [-1, -1, -1]], tf.int64),
+    }
+    out = rep(inputs).numpy()
+    assert out.shape == (2, 2)
+    if name != features.RANDOM_HASH:  # ids always hash; SID-based inputs of an unknown item are empty
+        if name == features.DENSE_CONTENT:  # projection of the zero row = the bias (zeros at init)
+            np.testing.assert_allclose(out[1], 0.0, atol=1e-6)
+        else:
+            np.testing.assert_array_equal(out[1], 0.0)
+
+
+def test_history_role_reads_history_inputs_with_an_extra_axis():
+    rep = reps.SidNgram(_opts(64), n=2)
+    out = rep({features.HISTORY_SID: tf.zeros([2, 5, 3], tf.int64)}, role=reps.HISTORY)
+    assert out.shape == (2, 5, 2)
