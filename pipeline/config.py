@@ -70,9 +70,10 @@ class RunConfig:
     representation: str = features.RANDOM_HASH
     item_table_size: int = 10_000  # table budget B of the item feature (hash buckets for random_hash)
     # Budgets Transform prepares inputs for (SpmTrainer trains one SentencePiece model each; the
-    # experiment sweeps them). item_table_size is always added. A SentencePiece budget must
+    # experiment sweeps them). item_table_size is always added (keep it in the list, so that
+    # changing the representation reruns only the Trainer). A SentencePiece budget must
     # exceed the number of (level, code) symbols, sid_length x rqvae_codebook_size.
-    table_budgets: Tuple[int, ...] = (512, 1024, 2048)
+    table_budgets: Tuple[int, ...] = (512, 1024, 2048, 10_000)
     user_hash_buckets: int = 10_000
     use_history: bool = True  # the paper's "with user history" setting
 

@@ -115,7 +115,9 @@ def preprocessing_fn(inputs: Dict[str, Any], custom_config: Dict[str, Any]) -> D
                 outputs[features.history_spm_pieces(budget)] = spm_piece_ids(
                     tokenizer, history_sid, codebook_size)
 
-    if features.LABEL in inputs:  # absent at serving time
-        outputs[features.transformed_name(features.LABEL)] = tf.cast(
-            _dense_scalar(inputs[features.LABEL]), tf.int64)
+    # Absent at serving time (their outputs are then pruned from the Transform layer); the
+    # experiment runner slices the transformed eval split by is_new_item.
+    for key in (features.LABEL, features.IS_NEW_ITEM):
+        if key in inputs:
+            outputs[features.transformed_name(key)] = tf.cast(_dense_scalar(inputs[key]), tf.int64)
     return outputs
