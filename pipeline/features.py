@@ -84,6 +84,13 @@ def transformed_name(key: str) -> str:
 # --- serving ------------------------------------------------------------------------------
 SERVING_DEFAULT_SIGNATURE = "serving_default"  # raw named tensors (the REST contract)
 SERVING_TF_EXAMPLE_SIGNATURE = "serving_tf_example"  # serialized tf.Examples (TFMA, BulkInferrer)
+# The request contract plus the candidate's SID and content embedding given explicitly: for items
+# added to the catalog after the model was exported (their SID from the RQ-VAE's encode signature).
+SERVING_BY_SID_SIGNATURE = "serving_by_sid"
+CONTENT_EMBEDDING = "content_embedding"  # serving_by_sid input: [batch, E] float32
+# SEMANTIC_ID (above) names serving_by_sid's [batch, S] int64 input.
+# Transformed-side key serving_by_sid fills: the candidate's content embedding itself.
+ITEM_CONTENT_EMBEDDING = "item_content_embedding"
 PREDICTION_KEY = "score"  # probability of a positive label
 
 # --- representations (names used everywhere, results.csv included) -------------------------

@@ -104,7 +104,8 @@ def test_pushed_model_reloads_in_a_fresh_process_with_the_trained_scores(e2e_run
     assert out.returncode == 0, out.stderr[-3000:]
     fresh = json.loads(out.stdout)
     assert set(fresh["signatures"]) == {features.SERVING_DEFAULT_SIGNATURE,
-                                        features.SERVING_TF_EXAMPLE_SIGNATURE}
+                                        features.SERVING_TF_EXAMPLE_SIGNATURE,
+                                        features.SERVING_BY_SID_SIGNATURE}
 
     # The Trainer's own export, loaded here, scores the same rows the same way.
     outputs = report.latest_run_outputs(config)
@@ -201,3 +202,49 @@ def test_pushed_sid_spm_model_scores_a_held_out_new_item(e2e_spm_run, tmp_path):
     assert len(scores["named"]) == len(examples)
     assert all(0.0 < s < 1.0 for s in scores["named"])
     np.testing.assert_allclose(scores["named"], scores["examples"], rtol=1e-5, atol=1e-6)
+
+
+BY_SID_SCRIPT = r"""
+import json, sys, os
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+import tensorflow as tf
+import tensorflow_text  # registers the SentencePiece ops
+model = tf.saved_model.load(sys.argv[1])
+req = json.load(open(sys.argv[2]))
+named = {k: tf.constant(v) for k, v in req["named"].items()}
+named["history_labels"] = tf.cast(named["history_labels"], tf.int64)
+by_id = model.signatures["serving_default"](**named)["score"].numpy().tolist()
+by_sid = model.signatures["serving_by_sid"](
+    **named, semantic_id=tf.constant(req["semantic_id"], tf.int64),
+    content_embedding=tf.constant(req["content_embedding"], tf.float32))["score"].numpy().tolist()
+# An item unknown to the catalog, brought in by its SID only.
+unknown = dict(named, item_id=tf.constant(["never-seen"] * len(by_id)))
+by_sid_unknown = model.signatures["serving_by_sid"](
+    **unknown, semantic_id=tf.constant(req["semantic_id"], tf.int64),
+    content_embedding=tf.constant(req["content_embedding"], tf.float32))["score"].numpy().tolist()
+json.dump({"by_id": by_id, "by_sid": by_sid, "by_sid_unknown": by_sid_unknown}, sys.stdout)
+"""
+
+
+def test_serving_by_sid_scores_an_item_from_its_sid_alone(e2e_spm_run, tmp_path):
+    config, metrics, _ = e2e_spm_run
+    outputs, catalog = _catalog(config)
+    embeddings = np.load(os.path.join(outputs["SemanticIdGen"]["catalog"][0].uri, "embeddings.npy"))
+    rows = {item_id: i for i, item_id in enumerate(sorted(catalog))}
+    examples = [e for e in _eval_rows(config, n=400)
+                if e.features.feature[features.IS_NEW_ITEM].int64_list.value[0] == 1][:5]
+    named = _named_inputs(examples, config.history_length)
+    items = named[features.ITEM_ID]
+    request = tmp_path / "req.json"
+    request.write_text(json.dumps({
+        "named": named, "semantic_id": [catalog[i] for i in items],
+        "content_embedding": [embeddings[rows[i]].tolist() for i in items]}))
+    script = tmp_path / "by_sid.py"
+    script.write_text(BY_SID_SCRIPT)
+    out = subprocess.run([sys.executable, str(script), metrics["pushed_model_dir"], str(request)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    scores = json.loads(out.stdout)
+    # A catalog item's SID given explicitly scores as its id does (sid_spm: the SID is all it uses).
+    np.testing.assert_allclose(scores["by_sid"], scores["by_id"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(scores["by_sid_unknown"], scores["by_id"], rtol=1e-5, atol=1e-6)

@@ -18,6 +18,9 @@ SPM_MODELS_KEY = "spm_models"
 # In the transform_graph artifact: the catalog's content embeddings, row-aligned with the
 # catalog rows the graph emits (dense_content's frozen table is built from them).
 CATALOG_EMBEDDINGS_FILE = "catalog_embeddings.npy"
+# ... and the SentencePiece models the graph tokenises with (serving_by_sid tokenises a SID
+# given in the request with the same model).
+SPM_MODELS_DIR = "spm_models"
 
 
 class Executor(tfx_transform_executor.Executor):
@@ -32,9 +35,15 @@ class Executor(tfx_transform_executor.Executor):
             config = json_utils.loads(exec_properties.get(key) or "null") or {}
             exec_properties = {**exec_properties, key: json_utils.dumps({**config, **extra})}
         result = super().Do(input_dict, output_dict, exec_properties)
+        graph_uri = artifact_utils.get_single_uri(
+            output_dict[standard_component_specs.TRANSFORM_GRAPH_KEY])
         if CATALOG_DIR in extra:
-            graph_uri = artifact_utils.get_single_uri(
-                output_dict[standard_component_specs.TRANSFORM_GRAPH_KEY])
             tf.io.gfile.copy(os.path.join(extra[CATALOG_DIR], artifacts.ItemCatalog.EMBEDDINGS_NPY),
                              os.path.join(graph_uri, CATALOG_EMBEDDINGS_FILE), overwrite=True)
+        if SPM_DIR in extra:
+            tf.io.gfile.makedirs(os.path.join(graph_uri, SPM_MODELS_DIR))
+            for name in tf.io.gfile.listdir(extra[SPM_DIR]):
+                if name.endswith(".model"):
+                    tf.io.gfile.copy(os.path.join(extra[SPM_DIR], name),
+                                     os.path.join(graph_uri, SPM_MODELS_DIR, name), overwrite=True)
         return result

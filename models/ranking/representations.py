@@ -181,6 +181,9 @@ class DenseContent(ItemRepresentation):
         self.table_rows = 0
 
     def call(self, inputs, role=CANDIDATE):
+        if role == CANDIDATE and features.ITEM_CONTENT_EMBEDDING in inputs:
+            # serving_by_sid: an item added after export brings its own content embedding.
+            return self.projection(inputs[features.ITEM_CONTENT_EMBEDDING])
         rows = inputs[_role_key(role, features.ITEM_CATALOG_ROW, features.HISTORY_CATALOG_ROW)]
         rows = tf.where(rows < 0, tf.constant(self.num_items, tf.int64), rows)
         return self.projection(self.content(rows))

@@ -14,7 +14,8 @@ import tensorflow_transform as tft
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
-from components.transform.executor import CATALOG_EMBEDDINGS_FILE
+from components.artifacts import SpmModels
+from components.transform.executor import CATALOG_EMBEDDINGS_FILE, SPM_MODELS_DIR
 from models.ranking import model as model_lib
 from models.ranking import representations
 from models.ranking import signatures
@@ -86,12 +87,23 @@ def run_fn(fn_args: tfx.components.FnArgs):
     train_ds = _dataset(fn_args, fn_args.train_files, tf_transform_output, batch_size, True)
     val_ds = _dataset(fn_args, fn_args.eval_files, tf_transform_output, batch_size, False)
 
+    catalog_embeddings = load_catalog_embeddings(fn_args.transform_output)
     model, summary = train_model(cfg, train_ds, val_ds, log_dir=fn_args.model_run_dir,
-                                 catalog_embeddings=load_catalog_embeddings(fn_args.transform_output))
+                                 catalog_embeddings=catalog_embeddings)
     logging.info("Trainer: %s", json.dumps({k: v for k, v in summary.items() if k != "history"}))
     tf.io.gfile.makedirs(fn_args.model_run_dir)
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, "training_summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
 
-    sigs = signatures.make_serving_signatures(model, tf_transform_output, int(cfg["history_length"]))
+    budget = int(cfg["item_table_size"])
+    spm_model = None
+    if cfg["representation"] == features.SID_SPM:
+        spm_model = os.path.join(fn_args.transform_output, SPM_MODELS_DIR,
+                                 os.path.basename(SpmModels.model_path("", budget)))
+    sigs = signatures.make_serving_signatures(
+        model, tf_transform_output, int(cfg["history_length"]),
+        sid_length=int(cfg.get("sid_length") or 0) if catalog_embeddings is not None else 0,
+        embedding_dim=0 if catalog_embeddings is None else int(catalog_embeddings.shape[1]),
+        codebook_size=int(cfg.get("codebook_size") or 0), spm_model_path=spm_model,
+        spm_budget=budget)
     model.save(fn_args.serving_model_dir, save_format="tf", signatures=sigs)
