@@ -90,19 +90,25 @@ json.dump({"named": a["score"].numpy().tolist(), "examples": b["score"].numpy().
 """
 
 
+def _score_in_fresh_process(tmp_path, script: str, model_dir: str, payload: dict) -> dict:
+    """Runs `script` (a SavedModel dir and a JSON request file as arguments) in a new Python
+    process, as a server would load the pushed model, and returns the JSON it prints."""
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps(payload))
+    script_path = tmp_path / "score.py"
+    script_path.write_text(script)
+    out = subprocess.run([sys.executable, str(script_path), model_dir, str(request)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout)
+
+
 def test_pushed_model_reloads_in_a_fresh_process_with_the_trained_scores(e2e_run, tmp_path):
     config, metrics, _ = e2e_run
     examples = _eval_rows(config)
     named = _named_inputs(examples, config.history_length)
-    request = tmp_path / "req.json"
-    request.write_text(json.dumps({"named": named,
-                                   "examples": [e.SerializeToString().hex() for e in examples]}))
-    script = tmp_path / "score.py"
-    script.write_text(SCORE_SCRIPT)
-    out = subprocess.run([sys.executable, str(script), metrics["pushed_model_dir"], str(request)],
-                         capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    fresh = json.loads(out.stdout)
+    fresh = _score_in_fresh_process(tmp_path, SCORE_SCRIPT, metrics["pushed_model_dir"], {
+        "named": named, "examples": [e.SerializeToString().hex() for e in examples]})
     assert set(fresh["signatures"]) == {features.SERVING_DEFAULT_SIGNATURE,
                                         features.SERVING_TF_EXAMPLE_SIGNATURE,
                                         features.SERVING_BY_SID_SIGNATURE}
@@ -190,15 +196,8 @@ def test_pushed_sid_spm_model_scores_a_held_out_new_item(e2e_spm_run, tmp_path):
                 if e.features.feature[features.IS_NEW_ITEM].int64_list.value[0] == 1][:5]
     assert examples, "the synthetic eval split has new items"
     named = _named_inputs(examples, config.history_length)
-    request = tmp_path / "req.json"
-    request.write_text(json.dumps({"named": named,
-                                   "examples": [e.SerializeToString().hex() for e in examples]}))
-    script = tmp_path / "score.py"
-    script.write_text(SCORE_SCRIPT)
-    out = subprocess.run([sys.executable, str(script), metrics["pushed_model_dir"], str(request)],
-                         capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    scores = json.loads(out.stdout)
+    scores = _score_in_fresh_process(tmp_path, SCORE_SCRIPT, metrics["pushed_model_dir"], {
+        "named": named, "examples": [e.SerializeToString().hex() for e in examples]})
     assert len(scores["named"]) == len(examples)
     assert all(0.0 < s < 1.0 for s in scores["named"])
     np.testing.assert_allclose(scores["named"], scores["examples"], rtol=1e-5, atol=1e-6)
@@ -235,16 +234,9 @@ def test_serving_by_sid_scores_an_item_from_its_sid_alone(e2e_spm_run, tmp_path)
                 if e.features.feature[features.IS_NEW_ITEM].int64_list.value[0] == 1][:5]
     named = _named_inputs(examples, config.history_length)
     items = named[features.ITEM_ID]
-    request = tmp_path / "req.json"
-    request.write_text(json.dumps({
+    scores = _score_in_fresh_process(tmp_path, BY_SID_SCRIPT, metrics["pushed_model_dir"], {
         "named": named, "semantic_id": [catalog[i] for i in items],
-        "content_embedding": [embeddings[rows[i]].tolist() for i in items]}))
-    script = tmp_path / "by_sid.py"
-    script.write_text(BY_SID_SCRIPT)
-    out = subprocess.run([sys.executable, str(script), metrics["pushed_model_dir"], str(request)],
-                         capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    scores = json.loads(out.stdout)
+        "content_embedding": [embeddings[rows[i]].tolist() for i in items]})
     # A catalog item's SID given explicitly scores as its id does (sid_spm: the SID is all it uses).
     np.testing.assert_allclose(scores["by_sid"], scores["by_id"], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(scores["by_sid_unknown"], scores["by_id"], rtol=1e-5, atol=1e-6)

@@ -28,13 +28,12 @@ from absl import logging
 from apache_beam.io.filesystems import FileSystems
 from tfx import types
 from tfx.components.example_gen import write_split
-from tfx.components.util import examples_utils
 from tfx.dsl.components.base import base_beam_executor
 from tfx.dsl.io import fileio
-from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
 from components.content_embedder import core
+from components import examples_io
 from pipeline import features
 
 # Channel keys (distinct across INPUTS and OUTPUTS, as ComponentSpec requires).
@@ -42,7 +41,7 @@ ITEMS_KEY = "items"
 ENCODER_KEY = "encoder"
 EMBEDDINGS_KEY = "embeddings"
 
-_FILE_FORMAT = example_gen_pb2.FORMAT_TFRECORDS_GZIP
+_FILE_FORMAT = examples_io.FILE_FORMAT
 
 Item = collections.namedtuple("Item", ["item_id", "text", "embedding"])
 
@@ -50,12 +49,7 @@ Item = collections.namedtuple("Item", ["item_id", "text", "embedding"])
 # --- parsing -------------------------------------------------------------------------------------
 
 def _item_id(example: tf.train.Example) -> bytes:
-    feature = example.features.feature.get(features.ITEM_ID)
-    values = feature.bytes_list.value if feature is not None else ()
-    if len(values) != 1:
-        raise ValueError(f"ContentEmbedder: every item needs exactly one bytes value of "
-                         f"{features.ITEM_ID!r}; got {list(values)!r} in {example}")
-    return values[0]
+    return examples_io.single_item_id(example, "ContentEmbedder")
 
 
 def _bytes_features(example: tf.train.Example) -> List[str]:
@@ -277,14 +271,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                  | "Stats" >> beam.CombineGlobally(_StatsFn())
                  | "WriteStats" >> beam.ParDo(_WriteStats(summary_path)))
 
-        examples_utils.set_payload_format(output_artifact,
-                                          example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
-        examples_utils.set_file_format(output_artifact,
-                                       write_split.to_file_format_str(_FILE_FORMAT))
-        input_artifact = artifact_utils.get_single_instance(input_dict[ITEMS_KEY])
-        for prop in ("span", "version"):
-            if input_artifact.has_property(prop):
-                setattr(output_artifact, prop, getattr(input_artifact, prop))
+        examples_io.mark_tf_example_output(
+            output_artifact, artifact_utils.get_single_instance(input_dict[ITEMS_KEY]))
 
         with fileio.open(summary_path) as f:
             stats = json.loads(f.read())

@@ -15,6 +15,7 @@ from components.content_embedder import core
 from components.content_embedder.component import ContentEmbedder
 from components.content_embedder.executor import (EMBEDDINGS_KEY, ENCODER_KEY, ITEMS_KEY,
                                                   Executor)
+from components.testing import write_examples_artifact
 from pipeline import features
 
 ITEMS = [
@@ -48,17 +49,7 @@ def _item_example(item_id, title, year, genres, embedding=None):
 
 def _write_items(uri, examples):
     """An Examples artifact at `uri` with split `all` in two gzipped shards."""
-    art = standard_artifacts.Examples()
-    art.uri = uri
-    art.split_names = artifact_utils.encode_split_names([features.SPLIT_ALL])
-    split_dir = artifact_utils.get_split_uri([art], features.SPLIT_ALL)
-    os.makedirs(split_dir)
-    for shard in range(2):
-        path = os.path.join(split_dir, f"data_tfrecord-{shard:05d}-of-00002.gz")
-        with tf.io.TFRecordWriter(path, options="GZIP") as w:
-            for ex in examples[shard::2]:
-                w.write(ex.SerializeToString())
-    return art
+    return write_examples_artifact(uri, {features.SPLIT_ALL: examples})
 
 
 def _run(tmp_path, name, examples, encoder_dir=None, text_fields=None, batch_size=3):

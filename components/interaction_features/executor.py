@@ -21,14 +21,13 @@ from absl import logging
 from apache_beam.io.filesystems import FileSystems
 from tfx import types
 from tfx.components.example_gen import write_split
-from tfx.components.util import examples_utils
 from tfx.dsl.components.base import base_beam_executor
 from tfx.dsl.io import fileio
-from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 from tfx.types import standard_component_specs
 
 from components.interaction_features import core
+from components import examples_io
 from pipeline import features
 
 # Channel keys. ComponentSpec needs distinct names across INPUTS and OUTPUTS, so the input is
@@ -217,7 +216,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 _ = (per_split[split]
                      | f"WriteSplit[{split}]" >> write_split.WriteSplit(
                          artifact_utils.get_split_uri(output_dict[EXAMPLES_KEY], split),
-                         example_gen_pb2.FORMAT_TFRECORDS_GZIP))
+                         examples_io.FILE_FORMAT))
 
             dropped_stats = (assigned[_DROPPED]
                              | "DroppedStat" >> beam.Map(lambda c: (core.NUM_DROPPED_ROWS, c)))
@@ -231,14 +230,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                  | "WriteSummary" >> beam.ParDo(
                      _WriteSummary(summary_path, history_length), cuts_si))
 
-        examples_utils.set_payload_format(output_artifact,
-                                          example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
-        examples_utils.set_file_format(
-            output_artifact, write_split.to_file_format_str(example_gen_pb2.FORMAT_TFRECORDS_GZIP))
-        input_artifact = artifact_utils.get_single_instance(input_dict[INPUT_EXAMPLES_KEY])
-        for prop in ("span", "version"):
-            if input_artifact.has_property(prop):
-                setattr(output_artifact, prop, getattr(input_artifact, prop))
+        examples_io.mark_tf_example_output(
+            output_artifact, artifact_utils.get_single_instance(input_dict[INPUT_EXAMPLES_KEY]))
 
         with fileio.open(summary_path) as f:
             summary = json.loads(f.read())

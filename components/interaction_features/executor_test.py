@@ -11,6 +11,7 @@ from tfx.types import artifact_utils, channel_utils, standard_artifacts
 from components.interaction_features import core
 from components.interaction_features.component import InteractionFeatures
 from components.interaction_features.executor import EXAMPLES_KEY, INPUT_EXAMPLES_KEY, Executor
+from components.testing import write_examples_artifact
 from pipeline import features
 
 SEED = 1
@@ -40,16 +41,8 @@ def _example(user, item, ts, label):
 
 
 def _run(tmp_path, rows, eval_fraction, validation_fraction):
-    inp = standard_artifacts.Examples()
-    inp.uri = str(tmp_path / "input")
-    inp.split_names = artifact_utils.encode_split_names([features.SPLIT_ALL])
-    split_dir = artifact_utils.get_split_uri([inp], features.SPLIT_ALL)
-    os.makedirs(split_dir)
-    for shard in range(2):  # two input shards
-        path = os.path.join(split_dir, f"data_tfrecord-{shard:05d}-of-00002.gz")
-        with tf.io.TFRecordWriter(path, options="GZIP") as w:
-            for r in rows[shard::2]:
-                w.write(_example(*r).SerializeToString())
+    inp = write_examples_artifact(str(tmp_path / "input"),
+                                  {features.SPLIT_ALL: [_example(*r) for r in rows]})
     out = standard_artifacts.Examples()
     out.uri = str(tmp_path / "output")
     os.makedirs(out.uri)

@@ -16,6 +16,7 @@ from components.semantic_id_gen import core, fake_rqvae
 from components.semantic_id_gen import report as sid_report
 from components.semantic_id_gen.component import SemanticIdGen
 from components.semantic_id_gen.executor import Executor
+from components.testing import write_examples_artifact
 from pipeline import features
 
 E, L, K = 8, 3, 4
@@ -49,17 +50,7 @@ def _example(item_id, embedding, text):
 
 
 def _write_embeddings(uri, items):
-    art = standard_artifacts.Examples()
-    art.uri = uri
-    art.split_names = artifact_utils.encode_split_names([features.SPLIT_ALL])
-    split_dir = artifact_utils.get_split_uri([art], features.SPLIT_ALL)
-    os.makedirs(split_dir)
-    for shard in range(2):
-        path = os.path.join(split_dir, f"data_tfrecord-{shard:05d}-of-00002.gz")
-        with tf.io.TFRecordWriter(path, options="GZIP") as w:
-            for it in items[shard::2]:
-                w.write(_example(*it).SerializeToString())
-    return art
+    return write_examples_artifact(uri, {features.SPLIT_ALL: [_example(*it) for it in items]})
 
 
 @pytest.fixture(scope="module")

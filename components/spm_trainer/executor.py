@@ -26,6 +26,7 @@ from tfx.types import artifact_utils
 from components.artifacts import ItemCatalog, SpmModels
 from components.semantic_id_gen import core as sid_core
 from components.spm_trainer import core
+from components import examples_io
 from pipeline import features
 
 _MISSING = "item_not_in_catalog"
@@ -35,13 +36,7 @@ _TF_TEXT_CHECK_SENTENCES = 5_000
 
 def parse_item_id(record: bytes) -> bytes:
     """A serialized train row -> its item_id; ValueError unless there is exactly one."""
-    example = tf.train.Example.FromString(record)
-    feature = example.features.feature.get(features.ITEM_ID)
-    values = feature.bytes_list.value if feature is not None else ()
-    if len(values) != 1:
-        raise ValueError(f"SpmTrainer: every train row needs exactly one bytes "
-                         f"{features.ITEM_ID!r}; got {list(values)!r}")
-    return values[0]
+    return examples_io.single_item_id(tf.train.Example.FromString(record), "SpmTrainer")
 
 
 def read_catalog_metadata(catalog_uri: str) -> Dict[str, Any]:

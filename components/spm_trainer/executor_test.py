@@ -6,13 +6,14 @@ import random
 
 import pytest
 import tensorflow as tf
-from tfx.types import artifact_utils, channel_utils, standard_artifacts
+from tfx.types import channel_utils, standard_artifacts
 
 from components.artifacts import ItemCatalog, SpmModels
 from components.semantic_id_gen import core as sid_core
 from components.spm_trainer import core
 from components.spm_trainer.component import SpmTrainer
 from components.spm_trainer.executor import Executor
+from components.testing import write_examples_artifact
 from pipeline import features
 
 L, K = 2, 8  # RQ-VAE levels, codebook size; SIDs have L + 1 codes (breaker on)
@@ -59,19 +60,9 @@ def _example(user, item):
 
 
 def _write_examples(uri, rows_by_split):
-    art = standard_artifacts.Examples()
-    art.uri = uri
-    art.split_names = artifact_utils.encode_split_names(list(features.SPLITS))
-    for split in features.SPLITS:
-        split_dir = artifact_utils.get_split_uri([art], split)
-        os.makedirs(split_dir)
-        rows = rows_by_split[split]
-        for shard in range(2):
-            path = os.path.join(split_dir, f"data_tfrecord-{shard:05d}-of-00002.gz")
-            with tf.io.TFRecordWriter(path, options="GZIP") as w:
-                for n, item in enumerate(rows[shard::2]):
-                    w.write(_example(f"u{shard}_{n}", item))
-    return art
+    return write_examples_artifact(uri, {
+        split: [_example(f"u{i}", item) for i, item in enumerate(rows_by_split[split])]
+        for split in features.SPLITS})
 
 
 @pytest.fixture(scope="module")
