@@ -6,13 +6,18 @@ export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONWARNINGS := ignore::FutureWarning
 
-.PHONY: setup run test test-all lock clean
+.PHONY: setup run experiment test test-all lock clean
 
 setup:
 	@bash scripts/setup_env.sh
 
 run: setup
 	$(VENV)/bin/semids run $(ARGS)
+
+# Representations x table budgets x history x seeds on MovieLens-100K (pipeline/experiment.py):
+# resumable (finished runs are skipped), writes results/experiment/{results.csv,table.md,...}.
+experiment: setup
+	$(VENV)/bin/semids experiment $(ARGS)
 
 test: setup
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)

@@ -5,6 +5,14 @@
                [--config FILE] [--FIELD VALUE for any RunConfig field]
     semids prepare-data [same options]   # only write items.csv / interactions.csv
     semids show-config [same options]    # print the RunConfig as JSON (a SEMIDS_CONFIG file)
+    semids experiment [--representations A,B] [--budgets B,B] [--histories with,without]
+                      [--seeds 0,1,2] [--out_dir DIR] [--summarize_only] [same options: the base
+                      config]   # every representation x budget x history x seed (pipeline/experiment.py)
+    semids serve --model_base_path outputs/serving/semids --model_name semids --port 8500
+                 --rest_api_port 8501 [--model_config_file F] [--enable_batching]
+                                         # TF Serving's REST + gRPC APIs (serving/server.py)
+    semids predict --user 42 --items 1,2,3 --history 5,6 --history-labels 1,0 [--url URL]
+                                         # score candidates against a running server (REST)
 """
 import argparse
 import dataclasses
@@ -40,6 +48,48 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         else:
             base = typing.get_args(hint)[0] if typing.get_origin(hint) is typing.Union else hint
             parser.add_argument(flag, type=base, default=None)
+
+
+def _add_experiment_flags(parser: argparse.ArgumentParser) -> None:
+    from pipeline import features
+
+    def names(s):
+        return [x for x in s.split(",") if x]
+
+    parser.add_argument("--representations", type=names, default=list(features.REPRESENTATIONS),
+                        metavar="NAME,NAME", help="default: all six")
+    parser.add_argument("--budgets", type=lambda s: [int(x) for x in names(s)], default=None,
+                        metavar="B,B", help="table budgets to sweep (default: the base config's "
+                        "table_budgets; each must be in table_budgets or item_table_size)")
+    parser.add_argument("--histories", type=names, default=["with", "without"],
+                        metavar="with,without", help="user history settings (default: both)")
+    parser.add_argument("--seeds", type=lambda s: [int(x) for x in names(s)], default=[0, 1, 2],
+                        metavar="S,S", help="ranking model seeds (default: 0,1,2)")
+    parser.add_argument("--out_dir", default=None,
+                        help="where results.csv, table.md and the plots go "
+                        "(default: <results_dir>/experiment)")
+    parser.add_argument("--summarize_only", action="store_true",
+                        help="only rewrite table.md / summary.json / plots from results.csv")
+    parser.add_argument("--check_evaluator", type=lambda s: s.lower() in ("1", "true", "yes"),
+                        default=True, metavar="BOOL", help="compare the in-process metrics with "
+                        "the Evaluator's on the base run first (default: true)")
+
+
+def run_experiment_command(args: argparse.Namespace, config: RunConfig) -> None:
+    from pipeline import experiment
+    start = time.time()
+    out_dir = args.out_dir or os.path.join(config.results_dir, "experiment")
+    if args.summarize_only:
+        experiment.summarize(out_dir)
+    else:
+        experiment.run_experiment(
+            config, representations=args.representations, budgets=args.budgets,
+            histories=args.histories, seeds=args.seeds, out_dir=out_dir,
+            check_evaluator=args.check_evaluator)
+    with open(os.path.join(out_dir, experiment.TABLE_FILE)) as f:
+        print("\n" + f.read())
+    print(f"semids experiment: total time {experiment._fmt_duration(time.time() - start)} "
+          f"({time.time() - start:.0f}s); results in {out_dir}", flush=True)
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -117,6 +167,19 @@ def run_pipeline(config: RunConfig, quiet: bool = False) -> dict:
     return metrics
 
 
+def _serving_command(args: argparse.Namespace) -> int:
+    """`semids serve` / `semids predict`: errors as one line, no traceback."""
+    try:
+        if args.command == "serve":
+            from serving.server import serve_from_args
+            return serve_from_args(args)
+        from serving.client import predict_from_args
+        return predict_from_args(args)
+    except (ValueError, RuntimeError, OSError) as e:
+        print(f"semids {args.command}: error: {e}", file=sys.stderr)
+        return 1
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="semids", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -125,7 +188,19 @@ def main(argv=None) -> int:
                         ("prepare-data", "write items.csv and interactions.csv only"),
                         ("show-config", "print the RunConfig as JSON")):
         _add_config_flags(sub.add_parser(name, help=help_))
+    experiment_parser = sub.add_parser(
+        "experiment", help="representations x table budgets x history x seeds (resumable)")
+    _add_config_flags(experiment_parser)
+    _add_experiment_flags(experiment_parser)
+    from serving.client import add_predict_flags
+    from serving.server import add_serve_flags
+    add_serve_flags(sub.add_parser("serve", help="serve the pushed model (TF Serving's REST and "
+                                   "gRPC APIs)"))
+    add_predict_flags(sub.add_parser("predict", help="score items for a user via a running "
+                                     "`semids serve`"))
     args = parser.parse_args(argv)
+    if args.command in ("serve", "predict"):
+        return _serving_command(args)
     try:
         config = config_from_args(args)
         if args.command == "show-config":
@@ -133,6 +208,8 @@ def main(argv=None) -> int:
         elif args.command == "prepare-data":
             from pipeline.inputs import prepare_inputs
             print(prepare_inputs(config).data_dir)
+        elif args.command == "experiment":
+            run_experiment_command(args, config)
         else:
             run_pipeline(config)
     except (ValueError, RuntimeError, OSError) as e:

@@ -20,6 +20,7 @@ from models.ranking import model as model_lib
 from models.ranking import representations
 from models.ranking import signatures
 from pipeline import features
+from serving.warmup import write_warmup_requests
 
 
 def _dataset(fn_args, file_pattern, tf_transform_output, batch_size, shuffle):
@@ -107,3 +108,5 @@ def run_fn(fn_args: tfx.components.FnArgs):
         codebook_size=int(cfg.get("codebook_size") or 0), spm_model_path=spm_model,
         spm_budget=budget)
     model.save(fn_args.serving_model_dir, save_format="tf", signatures=sigs)
+    # TF Serving replays these before it reports the model AVAILABLE (and so does semids serve).
+    write_warmup_requests(fn_args.serving_model_dir)

@@ -1,0 +1,179 @@
+"""Score candidates for a user against a running model server (REST), from Python or the shell.
+
+    from serving.client import SemidsClient
+    client = SemidsClient("http://127.0.0.1:8501", model_name="semids")
+    client.score("42", ["1", "2", "3"], history=["5", "6"], history_labels=[1, 0])  # [0.61, ...]
+
+    semids predict --user 42 --items 1,2,3 --history 5,6 --history-labels 1,0
+    1	0.612345
+    ...
+
+`history` is most recent first; the client pads it with "" (labels with 0) or truncates it to the
+model's history length H, which it reads from the server's metadata. A server that is down or an
+error the server returns (its JSON `error`) is a `ServingClientError` with a readable message.
+"""
+import argparse
+import sys
+from typing import Dict, List, Optional, Sequence
+
+import httpx
+
+from pipeline import features
+
+DEFAULT_URL = "http://127.0.0.1:8501"
+
+
+class ServingClientError(RuntimeError):
+    pass
+
+
+class SemidsClient:
+    def __init__(self, url: str = DEFAULT_URL, model_name: str = "semids",
+                 version: Optional[int] = None, label: Optional[str] = None,
+                 timeout_s: float = 30.0):
+        self.url = url.rstrip("/")
+        self.model_name = model_name
+        path = f"/v1/models/{model_name}"
+        if version is not None:
+            path += f"/versions/{int(version)}"
+        elif label is not None:
+            path += f"/labels/{label}"
+        self._model_path = path
+        self._http = httpx.Client(base_url=self.url, timeout=timeout_s)
+        self._metadata = None
+
+    def close(self):
+        self._http.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- HTTP ---------------------------------------------------------------------------------
+    def _request(self, method: str, path: str, json_body=None) -> dict:
+        try:
+            response = self._http.request(method, path, json=json_body)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as e:
+            raise ServingClientError(
+                f"cannot reach the semids model server at {self.url}: is `semids serve` "
+                f"running? ({e})") from None
+        except httpx.HTTPError as e:
+            raise ServingClientError(f"request to {self.url}{path} failed: {e}") from None
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if response.status_code != 200:
+            detail = payload.get("error") if isinstance(payload, dict) else None
+            raise ServingClientError(
+                f"model server {self.url} answered {response.status_code} for {method} {path}: "
+                f"{detail or response.text[:500]}")
+        if not isinstance(payload, dict):
+            raise ServingClientError(f"model server {self.url} answered {path} with non-JSON")
+        return payload
+
+    def status(self) -> dict:
+        return self._request("GET", self._model_path)
+
+    def metadata(self) -> dict:
+        if self._metadata is None:
+            self._metadata = self._request("GET", self._model_path + "/metadata")
+        return self._metadata
+
+    def signature_inputs(self, signature: str = features.SERVING_DEFAULT_SIGNATURE
+                         ) -> Dict[str, list]:
+        """{input name: shape (-1 for unknown)} of a signature, from the metadata."""
+        defs = self.metadata()["metadata"]["signature_def"]["signature_def"]
+        if signature not in defs:
+            raise ServingClientError(f"the served model has no signature '{signature}' "
+                                     f"(it has {', '.join(sorted(defs))})")
+        return {name: [int(d["size"]) for d in spec["tensor_shape"].get("dim", [])]
+                for name, spec in defs[signature]["inputs"].items()}
+
+    def history_length(self) -> int:
+        return self.signature_inputs()[features.HISTORY][1]
+
+    def predict(self, instances: List[dict], signature_name: Optional[str] = None) -> list:
+        body = {"instances": instances}
+        if signature_name:
+            body["signature_name"] = signature_name
+        return self._request("POST", self._model_path + ":predict", body)["predictions"]
+
+    # --- scoring ------------------------------------------------------------------------------
+    def _base_instance(self, user_id, history, history_labels, length: int) -> dict:
+        history = [str(h) for h in (history or [])]
+        labels = [int(x) for x in history_labels] if history_labels is not None else None
+        if labels is None:
+            if history:
+                raise ValueError("history_labels: give one label (0 or 1) per history item")
+            labels = []
+        if len(labels) != len(history):
+            raise ValueError(f"history has {len(history)} items but history_labels has "
+                             f"{len(labels)}: give one label per history item")
+        history, labels = history[:length], labels[:length]
+        pad = length - len(history)
+        return {features.USER_ID: str(user_id),
+                features.HISTORY: history + [features.HISTORY_PAD] * pad,
+                features.HISTORY_LABELS: labels + [0] * pad}
+
+    def score(self, user_id, item_ids: Sequence, history: Sequence = (),
+              history_labels: Optional[Sequence[int]] = None) -> List[float]:
+        """P(positive) for each candidate item, in order (serving_default)."""
+        if not item_ids:
+            return []
+        base = self._base_instance(user_id, history, history_labels, self.history_length())
+        instances = [dict(base, **{features.ITEM_ID: str(item)}) for item in item_ids]
+        return [float(p) for p in self.predict(instances)]
+
+    def score_by_sid(self, user_id, item_ids: Sequence, semantic_ids: Sequence[Sequence[int]],
+                     content_embeddings: Sequence[Sequence[float]], history: Sequence = (),
+                     history_labels: Optional[Sequence[int]] = None) -> List[float]:
+        """For items added after export: their SID codes and content embeddings given
+        (serving_by_sid)."""
+        if not (len(item_ids) == len(semantic_ids) == len(content_embeddings)):
+            raise ValueError("item_ids, semantic_ids and content_embeddings need one entry per "
+                             "item")
+        if not item_ids:
+            return []
+        base = self._base_instance(user_id, history, history_labels, self.history_length())
+        instances = [dict(base, **{features.ITEM_ID: str(item),
+                                   features.SEMANTIC_ID: [int(c) for c in sid],
+                                   features.CONTENT_EMBEDDING: [float(x) for x in emb]})
+                     for item, sid, emb in zip(item_ids, semantic_ids, content_embeddings)]
+        return [float(p) for p in self.predict(instances, features.SERVING_BY_SID_SIGNATURE)]
+
+
+# --- `semids predict` -----------------------------------------------------------------------------
+def _csv(s: str) -> List[str]:
+    return [x.strip() for x in s.split(",") if x.strip()]
+
+
+def add_predict_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--user", required=True, help="user id")
+    parser.add_argument("--items", required=True, type=_csv, help="candidate item ids: 1,2,3")
+    parser.add_argument("--history", type=_csv, default=[],
+                        help="the user's past items, most recent first: 5,6")
+    parser.add_argument("--history-labels", "--history_labels", dest="history_labels",
+                        default=None, help="their labels (0/1), aligned with --history: 1,0")
+    parser.add_argument("--url", default=DEFAULT_URL, help=f"REST address (default {DEFAULT_URL})")
+    parser.add_argument("--model_name", default="semids")
+    parser.add_argument("--version", type=int, default=None)
+    parser.add_argument("--label", default=None, help="a version label of the server's config")
+
+
+def predict_from_args(args, out=None) -> int:
+    out = out or sys.stdout
+    labels = None
+    if args.history_labels is not None:
+        try:
+            labels = [int(x) for x in _csv(args.history_labels)]
+        except ValueError:
+            raise ValueError(f"--history-labels must be integers like 1,0, got "
+                             f"'{args.history_labels}'") from None
+    with SemidsClient(args.url, args.model_name, version=args.version, label=args.label) as c:
+        scores = c.score(args.user, args.items, args.history, labels)
+    for item, s in zip(args.items, scores):
+        print(f"{item}\t{s:.6f}", file=out)
+    return 0

@@ -1,0 +1,59 @@
+"""SemidsClient and `semids predict` against the test server."""
+import numpy as np
+import pytest
+
+from pipeline import cli
+from serving.client import SemidsClient, ServingClientError
+from serving.conftest import instance, reference_scores
+from serving.testing import free_port
+
+
+def test_score_pads_history_and_matches_in_process(served, in_process):
+    with SemidsClient(served.rest_url) as client:
+        assert client.history_length() == 5
+        scores = client.score(42, [1, 2, 3], history=[5, 6], history_labels=[1, 0])
+        want = reference_scores(in_process["b"], [instance("42", str(i), ["5", "6"], [1, 0])
+                                                  for i in (1, 2, 3)])
+        np.testing.assert_allclose(scores, want, atol=1e-5)
+        # longer than H: truncated to the H most recent (the first H as given)
+        long = [str(i) for i in range(10)]
+        np.testing.assert_allclose(
+            client.score("1", ["9"], long, [1] * 10),
+            reference_scores(in_process["b"], [instance("1", "9", long[:5], [1] * 5)]), atol=1e-5)
+        sids, embs = [[1, 2, 3], [0, 0, 1]], [[0.1, 0.2, 0.3, 0.4], [1.0, 0.0, -1.0, 0.5]]
+        by_sid = client.score_by_sid("42", ["new-1", "new-2"], sids, embs, ["5"], [1])
+        rows = [dict(instance("42", item, ["5"], [1]), semantic_id=s, content_embedding=e)
+                for item, s, e in zip(["new-1", "new-2"], sids, embs)]
+        np.testing.assert_allclose(by_sid, reference_scores(in_process["b"], rows,
+                                                            "serving_by_sid"), atol=1e-5)
+        with pytest.raises(ServingClientError, match="missing input\\(s\\) history"):
+            client.predict([{"user_id": "1", "item_id": "2"}])
+        with pytest.raises(ValueError, match="history_labels"):
+            client.score("1", ["2"], history=["3"])
+    with SemidsClient(served.rest_url, label="stable") as stable:
+        want = reference_scores(in_process["a"], [instance("42", "1", ["5", "6"])])
+        np.testing.assert_allclose(stable.score("42", ["1"], ["5", "6"], [1, 0]), want, atol=1e-5)
+
+
+def test_predict_cli(served, in_process, capsys):
+    rc = cli.main(["predict", "--user", "42", "--items", "1,2,3", "--history", "5,6",
+                   "--history-labels", "1,0", "--url", served.rest_url])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    lines = [line.split("\t") for line in out.strip().splitlines()]
+    assert [item for item, _ in lines] == ["1", "2", "3"]
+    want = reference_scores(in_process["b"], [instance("42", i, ["5", "6"]) for i in "123"])
+    np.testing.assert_allclose([float(s) for _, s in lines], want, atol=1e-5)
+
+
+def test_clear_messages_when_down_or_wrong(served, capsys):
+    url = f"http://127.0.0.1:{free_port()}"
+    rc = cli.main(["predict", "--user", "1", "--items", "2", "--url", url])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert f"cannot reach the semids model server at {url}: is `semids serve` running?" in err
+    assert "Traceback" not in err
+    rc = cli.main(["predict", "--user", "1", "--items", "2", "--url", served.rest_url,
+                   "--model_name", "other"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "404" in err and "other" in err

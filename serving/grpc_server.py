@@ -1,0 +1,133 @@
+"""TF Serving's gRPC API: `PredictionService.Predict` / `GetModelMetadata` and
+`ModelService.GetModelStatus`, from `tensorflow-serving-api`'s generated stubs, so a client written
+for `tensorflow_model_server` works unchanged. TensorProtos <-> numpy via `tf.make_ndarray` /
+`tf.make_tensor_proto`; the request checks and the model call are the REST API's
+(`serving/tensors.py`); a bad request is INVALID_ARGUMENT, an unknown model / version / label /
+signature NOT_FOUND.
+"""
+import logging
+from concurrent import futures
+from typing import Optional
+
+import grpc
+from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2,
+                                     model_service_pb2_grpc, predict_pb2,
+                                     prediction_service_pb2_grpc)
+
+from serving.model_registry import ModelRegistry
+from serving.tensors import ServingError
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+def _resolve(registry: ModelRegistry, model_spec):
+    registry.check_name(model_spec.name)
+    version = model_spec.version.value if model_spec.HasField("version") else None
+    label = model_spec.version_label if model_spec.WhichOneof("version_choice") == \
+        "version_label" else None
+    return registry.get(version, label)
+
+
+def _abort(context, e: ServingError):
+    context.abort(getattr(grpc.StatusCode, e.grpc_code), e.message)
+
+
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    def __init__(self, registry: ModelRegistry, batcher=None):
+        self.registry = registry
+        self.batcher = batcher
+
+    def Predict(self, request, context):
+        if self.batcher is None:
+            return self._predict(request, context)
+        with self.batcher.track():
+            return self._predict(request, context)
+
+    def _predict(self, request, context):
+        import tensorflow as tf
+        try:
+            servable = _resolve(self.registry, request.model_spec)
+            sig = servable.signature(request.model_spec.signature_name)
+            arrays = {}
+            for key, proto in request.inputs.items():
+                try:
+                    arrays[key] = tf.make_ndarray(proto)
+                except Exception as e:  # noqa: BLE001 - a malformed TensorProto
+                    raise ServingError(400, f"input '{key}' is not a valid TensorProto: {e}")
+            arrays = sig.validate(arrays)
+            outputs = self.batcher.run(servable, sig, arrays) if self.batcher else sig.run(arrays)
+        except ServingError as e:
+            _abort(context, e)
+        wanted = list(request.output_filter) or list(outputs)
+        unknown = [k for k in wanted if k not in outputs]
+        if unknown:
+            _abort(context, ServingError(400, f"output_filter names unknown output(s) {unknown}"
+                                         f" (outputs: {sorted(outputs)})"))
+        response = predict_pb2.PredictResponse()
+        response.model_spec.name = self.registry.name
+        response.model_spec.version.value = servable.version
+        response.model_spec.signature_name = sig.name
+        for key in wanted:
+            response.outputs[key].CopyFrom(tf.make_tensor_proto(outputs[key]))
+        return response
+
+    def GetModelMetadata(self, request, context):
+        try:
+            servable = _resolve(self.registry, request.model_spec)
+            fields = list(request.metadata_field)
+            if fields != ["signature_def"]:
+                raise ServingError(400, "metadata_field must be [\"signature_def\"] (the one "
+                                   f"field TF Serving supports), got {fields}")
+        except ServingError as e:
+            _abort(context, e)
+        response = get_model_metadata_pb2.GetModelMetadataResponse()
+        response.model_spec.name = self.registry.name
+        response.model_spec.version.value = servable.version
+        response.metadata["signature_def"].Pack(servable.signature_def_map)
+        return response
+
+
+class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+    def __init__(self, registry: ModelRegistry):
+        self.registry = registry
+
+    def GetModelStatus(self, request, context):
+        from tensorflow.core.protobuf import error_codes_pb2
+        spec = request.model_spec
+        try:
+            self.registry.check_name(spec.name)
+            entries = self.registry.status_entries(
+                spec.version.value if spec.HasField("version") else None,
+                spec.version_label if spec.WhichOneof("version_choice") == "version_label"
+                else None)
+        except ServingError as e:
+            _abort(context, e)
+        response = get_model_status_pb2.GetModelStatusResponse()
+        for version, state, code, message in entries:
+            status = response.model_version_status.add()
+            status.version = version
+            status.state = get_model_status_pb2.ModelVersionStatus.State.Value(state)
+            status.status.error_code = error_codes_pb2.Code.Value(code)
+            status.status.error_message = message
+        return response
+
+
+def create_grpc_server(registry: ModelRegistry, port: int, host: str = "0.0.0.0", batcher=None,
+                       max_workers: int = 16) -> Optional[grpc.Server]:
+    """A started gRPC server on host:port (port 0 picks a free one: see `.bound_port`)."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers,
+                                                    thread_name_prefix="semids-grpc"),
+                         options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                                  ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                                  ("grpc.so_reuseport", 0)])
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionService(registry, batcher), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(registry), server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if not bound:
+        raise OSError(f"cannot bind the gRPC port {host}:{port}")
+    server.bound_port = bound
+    server.start()
+    return server

@@ -1,0 +1,93 @@
+"""TF Serving's warm-up convention for the exported ranking model.
+
+`write_warmup_requests(saved_model_dir)` writes `<saved_model_dir>/assets.extra/
+tf_serving_warmup_requests`: a TFRecord file of `tensorflow_serving.apis.prediction_log_pb2.
+PredictionLog`s holding `predict_log` requests for `serving_default` (and one for
+`serving_by_sid` when the model has it), built from the SignatureDefs in `saved_model.pb` (shapes
+and dtypes read there, never hard-coded): dummy user / item ids, a half-filled history padded with
+"" to the model's history length, batch sizes cycling through `batch_sizes`. `tensorflow_model_
+server` and `semids serve` replay them before they report the version AVAILABLE. Call it right
+after `model.save(serving_model_dir, ...)` in the Trainer; the Pusher copies the folder whole.
+"""
+import os
+from typing import Sequence
+
+from pipeline import features
+
+WARMUP_DIR = "assets.extra"
+WARMUP_FILE = "tf_serving_warmup_requests"
+
+
+def _dummy_value(name: str, dtype: int, inner_shape: Sequence[int], row: int):
+    """One instance's value of an input (shape without the batch dimension)."""
+    import numpy as np
+    from tensorflow.core.framework import types_pb2
+
+    if dtype == types_pb2.DT_STRING:
+        if name == features.USER_ID:
+            base = np.array(f"warmup-user-{row}".encode())
+        elif name == features.ITEM_ID:
+            base = np.array(f"warmup-item-{row}".encode())
+        else:
+            base = None
+        if base is not None and not inner_shape:
+            return base
+        value = np.full(inner_shape, features.HISTORY_PAD.encode(), dtype=object)
+        flat = value.reshape(-1)
+        flat[: (flat.size + 1) // 2] = [f"warmup-item-{row + k + 1}".encode()
+                                        for k in range((flat.size + 1) // 2)]
+        return value
+    import tensorflow as tf
+    np_dtype = tf.dtypes.as_dtype(dtype).as_numpy_dtype
+    value = np.zeros(inner_shape, dtype=np_dtype)
+    if name == features.HISTORY_LABELS and value.size:
+        flat = value.reshape(-1)
+        flat[: (flat.size + 1) // 2] = [(row + k) % 2 for k in range((flat.size + 1) // 2)]
+    return value
+
+
+def _request(signature_name: str, signature_def, batch_size: int, model_name: str):
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model_name
+    request.model_spec.signature_name = signature_name
+    for name, info in signature_def.inputs.items():
+        dims = [d.size for d in info.tensor_shape.dim]
+        if info.tensor_shape.unknown_rank or not dims or any(d < 0 for d in dims[1:]):
+            raise ValueError(f"{signature_name}: input {name} has no fixed inner shape {dims}")
+        rows = [_dummy_value(name, info.dtype, dims[1:], r) for r in range(batch_size)]
+        value = np.stack(rows)
+        request.inputs[name].CopyFrom(tf.make_tensor_proto(value, dtype=info.dtype))
+    return request
+
+
+def write_warmup_requests(saved_model_dir: str, num_requests: int = 3,
+                          batch_sizes: Sequence[int] = (1, 10, 100),
+                          model_name: str = "semids") -> str:
+    """Writes `<saved_model_dir>/assets.extra/tf_serving_warmup_requests`; returns its path."""
+    import tensorflow as tf
+    from tensorflow.python.saved_model import loader_impl
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    sig_defs = loader_impl.parse_saved_model(saved_model_dir).meta_graphs[0].signature_def
+    if features.SERVING_DEFAULT_SIGNATURE not in sig_defs:
+        raise ValueError(f"{saved_model_dir} has no {features.SERVING_DEFAULT_SIGNATURE} signature")
+    requests = [_request(features.SERVING_DEFAULT_SIGNATURE,
+                         sig_defs[features.SERVING_DEFAULT_SIGNATURE],
+                         batch_sizes[i % len(batch_sizes)], model_name)
+                for i in range(num_requests)]
+    if features.SERVING_BY_SID_SIGNATURE in sig_defs:
+        requests.append(_request(features.SERVING_BY_SID_SIGNATURE,
+                                 sig_defs[features.SERVING_BY_SID_SIGNATURE], 1, model_name))
+    out_dir = os.path.join(saved_model_dir, WARMUP_DIR)
+    tf.io.gfile.makedirs(out_dir)
+    path = os.path.join(out_dir, WARMUP_FILE)
+    with tf.io.TFRecordWriter(path) as writer:
+        for request in requests:
+            log = prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=request))
+            writer.write(log.SerializeToString())
+    return path

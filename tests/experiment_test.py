@@ -1,0 +1,94 @@
+"""The experiment runner (pipeline/experiment.py) on the shared small synthetic pipeline run:
+its in-process metrics equal the Evaluator's, and a tiny experiment is resumable."""
+import csv
+import dataclasses
+import os
+
+import pytest
+
+from pipeline import experiment, features
+
+pytestmark = pytest.mark.e2e
+
+CONTRACT_COLUMNS = ("representation", "table_budget", "history", "seed", "auc_overall",
+                    "auc_new_items", "auc_existing_items", "auc_tail")
+
+
+def _check_against_evaluator(config):
+    from pipeline import cli
+    metrics = cli.run_pipeline(config, quiet=True)  # cached: makes this config's run the newest
+    check = experiment.evaluator_check(experiment.base_run_artifacts(config, metrics))
+    for key in ("auc_overall", "auc_new_items", "auc_existing_items"):
+        tfma = check["evaluator"][key]
+        assert tfma is not None, (key, check)
+        # the experiment's path (transformed eval rows, the model in-process) gives the same
+        # exact AUC as the serving signature ...
+        assert check["in_process"][key] == pytest.approx(check["serving_signature"][key], abs=1e-6)
+        # ... within 1e-3 of TFMA's, or (tiny slices) within what bucketing alone can move it
+        allowed = max(experiment.EVALUATOR_TOLERANCE, check["bucket_tie_bound"][key]) + 1e-9
+        assert check["abs_diff"]["in_process"][key] <= allowed, (key, check)
+    assert check["explained_by_bucketing"]
+    assert check["in_process"]["num_eval"] == check["serving_signature"]["num_eval"] == metrics["num_eval"]
+    assert check["max_abs_score_diff_sorted"] < 1e-5  # the same scores, row order aside
+    return check
+
+
+def test_in_process_metrics_equal_the_evaluators(e2e_run):
+    config, _, _ = e2e_run
+    _check_against_evaluator(config)
+
+
+@pytest.mark.slow
+def test_in_process_metrics_equal_the_evaluators_on_the_default_config():
+    """The default configuration (MovieLens-100K, random_hash, B=10000): `make test-all`."""
+    from pipeline.config import RunConfig
+    check = _check_against_evaluator(RunConfig())
+    assert check["ok"], check  # every slice within 1e-3 of TFMA's AUC
+
+
+def test_tiny_experiment_writes_results_resumes_and_summarizes(e2e_run, tmp_path):
+    config, _, _ = e2e_run
+    out = str(tmp_path / "experiment")
+    budget = config.item_table_size
+    kwargs = dict(representations=(features.RANDOM_HASH, features.SID_NGRAM_1), budgets=(budget,),
+                  histories=("with",), seeds=(0,), out_dir=out, quiet=True, check_evaluator=False)
+    logs = []
+    rows = experiment.run_experiment(config, log=logs.append, **kwargs)
+    assert [(r["representation"], r["table_budget"], r["history"], r["seed"]) for r in rows] == [
+        (features.RANDOM_HASH, budget, "with", 0), (features.SID_NGRAM_1, budget, "with", 0)]
+    path = os.path.join(out, experiment.RESULTS_FILE)
+    with open(path) as f:
+        header = next(csv.reader(f))
+    assert all(c in header for c in CONTRACT_COLUMNS)
+    for r in rows:
+        assert 0.0 <= r["auc_overall"] <= 1.0
+        assert r["num_eval"] == r["num_new_items"] + r["num_existing_items"]
+        assert r["num_tail"] <= r["num_existing_items"]
+        assert r["epochs_run"] >= 1 and r["item_table_rows"] > 0
+    assert any("[2/2]" in line and "ETA" in line for line in logs)
+
+    # A rerun skips both finished runs and runs nothing.
+    logs.clear()
+    again = experiment.run_experiment(config, log=logs.append, **kwargs)
+    assert again == rows
+    assert any("2 already in" in line and "0 to run" in line for line in logs)
+
+    # An interrupted sitting: the missing row (only it) is run again.
+    with open(path) as f:
+        lines = f.readlines()
+    with open(path, "w") as f:
+        f.writelines(lines[:-1])
+    logs.clear()
+    resumed = experiment.run_experiment(config, log=logs.append, **kwargs)
+    assert len(resumed) == 2 and any("1 to run" in line for line in logs)
+    assert resumed[0] == rows[0] and resumed[1]["representation"] == features.SID_NGRAM_1
+
+    for name in (experiment.TABLE_FILE, experiment.PLOT_FILE, experiment.SUMMARY_FILE):
+        assert os.path.getsize(os.path.join(out, name)) > 0, name
+    with open(os.path.join(out, experiment.TABLE_FILE)) as f:
+        table = f.read()
+    assert features.SID_NGRAM_1 in table and "vs random_hash" in table
+
+    # Rows of another base config are not mixed in.
+    with pytest.raises(ValueError, match="another base config"):
+        experiment.run_experiment(dataclasses.replace(config, max_epochs=1), **kwargs)
