@@ -161,6 +161,15 @@ def add_predict_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model_name", default="semids")
     parser.add_argument("--version", type=int, default=None)
     parser.add_argument("--label", default=None, help="a version label of the server's config")
+    parser.add_argument("--new-item-text", "--new_item_text", dest="new_item_texts",
+                        action="append", default=None, metavar="TEXT",
+                        help="items added after export: one text per --items entry (repeat the "
+                        "flag); their SIDs come from the content encoder and the RQ-VAE, and they "
+                        "are scored through serving_by_sid")
+    parser.add_argument("--encoder_dir", default=None,
+                        help="content encoder folder (default: the latest `make run`'s)")
+    parser.add_argument("--rqvae_model_dir", default=None,
+                        help="RQ-VAE SavedModel (default: the latest `make run`'s)")
 
 
 def predict_from_args(args, out=None) -> int:
@@ -172,8 +181,23 @@ def predict_from_args(args, out=None) -> int:
         except ValueError:
             raise ValueError(f"--history-labels must be integers like 1,0, got "
                              f"'{args.history_labels}'") from None
+    texts = getattr(args, "new_item_texts", None)
+    if texts and len(texts) != len(args.items):
+        raise ValueError(f"give one --new-item-text per item: {len(args.items)} item(s), "
+                         f"{len(texts)} text(s)")
     with SemidsClient(args.url, args.model_name, version=args.version, label=args.label) as c:
-        scores = c.score(args.user, args.items, args.history, labels)
+        if texts:
+            from serving.new_items import NewItemEncoder, default_model_paths
+            encoder_dir, rqvae_dir = args.encoder_dir, args.rqvae_model_dir
+            if not (encoder_dir and rqvae_dir):
+                default_encoder, default_rqvae = default_model_paths()
+                encoder_dir, rqvae_dir = encoder_dir or default_encoder, rqvae_dir or default_rqvae
+            sid_length = c.signature_inputs(features.SERVING_BY_SID_SIGNATURE)[features.SEMANTIC_ID][1]
+            sids, embeddings = NewItemEncoder(encoder_dir, rqvae_dir, sid_length).encode(texts)
+            scores = c.score_by_sid(args.user, args.items, sids, embeddings.tolist(),
+                                    args.history, labels)
+        else:
+            scores = c.score(args.user, args.items, args.history, labels)
     for item, s in zip(args.items, scores):
         print(f"{item}\t{s:.6f}", file=out)
     return 0
