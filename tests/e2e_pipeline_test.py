@@ -240,3 +240,16 @@ def test_serving_by_sid_scores_an_item_from_its_sid_alone(e2e_spm_run, tmp_path)
     # A catalog item's SID given explicitly scores as its id does (sid_spm: the SID is all it uses).
     np.testing.assert_allclose(scores["by_sid"], scores["by_id"], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(scores["by_sid_unknown"], scores["by_id"], rtol=1e-5, atol=1e-6)
+
+
+def test_every_exported_graph_runs_on_the_stock_tf_serving_op_set(e2e_spm_run):
+    from serving import stock_ops
+    config, metrics, first = e2e_spm_run
+    outputs = report.latest_run_outputs(config)
+    graphs = [first["pushed_model_dir"], metrics["pushed_model_dir"],  # random_hash, sid_spm
+              os.path.join(outputs["RqVaeTrainer"]["model"][0].uri, "Format-Serving")]
+    assert stock_ops.missing_in_stock_server(graphs) == {g: [] for g in graphs}
+    # The sid_spm graph does use tensorflow-text's SentencePiece ops, and they are in the set.
+    spm_ops = stock_ops.saved_model_ops(metrics["pushed_model_dir"])
+    assert any(op.startswith("Sentencepiece") for op in spm_ops)
+    assert {op for op in spm_ops if op.startswith("Sentencepiece")} <= stock_ops.tf_text_ops()
