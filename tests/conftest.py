@@ -48,3 +48,21 @@ def e2e_spm_run(e2e_run):
     config, first_metrics, _ = e2e_run
     spm_config = dataclasses.replace(config, representation="sid_spm")
     return spm_config, cli.run_pipeline(spm_config, quiet=True), first_metrics
+
+
+@pytest.fixture(scope="session")
+def e2e_all_pushed(e2e_spm_run):
+    """{representation: pushed model dir} for all six representations: the shared run's
+    random_hash and sid_spm models plus one cached rerun (Trainer onwards) for each other one."""
+    import dataclasses
+
+    from pipeline import cli, features
+    config, spm_metrics, first_metrics = e2e_spm_run
+    pushed = {features.RANDOM_HASH: first_metrics["pushed_model_dir"],
+              features.SID_SPM: spm_metrics["pushed_model_dir"]}
+    for representation in features.REPRESENTATIONS:
+        if representation not in pushed:
+            metrics = cli.run_pipeline(dataclasses.replace(config, representation=representation),
+                                       quiet=True)
+            pushed[representation] = metrics["pushed_model_dir"]
+    return config, pushed

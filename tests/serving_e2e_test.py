@@ -1,0 +1,46 @@
+"""Every representation's pushed model behind `semids serve`: REST answers equal the in-process
+serving_default call (within 1e-5) on real eval rows, each version addressed by number."""
+import os
+
+import httpx
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipeline import features
+from e2e_pipeline_test import _eval_rows, _named_inputs  # tests/ is on sys.path (rootless)
+
+pytestmark = pytest.mark.e2e
+
+
+def test_rest_equals_in_process_for_every_representation(e2e_all_pushed, tmp_path):
+    import tensorflow_text  # noqa: F401 - SentencePiece ops of the Transform graph
+
+    from serving.server import ModelServer
+    from serving.testing import free_port
+    config, pushed = e2e_all_pushed
+    assert set(pushed) == set(features.REPRESENTATIONS) and all(pushed.values())
+    base = tmp_path / "base"
+    base.mkdir()
+    versions = {}
+    for number, representation in enumerate(sorted(pushed), start=1):
+        os.symlink(os.path.abspath(pushed[representation]), base / str(number))
+        versions[representation] = number
+    model_config = tmp_path / "models.config"
+    model_config.write_text('model_config_list { config { name: "semids" '
+                            'model_platform: "tensorflow" model_version_policy { all {} } } }\n')
+    named = _named_inputs(_eval_rows(config, n=30), config.history_length)
+    rows = [{k: named[k][i] for k in named} for i in range(len(named[features.USER_ID]))]
+    with ModelServer(str(base), "semids", port=0, rest_api_port=free_port(), host="127.0.0.1",
+                     model_config_file=str(model_config),
+                     file_system_poll_wait_seconds=60) as server:
+        url = f"http://127.0.0.1:{server.rest_api_port}/v1/models/semids"
+        for representation, number in versions.items():
+            r = httpx.post(f"{url}/versions/{number}:predict", json={"instances": rows}, timeout=60)
+            assert r.status_code == 200, (representation, r.text)
+            got = np.array(r.json()["predictions"], dtype=np.float64)
+            signature = tf.saved_model.load(pushed[representation]).signatures[
+                features.SERVING_DEFAULT_SIGNATURE]
+            want = signature(**{k: tf.constant(v, tf.int64 if k == features.HISTORY_LABELS else tf.string)
+                                for k, v in named.items()})[features.PREDICTION_KEY].numpy()
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=representation)
