@@ -152,13 +152,12 @@ class SidPrefixNgram(_SidTables):
 
     def keys(self, codes):
         K = self.options.codebook_size
-        out, exact = [], tf.zeros_like(codes[..., 0])
-        hashed = exact
+        out, key = [], tf.zeros_like(codes[..., 0])
         for level in range(self.options.sid_length):
-            exact = exact * K + codes[..., level]  # wraps past 2^63: only used while it fits
-            hashed = hash_int64(hashed * K + codes[..., level], 2 ** 62, salt=level)
-            fits = K ** (level + 1) <= 2 ** 62
-            out.append(exact if fits else hashed)
+            key = key * K + codes[..., level]  # the exact prefix value while K^l fits in int64
+            if K ** (level + 1) > 2 ** 62:  # past that, a hash chained over the prefix
+                key = hash_int64(key, 2 ** 62, salt=level)
+            out.append(key)
         return out
 
 

@@ -76,3 +76,17 @@ def test_history_role_reads_history_inputs_with_an_extra_axis():
     rep = reps.SidNgram(_opts(64), n=2)
     out = rep({features.HISTORY_SID: tf.zeros([2, 5, 3], tf.int64)}, role=reps.HISTORY)
     assert out.shape == (2, 5, 2)
+
+
+def test_long_prefixes_past_int64_are_hashed_consistently():
+    # The paper's 2048 codes x 9 levels: prefixes of 6+ codes exceed 2^62 distinct values.
+    opts = reps.RepresentationOptions(table_budget=9000, embedding_dim=2, sid_length=9,
+                                      codebook_size=2048)
+    prefix = reps.SidPrefixNgram(opts)
+    a = [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    b = a[:7] + [100, 9]  # shares the first 7 codes with a
+    keys = [k.numpy() for k in prefix.keys(tf.constant([a, b], tf.int64))]
+    assert all(0 <= k.min() and k.max() < 2 ** 62 for k in keys[5:])
+    assert all(k[0] == k[1] for k in keys[:7]) and all(k[0] != k[1] for k in keys[7:])
+    rows = prefix({features.ITEM_SID: tf.constant([a, b], tf.int64)})
+    assert rows.shape == (2, 2)
