@@ -5,6 +5,7 @@ import os
 from typing import Dict, List, Optional
 
 import tensorflow as tf
+from ml_metadata.proto import metadata_store_pb2
 
 from components.example_gen import executor as example_gen_executor
 from components.interaction_features import core as interaction_features_core
@@ -19,7 +20,6 @@ TABLE_COLUMNS = ("dataset", "representation", "auc_overall", "auc_new_items", "a
 
 def _store(config: RunConfig):
     from ml_metadata.metadata_store import metadata_store
-    from ml_metadata.proto import metadata_store_pb2
     cfg = metadata_store_pb2.ConnectionConfig()
     cfg.sqlite.filename_uri = config.metadata_path
     cfg.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
@@ -42,12 +42,12 @@ def latest_run_outputs(config: RunConfig) -> Dict[str, Dict[str, List]]:
     events = store.get_events_by_execution_ids([e.id for e in executions])
     artifact_ids = sorted({ev.artifact_id for ev in events})
     artifacts = {a.id: a for a in store.get_artifacts_by_id(artifact_ids)}
+    node_type_id = store.get_context_type("node").id
     component_of = {}
     for e in executions:
         for ctx in store.get_contexts_by_execution(e.id):
-            if ctx.type_id == store.get_context_type("node").id:
+            if ctx.type_id == node_type_id:
                 component_of[e.id] = ctx.name.split(".", 1)[-1]
-    from ml_metadata.proto import metadata_store_pb2
     for ev in events:
         if ev.type != metadata_store_pb2.Event.OUTPUT:
             continue
