@@ -41,11 +41,12 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import math
 import os
 import re
-from typing import (Any, BinaryIO, Callable, Dict, Iterable, Iterator, List, Optional, Sequence,
-                    Set, Tuple)
+from typing import (Any, BinaryIO, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional,
+                    Sequence, Set, Tuple)
 
 from pipeline import features
 
@@ -101,8 +102,9 @@ class RejectedRowsError(ValueError):
 
 # --- reading ----------------------------------------------------------------------------------
 
-def _decoded_lines(raw_lines: Iterable[bytes], file_name: str) -> Iterator[str]:
-    for n, raw in enumerate(raw_lines, start=1):
+def _decoded_lines(raw_lines: Iterable[bytes], file_name: str, first_line: int = 1
+                   ) -> Iterator[str]:
+    for n, raw in enumerate(raw_lines, start=first_line):
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as e:
@@ -112,16 +114,18 @@ def _decoded_lines(raw_lines: Iterable[bytes], file_name: str) -> Iterator[str]:
         yield line
 
 
-def iter_lines_rows_checked(raw_lines: Iterable[bytes], file_name: str
+def iter_lines_rows_checked(raw_lines: Iterable[bytes], file_name: str, first_line: int = 1
                             ) -> Iterator[Tuple[int, Optional[List[str]], Optional[str]]]:
     """(line_number, fields, None) per CSV row, or (line_number, None, reason) for a row the
     csv module cannot read (e.g. text after a closing quote, a quote left open at the end).
 
-    The line number is the physical line where the row starts (a quoted field may span lines).
-    Blank lines are skipped. The header row is yielded too (line 1 unless preceded by blanks).
+    The line number is the physical line where the row starts (a quoted field may span lines);
+    `raw_lines` start at physical line `first_line` (a byte range of the file, see
+    plan_row_ranges). Blank lines are skipped. The header row is yielded too (line 1 unless
+    preceded by blanks).
     """
-    reader = csv.reader(_decoded_lines(raw_lines, file_name), strict=True)
-    consumed = 0  # physical lines read before this row
+    reader = csv.reader(_decoded_lines(raw_lines, file_name, first_line), strict=True)
+    consumed = first_line - 1  # physical lines read before this row
     while True:
         start = consumed + 1
         try:
@@ -129,10 +133,10 @@ def iter_lines_rows_checked(raw_lines: Iterable[bytes], file_name: str
         except StopIteration:
             return
         except csv.Error as e:
-            consumed = reader.line_num
+            consumed = first_line - 1 + reader.line_num
             yield start, None, f"CSV syntax error: {e}"
             continue
-        consumed = reader.line_num
+        consumed = first_line - 1 + reader.line_num
         if not fields or (len(fields) == 1 and not fields[0].strip()):
             continue
         yield start, fields, None
@@ -408,6 +412,87 @@ def read_interactions(path: str, known_item_ids: Optional[Set[str]], opener=None
     """parse_interactions_rows over a file (opener as in iter_rows)."""
     return parse_interactions_rows(iter_rows_checked(path, opener), known_item_ids,
                                    os.path.basename(path))
+
+
+# --- byte ranges: reading one file with many workers -------------------------------------------
+
+class RowRange(NamedTuple):
+    """Bytes [start, end) of a file, starting at the start of physical line `first_line` and
+    ending after a newline (or at the end of the file)."""
+    start: int
+    end: int
+    first_line: int
+
+
+_PLAN_BLOCK = 8 << 20
+
+
+def plan_row_ranges(path: str, opener=None, target_bytes: int = 4 << 20
+                    ) -> Optional[List[RowRange]]:
+    """Splits the data rows of a CSV file (everything after the one-line header) into ranges of
+    about `target_bytes`, each cut after a newline, with the line number each starts at, so that
+    workers parse ranges in parallel and still report `file:line`.
+
+    None when only a sequential read can tell where rows start: the file holds a double quote
+    (a quoted field may span lines) or its first line is blank or longer than a block. One pass
+    over the bytes (newline counts and a quote search run in C)."""
+    if target_bytes <= 0:
+        raise ValueError(f"target_bytes must be positive, got {target_bytes}")
+    ranges: List[RowRange] = []
+    header_end = None
+    range_start = range_first_line = 0
+    offset = 0  # file offset of the current block
+    newlines_before = 0  # newlines before the current block
+    with _open(path, opener) as f:
+        while True:
+            block = f.read(_PLAN_BLOCK)
+            if not block:
+                break
+            if b'"' in block:
+                return None
+            pos = 0
+            if header_end is None:
+                nl = block.find(b"\n")
+                if nl < 0 or not block[:nl].strip(b" \t\r\xef\xbb\xbf"):
+                    return None
+                header_end = range_start = pos = nl + 1
+                range_first_line = 2
+            while range_start + target_bytes < offset + len(block):
+                nl = block.find(b"\n", max(range_start + target_bytes - offset, pos))
+                if nl < 0:
+                    break  # the cut falls in the next block
+                cut = offset + nl + 1
+                ranges.append(RowRange(range_start, cut, range_first_line))
+                range_first_line = newlines_before + block.count(b"\n", 0, nl + 1) + 1
+                range_start, pos = cut, nl + 1
+            newlines_before += block.count(b"\n")
+            offset += len(block)
+    if header_end is None:
+        return None
+    if offset > range_start:
+        ranges.append(RowRange(range_start, offset, range_first_line))
+    return ranges
+
+
+def iter_range_rows_checked(path: str, row_range: RowRange, opener=None
+                            ) -> Iterator[Tuple[int, Optional[List[str]], Optional[str]]]:
+    """The header row, then the rows of `row_range` (from plan_row_ranges) as
+    iter_rows_checked yields them, with the file's physical line numbers."""
+    name = os.path.basename(path)
+    with _open(path, opener) as f:
+        header = next(iter_lines_rows_checked(f, name), None)
+        f.seek(row_range.start)
+        data = f.read(row_range.end - row_range.start)
+    if header is not None:
+        yield header
+    yield from iter_lines_rows_checked(io.BytesIO(data), name, row_range.first_line)
+
+
+def read_interactions_range(path: str, row_range: RowRange, known_item_ids: Optional[Set[str]],
+                            opener=None) -> Tuple[Dict[str, int], Iterator[Parsed]]:
+    """read_interactions over one byte range of the file (plan_row_ranges)."""
+    return parse_interactions_rows(iter_range_rows_checked(path, row_range, opener),
+                                   known_item_ids, os.path.basename(path))
 
 
 def read_header(path: str, opener=None) -> List[str]:

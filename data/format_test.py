@@ -224,3 +224,35 @@ def test_rejected_rows_error_message():
                  "/out/rejects/x.txt", first[0], first[1]):
         assert part in msg
     assert e.rejected_fraction == pytest.approx(0.1)
+
+
+def test_row_ranges_cover_the_file_with_its_line_numbers(tmp_path, monkeypatch):
+    """Random files, range sizes and read-block sizes: the ranges' rows (header first) are the
+    rows of one sequential read, line numbers included; a quote makes the plan None."""
+    import random
+    rng = random.Random(1)
+    path = str(tmp_path / "interactions.csv")
+    for trial in range(150):
+        lines = ["user_id,item_id,timestamp,label"]
+        for i in range(rng.randint(0, 120)):
+            if rng.random() < 0.05:
+                lines.append("")
+            lines.append(f"u{i},i{rng.randint(0, 9)},{1000 + i},{rng.choice('01x')}")
+        text = "\n".join(lines) + ("\n" if rng.random() < 0.5 else "")
+        if rng.random() < 0.2:
+            text = text.replace("\n", "\r\n")
+        with open(path, "w", newline="") as f:
+            f.write(text)
+        monkeypatch.setattr(fm, "_PLAN_BLOCK", rng.choice([64, 1 << 20]))
+        ranges = fm.plan_row_ranges(path, target_bytes=rng.randint(1, 200))
+        full = list(fm.iter_rows_checked(path))
+        got = []
+        for r in ranges:
+            rows = list(fm.iter_range_rows_checked(path, r))
+            assert rows[0] == full[0], trial
+            got += rows[1:]
+        assert got == full[1:], trial
+        assert all(a.end == b.start for a, b in zip(ranges, ranges[1:]))
+    with open(path, "w") as f:
+        f.write('user_id,item_id,timestamp,label\n"u\n1",i1,1,0\n')
+    assert fm.plan_row_ranges(path) is None

@@ -34,6 +34,7 @@ from tfx.types import artifact_utils
 
 from components.content_embedder import core
 from components import examples_io
+from components import progress
 from pipeline import features
 
 # Channel keys (distinct across INPUTS and OUTPUTS, as ComponentSpec requires).
@@ -261,7 +262,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 embedded = (items
                             | "Batch" >> beam.BatchElements(min_batch_size=batch_size,
                                                             max_batch_size=batch_size)
-                            | "EncodeBatch" >> beam.ParDo(_EncodeBatch(encoder_uri)))
+                            | "EncodeBatch" >> beam.ParDo(_EncodeBatch(encoder_uri))
+                            | "Progress" >> beam.ParDo(
+                                progress.LogProgress("ContentEmbedder", "items embedded")))
             _ = (embedded
                  | "ToExample" >> beam.Map(to_example)
                  | "WriteSplit" >> write_split.WriteSplit(

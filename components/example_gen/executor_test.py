@@ -102,7 +102,10 @@ def test_item_example_encoding():
     assert parsed[F.ITEM_EMBEDDING].numpy().tolist() == pytest.approx(record[F.ITEM_EMBEDDING])
 
 
-def test_interactions_examples_rejects_and_summary(tmp_path):
+@pytest.mark.parametrize("range_bytes", [executor.RANGE_BYTES, 40])
+def test_interactions_examples_rejects_and_summary(tmp_path, monkeypatch, range_bytes):
+    # 40 bytes: the file is parsed as ~10 byte ranges, yet every reject keeps its line number
+    monkeypatch.setattr(executor, "RANGE_BYTES", range_bytes)
     uri = str(tmp_path / "out")
     data_dir = _folder(tmp_path, _body_with_bad_rows())
     examples = run_executor(data_dir, fm.INTERACTIONS_TABLE, 0.1, uri)
@@ -124,7 +127,7 @@ def test_interactions_examples_rejects_and_summary(tmp_path):
         s = json.load(f)
     assert (s["rows_total"], s["rows_accepted"], s["rows_rejected"]) == (22, 20, 2)
     assert s["rejected_fraction"] == pytest.approx(2 / 22)
-    assert s["file"].endswith(F.INTERACTIONS_FILE)
+    assert s["file"].endswith(F.INTERACTIONS_FILE) and "," not in s["file"]
     assert examples.get_int_custom_property("rows_rejected") == 2
 
 

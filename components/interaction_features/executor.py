@@ -28,6 +28,7 @@ from tfx.types import standard_component_specs
 
 from components.interaction_features import core
 from components import examples_io
+from components import progress
 from pipeline import features
 
 # Channel keys. ComponentSpec needs distinct names across INPUTS and OUTPUTS, so the input is
@@ -185,7 +186,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         with self._make_beam_pipeline() as p:
             rows = (p
                     | "Read" >> beam.io.ReadFromTFRecord(os.path.join(input_uri, "*"))
-                    | "Parse" >> beam.Map(parse_row))
+                    | "Parse" >> beam.Map(parse_row)
+                    | "Progress" >> beam.ParDo(
+                        progress.LogProgress("InteractionFeatures", "rows read")))
             cuts = (rows
                     | "TimestampOnes" >> beam.Map(lambda r: (r.timestamp, 1))
                     | "CountPerTimestamp" >> beam.CombinePerKey(sum)

@@ -3,20 +3,26 @@
 Pipeline (runner-agnostic: no shared local state, every DoFn is picklable, the RQ-VAE is loaded
 on each worker by tfx_bsl's RunInference):
   read Split-all -> parse items
-  items -> CombineGlobally(first item's dimension)                      [reference dimension]
-  items -> ValidateItem(reference side input)          fails naming the item on a bad embedding
+  [only when the RQ-VAE does not declare its input dimension: CombineGlobally(first item's
+   dimension) as a side input of Validate]
+  items -> ValidateItem                                 fails naming the item on a bad embedding
         -> (item, tf.Example(embedding)) -> RunInference(serving_default) -> codes, error
-        -> key by the L codes -> GroupByKey -> collision breaker per group  [catalog items]
-  catalog items -> tf.Example -> WriteSplit(catalog/items/, gzipped TFRecords)
-  catalog items -> ToList -> WriteCatalogAndReport (one worker: catalog.tsv, embeddings.npy,
-                   metadata.json, sid_report.json/.md/.png)
+        -> (codes, (item_id, error)): the embedding stays behind, so nothing large is shuffled
+        -> GroupByKey(codes) -> collision breaker per group -> CatalogRow  [small rows]
+  rows -> ToList -> WriteCatalog (one worker: catalog.tsv, metadata.json, and, reading the
+          embeddings split again from its URI, embeddings.npy (streamed to a local scratch file
+          row by row, then copied) and items/ (gzipped TFRecords); sid_report.json/.md/.png)
+
+Memory: the one worker holds the small rows (~0.4 KB an item) and at most COSINE_MAX_ITEMS
+embeddings for the report, never the [N, E] matrix, so 1M items x 384-d fit in well under 4 GiB.
 """
 from __future__ import annotations
 
 import collections
-import io
 import json
 import os
+import tempfile
+import time
 from typing import Any, Dict, List, Optional, Tuple
 
 import apache_beam as beam
@@ -24,14 +30,13 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 from tfx import types
-from tfx.components.example_gen import write_split
 from tfx.dsl.components.base import base_beam_executor
-from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 from tfx_bsl.public.beam import RunInference
 from tfx_bsl.public.proto import model_spec_pb2
 
+from components import progress
 from components.artifacts import ItemCatalog, SidReport
 from components.semantic_id_gen import core
 from components.semantic_id_gen import report as sid_report
@@ -39,10 +44,9 @@ from pipeline import features
 
 # One validated item, as it travels to the model and back (a plain namedtuple: pickled).
 Item = collections.namedtuple("Item", ["item_id", "item_text", "embedding"])
-# One catalog row (codes: the L RQ-VAE codes; semantic_id: the final codes).
-CatalogItem = collections.namedtuple(
-    "CatalogItem", ["item_id", "codes", "semantic_id", "reconstruction_error", "embedding",
-                    "item_text"])
+# One catalog row without the embedding (codes: the L RQ-VAE codes; semantic_id: the final codes).
+CatalogRow = collections.namedtuple(
+    "CatalogRow", ["item_id", "codes", "semantic_id", "reconstruction_error"])
 
 
 # --- parsing and validation ------------------------------------------------------------------
@@ -99,7 +103,7 @@ class _ValidateItem(beam.DoFn):
     def __init__(self, model_dim: Optional[int]):
         self._model_dim = model_dim
 
-    def process(self, item, first_item):
+    def process(self, item, first_item=None):
         item_id, text, emb = item
         if self._model_dim is not None:
             expected, ref = self._model_dim, "the RQ-VAE's input"
@@ -127,7 +131,7 @@ def _tensor_values(predict_log, name: str) -> np.ndarray:
 
 
 class _ParsePrediction(beam.DoFn):
-    """(Item, PredictionLog) -> (codes, (Item, codes, reconstruction_error))."""
+    """(Item, PredictionLog) -> (codes, (item_id, reconstruction_error))."""
 
     def __init__(self, num_levels: int, codebook_size: int):
         self._num_levels = num_levels
@@ -143,37 +147,36 @@ class _ParsePrediction(beam.DoFn):
         if errors.size != 1:
             raise ValueError(f"SemanticIdGen: the RQ-VAE gave {errors.size} reconstruction "
                              f"errors for item {core.show_id(item.item_id)}, expected 1")
-        yield codes, (item, float(errors[0]))
+        yield codes, (item.item_id, float(errors[0]))
 
 
 class _AssignSemanticIds(beam.DoFn):
-    """One group of items with equal L codes -> CatalogItems (the collision breaker)."""
+    """One group of items with equal L codes -> CatalogRows (the collision breaker)."""
 
     def __init__(self, collision_breaker: bool):
         self._collision_breaker = collision_breaker
 
     def process(self, group):
         codes, members = group
-        by_id: Dict[bytes, Tuple[Item, float]] = {}
+        errors: Dict[bytes, float] = {}
         ids: List[bytes] = []
-        for item, error in members:
-            ids.append(item.item_id)  # repeats kept: group_semantic_ids rejects them
-            by_id[item.item_id] = (item, error)
+        for item_id, error in members:
+            ids.append(item_id)  # repeats kept: group_semantic_ids rejects them
+            errors[item_id] = error
         for item_id, sid in core.group_semantic_ids(codes, ids, self._collision_breaker):
-            item, error = by_id[item_id]
-            yield CatalogItem(item_id, codes, sid, error, item.embedding, item.item_text)
+            yield CatalogRow(item_id, codes, sid, errors[item_id])
 
 
-def encode_catalog_item(item: CatalogItem) -> bytes:
+def encode_catalog_item(item_id: bytes, semantic_id, embedding, item_text: bytes) -> bytes:
     """The items/ tf.Example of one catalog row."""
     example = tf.train.Example()
     fmap = example.features.feature
-    fmap[features.ITEM_ID].bytes_list.value.append(item.item_id)
-    fmap[features.SEMANTIC_ID].int64_list.value[:] = list(item.semantic_id)
+    fmap[features.ITEM_ID].bytes_list.value.append(item_id)
+    fmap[features.SEMANTIC_ID].int64_list.value[:] = list(semantic_id)
     fmap[features.SEMANTIC_ID_STR].bytes_list.value.append(
-        core.sid_to_str(item.semantic_id).encode("utf-8"))
-    fmap[features.ITEM_EMBEDDING].float_list.value[:] = item.embedding
-    fmap[features.ITEM_TEXT].bytes_list.value.append(item.item_text)
+        core.sid_to_str(semantic_id).encode("utf-8"))
+    fmap[features.ITEM_EMBEDDING].float_list.value[:] = embedding
+    fmap[features.ITEM_TEXT].bytes_list.value.append(item_text)
     return example.SerializeToString()
 
 
@@ -184,37 +187,103 @@ def _write(path: str, data: bytes) -> None:
         f.write(data)
 
 
-def write_catalog_and_report(items: List[CatalogItem], catalog_uri: str, report_uri: str,
-                             num_levels: int, codebook_size: int,
+def _embedding_records(embeddings_uri: str):
+    """Serialized examples of the embeddings split, file by file (any file system TF knows)."""
+    files = sorted(tf.io.gfile.glob(os.path.join(embeddings_uri, "*")))
+    options = tf.io.TFRecordOptions(compression_type="GZIP")
+    for path in files:
+        yield from tf.compat.v1.io.tf_record_iterator(path, options=options)
+
+
+class _ScratchNpy:
+    """An [n, d] float32 .npy file on the worker's local scratch disk, written row by row at any
+    row order (pwrite), so the matrix never sits in memory; copied to its URI at the end."""
+
+    def __init__(self, directory: str, n: int, d: int):
+        self.path = os.path.join(directory, ItemCatalog.EMBEDDINGS_NPY)
+        self.n, self.d = n, d
+        with open(self.path, "wb") as f:
+            np.lib.format.write_array_header_1_0(
+                f, {"descr": "<f4", "fortran_order": False, "shape": (n, d)})
+            self.offset = f.tell()
+        self._fd = os.open(self.path, os.O_WRONLY)
+        os.ftruncate(self._fd, self.offset + n * d * 4)
+
+    def write_row(self, row: int, vector: np.ndarray) -> None:
+        os.pwrite(self._fd, np.ascontiguousarray(vector, dtype="<f4").tobytes(),
+                  self.offset + row * self.d * 4)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+    def rows(self, indices: np.ndarray) -> np.ndarray:
+        return np.array(np.load(self.path, mmap_mode="r")[indices], dtype=np.float32)
+
+
+def write_catalog_and_report(rows: List[CatalogRow], embeddings_uri: str, catalog_uri: str,
+                             report_uri: str, num_levels: int, codebook_size: int,
                              collision_breaker: bool) -> Dict[str, Any]:
-    """Writes catalog.tsv, embeddings.npy, metadata.json and the three report files; returns
-    the report dict. Idempotent (a retried bundle rewrites the same files)."""
-    if not items:
+    """Writes catalog.tsv, metadata.json, embeddings.npy, items/ and the three report files;
+    returns the report dict. Idempotent (a retried bundle rewrites the same files)."""
+    if not rows:
         raise ValueError("SemanticIdGen: the embeddings split holds no items")
-    items = sorted(items, key=lambda it: it.item_id)
-    ids = [it.item_id for it in items]
+    rows = sorted(rows, key=lambda r: r.item_id)
+    ids = [r.item_id for r in rows]
     core.check_unique_ids(ids)
-    sids = [it.semantic_id for it in items]
-    dims = {it.embedding.shape[0] for it in items}
-    if len(dims) != 1:  # validated upstream; a last guard before writing a ragged matrix
-        raise ValueError(f"SemanticIdGen: embeddings of several dimensions {sorted(dims)}")
-    embeddings = np.stack([it.embedding for it in items]).astype(np.float32)
+    sids = [r.semantic_id for r in rows]
+    index = {item_id: i for i, item_id in enumerate(ids)}
+    n = len(rows)
+    texts: List[bytes] = [b""] * n
+    written = np.zeros(n, dtype=bool)
+    items_dir = os.path.join(catalog_uri, ItemCatalog.ITEMS_DIR)
+    tf.io.gfile.makedirs(items_dir)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="semantic_id_gen_") as scratch:
+        npy = None
+        with tf.io.TFRecordWriter(
+                os.path.join(items_dir, "data_tfrecord-00000-of-00001.gz"),
+                options=tf.io.TFRecordOptions(compression_type="GZIP")) as items_out:
+            for done, record in enumerate(_embedding_records(embeddings_uri), start=1):
+                item_id, text, emb = parse_item(record)
+                row = index.get(item_id)
+                if row is None or written[row] or emb is None:
+                    raise ValueError(
+                        f"SemanticIdGen: item {core.show_id(item_id)} of the embeddings split "
+                        "is not exactly once in the catalog (changed while the step ran?)")
+                if npy is None:
+                    npy = _ScratchNpy(scratch, n, emb.shape[0])
+                elif emb.shape[0] != npy.d:  # validated upstream; a last guard before writing
+                    raise ValueError(f"SemanticIdGen: embeddings of several dimensions "
+                                     f"({npy.d}, {emb.shape[0]} for {core.show_id(item_id)})")
+                npy.write_row(row, emb)
+                written[row] = True
+                texts[row] = text
+                items_out.write(encode_catalog_item(item_id, sids[row], emb, text))
+                if done % progress.REPORT_EVERY_ROWS == 0:
+                    logging.info(progress.progress_line("SemanticIdGen", "catalog rows written",
+                                                        done, time.monotonic() - started))
+        if not written.all():
+            missing = ids[int(np.flatnonzero(~written)[0])]
+            raise ValueError(f"SemanticIdGen: item {core.show_id(missing)} has a SID but no "
+                             "row in the embeddings split")
+        npy.close()
 
-    tf.io.gfile.makedirs(catalog_uri)
-    _write(os.path.join(catalog_uri, ItemCatalog.CATALOG_TSV), core.catalog_tsv(ids, sids))
-    buf = io.BytesIO()
-    np.save(buf, embeddings, allow_pickle=False)
-    _write(os.path.join(catalog_uri, ItemCatalog.EMBEDDINGS_NPY), buf.getvalue())
-    metadata = core.make_metadata(len(items), num_levels, codebook_size, embeddings.shape[1],
-                                  collision_breaker, sids)
-    _write(os.path.join(catalog_uri, ItemCatalog.METADATA_JSON),
-           core.to_json(metadata).encode("utf-8"))
+        tf.io.gfile.makedirs(catalog_uri)
+        _write(os.path.join(catalog_uri, ItemCatalog.CATALOG_TSV), core.catalog_tsv(ids, sids))
+        tf.io.gfile.copy(npy.path, os.path.join(catalog_uri, ItemCatalog.EMBEDDINGS_NPY),
+                         overwrite=True)
+        metadata = core.make_metadata(n, num_levels, codebook_size, npy.d, collision_breaker,
+                                      sids)
+        _write(os.path.join(catalog_uri, ItemCatalog.METADATA_JSON),
+               core.to_json(metadata).encode("utf-8"))
 
+        cosine_rows = sid_report.cosine_sample_rows(n)
+        embeddings = npy.rows(cosine_rows if cosine_rows is not None else np.arange(n))
     report = sid_report.compute_report(
-        ids, np.asarray([it.codes for it in items], dtype=np.int64).reshape(-1, num_levels),
-        sids, embeddings, [it.reconstruction_error for it in items],
-        [it.item_text for it in items], num_levels=num_levels, codebook_size=codebook_size,
-        collision_breaker=collision_breaker)
+        ids, np.asarray([r.codes for r in rows], dtype=np.int64).reshape(-1, num_levels),
+        sids, embeddings, [r.reconstruction_error for r in rows], texts,
+        num_levels=num_levels, codebook_size=codebook_size,
+        collision_breaker=collision_breaker, embedding_rows=cosine_rows)
     if collision_breaker and report["duplicate_sids_after_breaker"]:
         raise ValueError("SemanticIdGen: duplicate Semantic IDs after the collision breaker "
                          f"({report['duplicate_sids_after_breaker']} items)")
@@ -223,12 +292,13 @@ def write_catalog_and_report(items: List[CatalogItem], catalog_uri: str, report_
 
 
 class _WriteCatalogAndReport(beam.DoFn):
-    def __init__(self, catalog_uri: str, report_uri: str, num_levels: int, codebook_size: int,
-                 collision_breaker: bool):
-        self._args = (catalog_uri, report_uri, num_levels, codebook_size, collision_breaker)
+    def __init__(self, embeddings_uri: str, catalog_uri: str, report_uri: str, num_levels: int,
+                 codebook_size: int, collision_breaker: bool):
+        self._args = (embeddings_uri, catalog_uri, report_uri, num_levels, codebook_size,
+                      collision_breaker)
 
-    def process(self, items: List[CatalogItem]):
-        report = write_catalog_and_report(items, *self._args)
+    def process(self, rows: List[CatalogRow]):
+        report = write_catalog_and_report(rows, *self._args)
         yield core.summary_line(report)
 
 
@@ -311,26 +381,24 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             parsed = (p
                       | "Read" >> beam.io.ReadFromTFRecord(os.path.join(input_uri, "*"))
                       | "Parse" >> beam.Map(parse_item))
-            first_item = parsed | "FirstItemDim" >> beam.CombineGlobally(_FirstItemDim())
-            catalog_items = (
-                parsed
-                | "Validate" >> beam.ParDo(_ValidateItem(model_dim),
-                                           beam.pvalue.AsSingleton(first_item))
-                # keyed input; the hint makes RunInference emit (key, PredictionLog) pairs
-                | "ModelInput" >> beam.Map(model_input).with_output_types(Tuple[Any, bytes])
-                | "RunInference" >> RunInference(inference_spec(model_path))
-                | "ParsePrediction" >> beam.ParDo(_ParsePrediction(num_levels, codebook_size))
-                | "GroupByCodes" >> beam.GroupByKey()
-                | "CollisionBreaker" >> beam.ParDo(_AssignSemanticIds(collision_breaker)))
-            _ = (catalog_items
-                 | "EncodeItems" >> beam.Map(encode_catalog_item)
-                 | "WriteItems" >> write_split.WriteSplit(
-                     os.path.join(catalog.uri, ItemCatalog.ITEMS_DIR),
-                     example_gen_pb2.FORMAT_TFRECORDS_GZIP))
-            _ = (catalog_items
+            if model_dim is not None:
+                validated = parsed | "Validate" >> beam.ParDo(_ValidateItem(model_dim))
+            else:  # the first item's dimension is the reference (costs a pass over the items)
+                first_item = parsed | "FirstItemDim" >> beam.CombineGlobally(_FirstItemDim())
+                validated = parsed | "Validate" >> beam.ParDo(
+                    _ValidateItem(None), beam.pvalue.AsSingleton(first_item))
+            _ = (validated
+                 # keyed input; the hint makes RunInference emit (key, PredictionLog) pairs
+                 | "ModelInput" >> beam.Map(model_input).with_output_types(Tuple[Any, bytes])
+                 | "RunInference" >> RunInference(inference_spec(model_path))
+                 | "ParsePrediction" >> beam.ParDo(_ParsePrediction(num_levels, codebook_size))
+                 | "Progress" >> beam.ParDo(progress.LogProgress("SemanticIdGen", "items coded"))
+                 | "GroupByCodes" >> beam.GroupByKey()
+                 | "CollisionBreaker" >> beam.ParDo(_AssignSemanticIds(collision_breaker))
                  | "CollectCatalog" >> beam.combiners.ToList()
                  | "WriteCatalogAndReport" >> beam.ParDo(_WriteCatalogAndReport(
-                     catalog.uri, report.uri, num_levels, codebook_size, collision_breaker)))
+                     input_uri, catalog.uri, report.uri, num_levels, codebook_size,
+                     collision_breaker)))
 
         with tf.io.gfile.GFile(os.path.join(report.uri, SidReport.JSON_FILE)) as f:
             summary = json.load(f)

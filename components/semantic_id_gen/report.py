@@ -20,13 +20,16 @@ sid_report.json keys (REPORT_KEYS):
                           item pairs sharing at least their first n codes; null where no pair
                           does. hierarchy_pairs[n-1]: how many pairs that is.
   random_pair_cosine      mean cosine over all item pairs (random_pairs of them; null if N < 2)
+  cosine_items            items the two cosine figures are computed over: all N up to
+                          COSINE_MAX_ITEMS, else a seeded uniform sample of that many
   paper_hierarchy_cosine  Singh et al.'s figures for sharing 1..4 levels, for comparison
   samples                 seeded sample of level-1 codes and level-2 prefixes with some items
 
-Cosines are exact over all pairs for any N, in O(N * E) per level: embeddings are normalised to
-unit length (a zero vector stays zero, i.e. cosine 0 with everything), and within a group G the
-sum of pairwise cosines is (|sum_G u|^2 - sum_G |u|^2) / 2. Groups are contiguous after one
-lexicographic sort of the codes, so every prefix length reuses the same sorted array.
+Cosines are exact over all pairs (of the sample, above COSINE_MAX_ITEMS items), in O(N * E) per
+level: embeddings are normalised to unit length (a zero vector stays zero, i.e. cosine 0 with
+everything), and within a group G the sum of pairwise cosines is (|sum_G u|^2 - sum_G |u|^2) / 2.
+Groups are contiguous after one lexicographic sort of the codes, so every prefix length reuses
+the same sorted array.
 """
 from __future__ import annotations
 
@@ -50,7 +53,10 @@ REPORT_KEYS = (
     "distinct_sids_before_breaker", "unique_sid_share", "colliding_groups",
     "collisions_before_breaker", "largest_collision_group", "duplicate_sids_after_breaker",
     "max_breaker_code", "hierarchy_cosine", "hierarchy_pairs", "random_pair_cosine",
-    "random_pairs", "paper_hierarchy_cosine", "samples")
+    "random_pairs", "paper_hierarchy_cosine", "samples", "cosine_items")
+# Above this many items the cosine figures use a seeded sample of this many (the figures are
+# means, so 100k items already pin them to ~3 decimals; all 1M x 384 floats would be 1.5 GB).
+COSINE_MAX_ITEMS = 100_000
 
 
 # --- codebook usage --------------------------------------------------------------------------
@@ -116,8 +122,16 @@ def unit_rows(embeddings) -> np.ndarray:
     emb = np.asarray(embeddings, dtype=np.float32)
     if emb.ndim != 2:
         raise ValueError(f"embeddings must be [N, E], got shape {emb.shape}")
-    norms = np.linalg.norm(emb.astype(np.float64), axis=1, keepdims=True)
+    norms = np.sqrt(np.einsum("ij,ij->i", emb, emb, dtype=np.float64))[:, None]
     return (emb / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+
+
+def cosine_sample_rows(n: int, seed: int = REPORT_SEED, max_items: int = COSINE_MAX_ITEMS
+                       ) -> Optional[np.ndarray]:
+    """None (every row) for n <= max_items, else a sorted seeded sample of max_items rows."""
+    if n <= max_items:
+        return None
+    return np.sort(np.random.default_rng([seed, n]).choice(n, size=max_items, replace=False))
 
 
 def _group_pair_cosine(sorted_units: np.ndarray, sorted_sq: np.ndarray,
@@ -223,18 +237,22 @@ def sample_prefixes(item_ids: Sequence[bytes], codes, semantic_ids: Sequence[Seq
 def compute_report(item_ids: Sequence[bytes], codes, semantic_ids: Sequence[Sequence[int]],
                    embeddings, reconstruction_errors, item_texts: Sequence[bytes], *,
                    num_levels: int, codebook_size: int, collision_breaker: bool,
-                   seed: int = REPORT_SEED) -> Dict[str, Any]:
+                   seed: int = REPORT_SEED, embedding_rows: Optional[np.ndarray] = None
+                   ) -> Dict[str, Any]:
     """The sid_report.json dict (keys: REPORT_KEYS, see the module docstring). All sequences
-    are row-aligned; codes are the L RQ-VAE codes, semantic_ids the final SIDs."""
+    are row-aligned; codes are the L RQ-VAE codes, semantic_ids the final SIDs. `embeddings`
+    holds every row, or (embedding_rows given, cosine_sample_rows) just those rows, in order:
+    the cosine figures are then computed over them."""
     arr = _codes_2d(codes).reshape(-1, num_levels)
     n = arr.shape[0]
-    emb = np.asarray(embeddings, dtype=np.float32).reshape(n, -1)
+    m = n if embedding_rows is None else len(embedding_rows)
+    emb = np.asarray(embeddings, dtype=np.float32).reshape(m, -1)
     if not (len(item_ids) == len(semantic_ids) == len(item_texts) == n):
         raise ValueError("compute_report: item_ids, codes, semantic_ids, embeddings and "
                          "item_texts must be row-aligned")
     errors = np.asarray(reconstruction_errors, dtype=np.float64).reshape(-1)
     mse = float(errors.mean()) if errors.size else None
-    hier, hier_pairs = hierarchy_cosine(arr, emb)
+    hier, hier_pairs = hierarchy_cosine(arr if embedding_rows is None else arr[embedding_rows], emb)
     rand, rand_pairs = random_pair_cosine(emb)
     report: Dict[str, Any] = dict(
         num_items=int(n), num_levels=int(num_levels), codebook_size=int(codebook_size),
@@ -250,6 +268,7 @@ def compute_report(item_ids: Sequence[bytes], codes, semantic_ids: Sequence[Sequ
         random_pair_cosine=rand, random_pairs=rand_pairs,
         paper_hierarchy_cosine=list(PAPER_HIERARCHY_COSINE),
         samples=sample_prefixes(item_ids, arr, semantic_ids, item_texts, seed=seed),
+        cosine_items=int(m),
     )
     report.update(collision_stats(arr))
     return {key: report[key] for key in REPORT_KEYS}
@@ -274,6 +293,11 @@ _MD_ESCAPE = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|#"})
 
 def _md(text: str) -> str:
     return " ".join(text.split()).translate(_MD_ESCAPE)
+
+
+def _pairs_scope(report: Mapping[str, Any]) -> str:
+    m, n = report.get("cosine_items", report["num_items"]), report["num_items"]
+    return "all pairs" if m >= n else f"all pairs of a seeded sample of {_fmt(m)} items"
 
 
 def to_markdown(report: Mapping[str, Any]) -> str:
@@ -302,7 +326,7 @@ def to_markdown(report: Mapping[str, Any]) -> str:
     lines += [f"| {k} | {v} |" for k, v in rows]
     lines += ["", "## Content similarity along the hierarchy", "",
               "Mean cosine similarity of the content embeddings over item pairs sharing at least "
-              "the first n codes (all pairs).", "",
+              "the first n codes (" + _pairs_scope(report) + ").", "",
               "| shared prefix n | pairs | mean cosine | paper |", "|---|---|---|---|"]
     paper = report.get("paper_hierarchy_cosine") or []
     for i, (cos, pairs) in enumerate(zip(report["hierarchy_cosine"], report["hierarchy_pairs"])):

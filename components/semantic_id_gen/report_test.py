@@ -141,3 +141,25 @@ def test_report_without_breaker_counts_duplicates():
     assert r["colliding_groups"] == 1 and r["largest_collision_group"] == 2
     assert r["unique_sid_share"] == pytest.approx(2 / 3)
     assert "(no text)" in report.to_markdown(r)
+
+
+def test_cosines_over_a_sample_above_the_cap(monkeypatch):
+    """Above COSINE_MAX_ITEMS the cosine figures come from a seeded sample of rows: the same
+    numbers as a report over just those rows, and cosine_items says how many."""
+    import numpy as np
+    from components.semantic_id_gen import report as r
+    rng = np.random.default_rng(3)
+    n, cap = 500, 120
+    codes = rng.integers(0, 4, size=(n, 2))
+    emb = rng.normal(size=(n, 6)).astype(np.float32)
+    ids = [f"i{i:04d}".encode() for i in range(n)]
+    sids = [tuple(c) + (i,) for i, c in enumerate(codes.tolist())]
+    rows = r.cosine_sample_rows(n, max_items=cap)
+    assert r.cosine_sample_rows(cap, max_items=cap) is None
+    assert len(rows) == cap and np.all(np.diff(rows) > 0)
+    sampled = r.compute_report(ids, codes, sids, emb[rows], [0.0] * n, [b""] * n, num_levels=2,
+                               codebook_size=4, collision_breaker=True, embedding_rows=rows)
+    exact_on_rows = r.hierarchy_cosine(codes[rows], emb[rows])
+    assert sampled["hierarchy_cosine"] == exact_on_rows[0]
+    assert sampled["cosine_items"] == cap and sampled["num_items"] == n
+    assert "seeded sample of 120 items" in r.to_markdown(sampled)

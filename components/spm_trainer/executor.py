@@ -27,6 +27,7 @@ from components.artifacts import ItemCatalog, SpmModels
 from components.semantic_id_gen import core as sid_core
 from components.spm_trainer import core
 from components import examples_io
+from components import progress
 from pipeline import features
 
 _MISSING = "item_not_in_catalog"
@@ -177,7 +178,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                        | "CatalogPath" >> beam.Create([catalog_tsv])
                        | "ReadCatalog" >> beam.FlatMap(_catalog_entries, sid_length,
                                                        codebook_size))
-            rows = p | "ReadTrain" >> beam.io.ReadFromTFRecord(os.path.join(train_uri, "*"))
+            rows = (p
+                    | "ReadTrain" >> beam.io.ReadFromTFRecord(os.path.join(train_uri, "*"))
+                    | "Progress" >> beam.ParDo(
+                        progress.LogProgress("SpmTrainer", "training rows read")))
             tagged = rows | "ToSentence" >> beam.ParDo(
                 _ToSentence(seed), beam.pvalue.AsDict(catalog)).with_outputs(
                     _MISSING, main="sentences")
