@@ -6,7 +6,7 @@ export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONWARNINGS := ignore::FutureWarning
 
-.PHONY: setup run experiment test test-all lock clean
+.PHONY: setup run experiment test test-all lock clean compile-vertex
 
 setup:
 	@bash scripts/setup_env.sh
@@ -32,3 +32,16 @@ lock:
 
 clean:
 	rm -rf outputs results
+
+# The Vertex AI Pipelines job JSON (pipeline/vertex.py; offline, nothing is uploaded). The project,
+# bucket and image below are placeholders: override them with ARGS (later flags win), e.g.
+#   make compile-vertex ARGS="--project my-proj --pipeline_root gs://my-bucket/semids/root
+#     --data_dir gs://my-bucket/semids/data --encoder_dir gs://my-bucket/semids/encoders/all-MiniLM-L6-v2-int8
+#     --image us-central1-docker.pkg.dev/my-proj/semids/semids:latest"   (on one line)
+compile-vertex: setup
+	$(VENV)/bin/semids compile-vertex --output outputs/vertex/semids_pipeline.json \
+	  --project my-gcp-project --region us-central1 \
+	  --pipeline_root gs://my-bucket/semids/pipeline_root \
+	  --data_dir gs://my-bucket/semids/data \
+	  --encoder_dir gs://my-bucket/semids/encoders/all-MiniLM-L6-v2-int8 \
+	  --image us-central1-docker.pkg.dev/my-gcp-project/semids/semids:latest $(ARGS)

@@ -13,6 +13,9 @@
                                          # TF Serving's REST + gRPC APIs (serving/server.py)
     semids predict --user 42 --items 1,2,3 --history 5,6 --history-labels 1,0 [--url URL]
                                          # score candidates against a running server (REST)
+    semids compile-vertex --output F.json --project P --region R --pipeline_root gs://...
+                          --data_dir gs://... --encoder_dir gs://... --image IMAGE [same options]
+                                         # the Vertex AI Pipelines job JSON, offline (pipeline/vertex.py)
 """
 import argparse
 import dataclasses
@@ -198,6 +201,11 @@ def main(argv=None) -> int:
                                    "gRPC APIs)"))
     add_predict_flags(sub.add_parser("predict", help="score items for a user via a running "
                                      "`semids serve`"))
+    from pipeline.vertex import add_vertex_flags
+    vertex_parser = sub.add_parser(
+        "compile-vertex", help="compile the pipeline into a Vertex AI Pipelines job JSON (offline)")
+    _add_config_flags(vertex_parser)
+    add_vertex_flags(vertex_parser)
     args = parser.parse_args(argv)
     if args.command in ("serve", "predict"):
         return _serving_command(args)
@@ -210,6 +218,9 @@ def main(argv=None) -> int:
             print(prepare_inputs(config).data_dir)
         elif args.command == "experiment":
             run_experiment_command(args, config)
+        elif args.command == "compile-vertex":
+            from pipeline.vertex import compile_from_args
+            print(f"semids compile-vertex: wrote {compile_from_args(args, config)}")
         else:
             run_pipeline(config)
     except (ValueError, RuntimeError, OSError) as e:

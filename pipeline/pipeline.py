@@ -1,7 +1,7 @@
 """create_pipeline: the semids TFX pipeline, in data-path order."""
 import hashlib
 import os
-from typing import List
+from typing import Any, List, Optional
 
 import tensorflow_model_analysis as tfma
 from google.protobuf import wrappers_pb2
@@ -25,6 +25,13 @@ PREPROCESSING_MODULE = os.path.join(RANKING_DIR, "preprocessing.py")
 TRAINER_MODULE = os.path.join(RANKING_DIR, "trainer_module.py")
 RQVAE_DIR = os.path.join(REPO_ROOT, "models", "rqvae")
 RQVAE_TRAINER_MODULE = os.path.join(RQVAE_DIR, "trainer_module.py")
+# The same user functions as dotted paths, importable wherever the semids package is installed
+# (the Vertex image): create_pipeline(module_paths=True) uses these instead of the files above.
+PREPROCESSING_FN = "models.ranking.preprocessing.preprocessing_fn"
+TRAINER_RUN_FN = "models.ranking.trainer_module.run_fn"
+RQVAE_TRAINER_RUN_FN = "models.rqvae.trainer_module.run_fn"
+# create_pipeline's default metadata_connection_config: sqlite at config.metadata_path.
+LOCAL_SQLITE_METADATA = "local-sqlite"
 
 
 def code_version(*paths: str) -> str:
@@ -95,9 +102,24 @@ def eval_config(config: RunConfig) -> tfma.EvalConfig:
         options=tfma.Options(include_default_metrics=wrappers_pb2.BoolValue(value=False)))
 
 
-def create_pipeline(config: RunConfig, inputs: PipelineInputs) -> tfx.dsl.Pipeline:
+def create_pipeline(config: RunConfig, inputs: PipelineInputs, *,
+                    pipeline_root: Optional[str] = None,
+                    metadata_connection_config: Any = LOCAL_SQLITE_METADATA,
+                    module_paths: bool = False,
+                    schema_file: Optional[str] = None,
+                    serving_model_dir: Optional[str] = None,
+                    beam_args: Optional[List[str]] = None,
+                    items_fingerprint: Optional[str] = None) -> tfx.dsl.Pipeline:
     """`inputs` from pipeline.inputs.prepare_inputs: the data folder (items.csv,
-    interactions.csv; data/format.py) and the content encoder's folder."""
+    interactions.csv; data/format.py) and the content encoder's folder.
+
+    The keyword options serve other orchestrators (pipeline/vertex.py); their defaults build the
+    local pipeline: pipeline_root / serving_model_dir default to the config's, the sqlite MLMD
+    at config.metadata_path (None: no connection config, the orchestrator's own MLMD), module
+    files (module_paths=True: the dotted run_fn / preprocessing_fn paths above instead, which
+    TFX does not package into wheels under the pipeline root), schemas/interactions.pbtxt, the
+    config's runner's Beam args, and items.csv's fingerprint read now (see ValidatingExampleGen).
+    """
     components: List = []
     data_dir = inputs.data_dir
 
@@ -125,7 +147,8 @@ def create_pipeline(config: RunConfig, inputs: PipelineInputs) -> tfx.dsl.Pipeli
 
     # RQ-VAE on the embeddings of every catalog item (content only, no interactions).
     rqvae_trainer = tfx.components.Trainer(
-        module_file=RQVAE_TRAINER_MODULE,
+        **({"run_fn": RQVAE_TRAINER_RUN_FN} if module_paths else
+           {"module_file": RQVAE_TRAINER_MODULE}),
         examples=content_embedder.outputs["embeddings"],
         train_args=tfx.proto.TrainArgs(splits=[features.SPLIT_ALL]),
         eval_args=tfx.proto.EvalArgs(splits=[features.SPLIT_ALL]),
@@ -142,7 +165,7 @@ def create_pipeline(config: RunConfig, inputs: PipelineInputs) -> tfx.dsl.Pipeli
     # Interactions: validated rows of interactions.csv, one split `all`.
     interaction_gen = ValidatingExampleGen(
         input_base=data_dir, table="interactions", max_bad_row_fraction=config.max_bad_row_fraction,
-        instance_name="InteractionExampleGen")
+        instance_name="InteractionExampleGen", items_fingerprint=items_fingerprint)
     components.append(interaction_gen)
 
     # Splits by time, held-out new items, history + history_labels, is_new_item.
@@ -159,7 +182,7 @@ def create_pipeline(config: RunConfig, inputs: PipelineInputs) -> tfx.dsl.Pipeli
     components.append(statistics_gen)
 
     # The curated schema from schemas/ (TRAINING and SERVING environments).
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=INTERACTIONS_SCHEMA)
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file or INTERACTIONS_SCHEMA)
     components.append(schema_gen)
 
     # Anomalies against the schema stop the run here, before training.
@@ -177,7 +200,9 @@ def create_pipeline(config: RunConfig, inputs: PipelineInputs) -> tfx.dsl.Pipeli
     # row, SentencePiece pieces) for the candidate and every history item; user id hashed.
     transform = CatalogTransform(
         examples=examples, schema=schema_gen.outputs["schema"],
-        module_file=PREPROCESSING_MODULE, catalog=semantic_id_gen.outputs["catalog"],
+        **({"preprocessing_fn": PREPROCESSING_FN} if module_paths else
+           {"module_file": PREPROCESSING_MODULE}),
+        catalog=semantic_id_gen.outputs["catalog"],
         spm_models=spm_trainer.outputs["spm_models"],
         splits_config=tfx.proto.SplitsConfig(
             analyze=[features.TRAIN], transform=list(features.SPLITS)),
@@ -187,7 +212,7 @@ def create_pipeline(config: RunConfig, inputs: PipelineInputs) -> tfx.dsl.Pipeli
 
     # TFRS ranking model; early stopping on the validation split.
     trainer = tfx.components.Trainer(
-        module_file=TRAINER_MODULE,
+        **({"run_fn": TRAINER_RUN_FN} if module_paths else {"module_file": TRAINER_MODULE}),
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
@@ -216,14 +241,17 @@ def create_pipeline(config: RunConfig, inputs: PipelineInputs) -> tfx.dsl.Pipeli
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(
-                base_directory=config.serving_model_dir)))
+                base_directory=serving_model_dir or config.serving_model_dir)))
     components.append(pusher)
 
+    if (isinstance(metadata_connection_config, str)
+            and metadata_connection_config == LOCAL_SQLITE_METADATA):
+        metadata_connection_config = tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            config.metadata_path)
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
-        pipeline_root=config.pipeline_root,
+        pipeline_root=pipeline_root or config.pipeline_root,
         components=components,
         enable_cache=config.enable_cache,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            config.metadata_path),
-        beam_pipeline_args=beam_pipeline_args(config))
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=beam_args if beam_args is not None else beam_pipeline_args(config))

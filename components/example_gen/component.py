@@ -33,14 +33,17 @@ def _fingerprint(path: str) -> str:
 
 
 def ValidatingExampleGen(input_base: str, table: str, max_bad_row_fraction: float,
-                         instance_name: Optional[str] = None) -> FileBasedExampleGen:
+                         instance_name: Optional[str] = None,
+                         items_fingerprint: Optional[str] = None) -> FileBasedExampleGen:
     """A FileBasedExampleGen reading `<input_base>/<table file>` with row validation.
 
     table: "interactions" (interactions.csv, checked against items.csv in the same folder) or
     "items" (items.csv). Output: one split features.SPLIT_ALL of gzipped tf.Examples; rejects
     under `<examples uri>/rejects/`. The run fails (RejectedRowsError) when more than
     `max_bad_row_fraction` of the rows are rejected. instance_name: the component id
-    (default InteractionExampleGen / ItemExampleGen).
+    (default InteractionExampleGen / ItemExampleGen). items_fingerprint (interactions only):
+    None = stat items.csv now (a local run); a given string is used as it is (pipeline/vertex.py
+    passes "" so that compiling for Vertex does not read gs:// at build time).
     """
     if table not in data_format.TABLES:
         raise ValueError(f"ValidatingExampleGen: table must be one of {data_format.TABLES}, "
@@ -55,8 +58,9 @@ def ValidatingExampleGen(input_base: str, table: str, max_bad_row_fraction: floa
     if table == data_format.INTERACTIONS_TABLE:
         # TFX fingerprints only the files of the split pattern (interactions.csv); the accepted
         # rows also depend on items.csv, so its fingerprint goes into the exec properties.
-        values[executor.ITEMS_FINGERPRINT_KEY] = _fingerprint(
-            os.path.join(input_base, features.ITEMS_FILE))
+        values[executor.ITEMS_FINGERPRINT_KEY] = (
+            _fingerprint(os.path.join(input_base, features.ITEMS_FILE))
+            if items_fingerprint is None else items_fingerprint)
     input_config = example_gen_pb2.Input(splits=[
         example_gen_pb2.Input.Split(name=features.SPLIT_ALL,
                                     pattern=data_format.TABLE_FILES[table])])

@@ -14,6 +14,7 @@ from typing import Any, Dict, Optional
 
 from tfx import types
 from tfx import v1 as tfx
+from tfx.components.util import udf_utils
 from tfx.dsl.components.base import base_beam_component
 from tfx.dsl.components.base import executor_spec
 from tfx.types import standard_component_specs
@@ -40,14 +41,20 @@ class CatalogTransform(base_beam_component.BaseBeamComponent):
     SPEC_CLASS = CatalogTransformSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
-    def __init__(self, examples: types.BaseChannel, schema: types.BaseChannel, module_file: str,
+    def __init__(self, examples: types.BaseChannel, schema: types.BaseChannel,
+                 module_file: Optional[str] = None,
                  catalog: Optional[types.BaseChannel] = None,
                  spm_models: Optional[types.BaseChannel] = None,
                  splits_config: Optional[tfx.proto.SplitsConfig] = None,
-                 custom_config: Optional[Dict[str, Any]] = None):
+                 custom_config: Optional[Dict[str, Any]] = None,
+                 preprocessing_fn: Optional[str] = None):
+        """Exactly one of module_file (a file path; TFX packages it as a wheel) and
+        preprocessing_fn (a dotted path importable where the executor runs, e.g.
+        "models.ranking.preprocessing.preprocessing_fn" from the installed package)."""
         # TFX's Transform builds and checks its channels and parameters; reuse them as they are.
         stock = tfx.components.Transform(
             examples=examples, schema=schema, module_file=module_file,
+            preprocessing_fn=preprocessing_fn,
             splits_config=splits_config, custom_config=custom_config)
         # Fresh output channels of the same types: the stock component's are bound to it.
         outputs = {}
@@ -59,3 +66,10 @@ class CatalogTransform(base_beam_component.BaseBeamComponent):
             **stock.spec.exec_properties, **stock.spec.inputs, **outputs,
             **{k: v for k, v in ((CATALOG_KEY, catalog), (SPM_MODELS_KEY, spm_models)) if v is not None})
         super().__init__(spec=spec)
+        # Stock Transform packages module_file into a wheel (module_path) that Beam workers in
+        # other processes install (multi-process DirectRunner, Dataflow); that dependency is
+        # registered on `stock`, which is not in the pipeline, so register it on this component.
+        if module_file and udf_utils.should_package_user_modules():
+            udf_utils.add_user_module_dependency(
+                self, standard_component_specs.MODULE_FILE_KEY,
+                standard_component_specs.MODULE_PATH_KEY)
