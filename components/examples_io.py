@@ -1,4 +1,7 @@
 """Small helpers the custom Beam components share for tf.Example artifacts."""
+import os
+
+import apache_beam as beam
 import tensorflow as tf
 from tfx.components.example_gen import write_split
 from tfx.proto import example_gen_pb2
@@ -29,3 +32,13 @@ def single_item_id(example: tf.train.Example, who: str) -> bytes:
         raise ValueError(f"{who}: every row needs exactly one bytes value of "
                          f"{features.ITEM_ID!r}; got {list(values)!r}")
     return values[0]
+
+
+@beam.ptransform_fn
+def WriteExamples(serialized: beam.pvalue.PCollection, split_uri: str) -> beam.pvalue.PDone:
+    """Serialized tf.Examples -> `<split_uri>/data_tfrecord-*.gz`, the layout and format of
+    TFX's write_split.WriteSplit without its Reshuffle: a Reshuffle makes the in-memory
+    DirectRunner hold the whole split in memory (1M embeddings = several GiB) and buys nothing
+    here, since no reader depends on the records' order across files."""
+    return serialized | "Write" >> beam.io.WriteToTFRecord(
+        os.path.join(split_uri, write_split.DEFAULT_FILE_NAME), file_name_suffix=".gz")

@@ -8,7 +8,8 @@ DoFn instance in `setup()`, copied from a remote artifact URI to a local temp fo
   read Split-all -> ParseItem -> (item_id, item_text, precomputed embedding or None)
   precomputed: CheckPrecomputed (dimension of the first item, finite)
   encoder:     BatchElements(batch_size) -> EncodeBatch (MiniLmEncoder.encode, checked)
-  -> ToExample (item_id, embedding, item_text) -> WriteSplit (Split-all/data_tfrecord-*.gz)
+  -> ToExample (item_id, embedding, item_text) -> WriteExamples (Split-all/data_tfrecord-*.gz,
+     without WriteSplit's Reshuffle, which would hold every embedding in memory)
   -> stats -> WriteStats (embedding_summary.json; Do adds the total seconds)
 """
 from __future__ import annotations
@@ -27,7 +28,6 @@ import tensorflow as tf
 from absl import logging
 from apache_beam.io.filesystems import FileSystems
 from tfx import types
-from tfx.components.example_gen import write_split
 from tfx.dsl.components.base import base_beam_executor
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
@@ -267,9 +267,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                                 progress.LogProgress("ContentEmbedder", "items embedded")))
             _ = (embedded
                  | "ToExample" >> beam.Map(to_example)
-                 | "WriteSplit" >> write_split.WriteSplit(
+                 | "WriteSplit" >> examples_io.WriteExamples(
                      artifact_utils.get_split_uri(output_dict[EMBEDDINGS_KEY],
-                                                  features.SPLIT_ALL), _FILE_FORMAT))
+                                                  features.SPLIT_ALL)))
             _ = (embedded
                  | "Stats" >> beam.CombineGlobally(_StatsFn())
                  | "WriteStats" >> beam.ParDo(_WriteStats(summary_path)))

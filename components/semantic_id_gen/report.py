@@ -162,8 +162,7 @@ def hierarchy_cosine(codes, embeddings) -> Tuple[List[Optional[float]], List[int
     order = np.lexsort(arr.T[::-1])  # lexicographic by (level 1, level 2, ...)
     sorted_codes = arr[order]
     sorted_units = units[order]
-    sorted_sq = np.einsum("ij,ij->i", sorted_units.astype(np.float64),
-                          sorted_units.astype(np.float64))
+    sorted_sq = np.einsum("ij,ij->i", sorted_units, sorted_units, dtype=np.float64)
     means: List[Optional[float]] = []
     pairs: List[int] = []
     new_group = np.zeros(n, dtype=bool)
@@ -183,7 +182,7 @@ def random_pair_cosine(embeddings) -> Tuple[Optional[float], int]:
     if n < 2:
         return None, 0
     total = units.sum(axis=0, dtype=np.float64)
-    sq = float(np.einsum("ij,ij->", units.astype(np.float64), units.astype(np.float64)))
+    sq = float(np.einsum("ij,ij->", units, units, dtype=np.float64))
     pairs = n * (n - 1) // 2
     return float((total @ total - sq) / 2.0 / pairs), int(pairs)
 
