@@ -12,7 +12,9 @@ setuptools.setup(
     python_requires=">=3.10,<3.11",
     packages=setuptools.find_packages(
         include=["pipeline", "pipeline.*", "components", "components.*", "models", "models.*",
-                 "data", "data.*", "serving", "serving.*"]),
+                 "data", "data.*", "serving", "serving.*", "schemas"]),
+    # schemas/ is a data-only package: pipeline.config.INTERACTIONS_SCHEMA is
+    # <package root>/schemas/interactions.pbtxt, installed or not (MANIFEST.in lists it too).
     package_data={"": ["*.pbtxt"]},
     include_package_data=True,
     entry_points={"console_scripts": ["semids = pipeline.cli:main"]},

@@ -1,28 +1,76 @@
-"""Beam pipeline arguments for the runner the RunConfig names."""
-from typing import List
+"""Beam pipeline arguments for the runner the RunConfig names (README, "Runners").
 
-from pipeline.config import RunConfig
+    direct               DirectRunner in memory, one worker (the default)
+    direct_multiprocess  DirectRunner, multi_processing, direct_num_workers worker processes
+    portable             PortableRunner; beam_args name the job service and the SDK environment,
+                         e.g. --job_endpoint=localhost:8099 --environment_type=LOOPBACK
+    dataflow             DataflowRunner; beam_args must give --project, --region, --temp_location.
+                         Workers get the semids package from --setup_file (added here) unless
+                         beam_args name a worker image holding it (--sdk_container_image) or
+                         their own --setup_file.
+
+The config's beam_args follow the runner's own (Beam takes the last value of a repeated flag).
+"""
+import os
+from typing import List, Sequence
+
+from pipeline.config import REPO_ROOT, RunConfig
+
+# Dataflow flags the run cannot do without: (flag, accepted alternatives).
+DATAFLOW_REQUIRED = (("--project", ()), ("--region", ()),
+                     ("--temp_location", ("--gcp_temp_location",)))
+# A worker image with the package already installed: no --setup_file needed.
+WORKER_IMAGE_FLAGS = ("--sdk_container_image", "--worker_harness_container_image")
+
+
+def has_flag(args: Sequence[str], flag: str) -> bool:
+    """Whether `flag` is given with a value in `args`, as `--flag=value` or `--flag value`."""
+    for i, arg in enumerate(args):
+        if arg.startswith(flag + "="):
+            return bool(arg[len(flag) + 1:])
+        if arg == flag:
+            return i + 1 < len(args) and not args[i + 1].startswith("--")
+    return False
+
+
+def setup_file() -> str:
+    """The setup.py Dataflow workers install the package from (the repository's)."""
+    return os.path.join(REPO_ROOT, "setup.py")
 
 
 def beam_pipeline_args(config: RunConfig) -> List[str]:
+    extra = list(config.beam_args)
     if config.runner == "direct":
-        args = ["--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1"]
+        args = ["--runner=DirectRunner", "--direct_running_mode=in_memory",
+                "--direct_num_workers=1"]
     elif config.runner == "direct_multiprocess":
         args = ["--runner=DirectRunner", "--direct_running_mode=multi_processing",
                 f"--direct_num_workers={config.direct_num_workers}"]
     elif config.runner == "portable":
-        # job endpoint and environment come from beam_args (e.g. --job_endpoint=localhost:8099
-        # --environment_type=LOOPBACK)
+        if not has_flag(extra, "--job_endpoint"):
+            raise ValueError(
+                "runner=portable needs --job_endpoint in beam_args (e.g. --beam_arg="
+                "--job_endpoint=localhost:8099 --beam_arg=--environment_type=LOOPBACK, with "
+                "`python -m apache_beam.runners.portability.local_job_service_main --port=8099` "
+                "running; README, \"Runners\")")
         args = ["--runner=PortableRunner"]
     elif config.runner == "dataflow":
-        # --project, --region, --temp_location come from beam_args; workers install this package.
-        args = ["--runner=DataflowRunner", f"--setup_file={_setup_file()}"]
+        missing = [" or ".join((flag,) + alt) for flag, alt in DATAFLOW_REQUIRED
+                   if not any(has_flag(extra, f) for f in (flag,) + alt)]
+        if missing:
+            raise ValueError(
+                f"runner=dataflow needs {', '.join(missing)} in beam_args (e.g. "
+                "--beam_arg=--project=P --beam_arg=--region=R "
+                "--beam_arg=--temp_location=gs://BUCKET/tmp; README, \"Runners\")")
+        args = ["--runner=DataflowRunner"]
+        if not any(has_flag(extra, f) for f in WORKER_IMAGE_FLAGS + ("--setup_file",)):
+            path = setup_file()
+            if not os.path.isfile(path):
+                raise ValueError(
+                    f"runner=dataflow: {path} does not exist (semids is installed, not run from "
+                    "the repository); give the workers the package with "
+                    "--beam_arg=--sdk_container_image=IMAGE or --beam_arg=--setup_file=PATH")
+            args.append(f"--setup_file={path}")
     else:  # RunConfig.validate() rejects this earlier
         raise ValueError(f"unknown runner {config.runner!r}")
-    return args + list(config.beam_args)
-
-
-def _setup_file() -> str:
-    import os
-    from pipeline.config import REPO_ROOT
-    return os.path.join(REPO_ROOT, "setup.py")
+    return args + extra

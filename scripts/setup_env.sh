@@ -22,6 +22,9 @@ find_python310() {
   echo "semids setup: Python 3.10 not found (tried python3.10 on PATH and pyenv). Install it, e.g. 'pyenv install 3.10.13'." >&2
   exit 1
 }
+# `bash scripts/setup_env.sh --find-python` prints the Python 3.10 the venv is built with, and
+# exits (tests/packaging_test.py builds its clean venv from the lock with the same one).
+if [ "${1:-}" = "--find-python" ]; then find_python310; exit 0; fi
 
 want="$(sha256sum "$LOCK" requirements/extra.txt setup.py | sha256sum | cut -c1-16)"
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then exit 0; fi
