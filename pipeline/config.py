@@ -15,6 +15,11 @@ INTERACTIONS_SCHEMA = os.path.join(SCHEMA_DIR, "interactions.pbtxt")
 
 DATASETS = ("ml100k", "synthetic", "csv")
 RUNNERS = ("direct", "direct_multiprocess", "portable", "dataflow")
+# The content encoder's folder name: under <output_dir>/encoders/ when assembled locally.
+DEFAULT_ENCODER_NAME = "all-MiniLM-L6-v2-int8"
+# What runner=dataflow accepts as artifact_root, data_dir and encoder_dir: folders the Dataflow
+# workers can reach (tests add TF's in-memory "ram://" file system).
+REMOTE_PREFIXES: Tuple[str, ...] = ("gs://",)
 
 
 @dataclasses.dataclass
@@ -31,8 +36,13 @@ class RunConfig:
     seed: int = 0
 
     # --- where outputs land (git-ignored) --------------------------------------------------
+    # Always local: MLMD's sqlite, the logs, prepared data, the assembled encoder (and, unless
+    # artifact_root is set, the pipeline root and pushed models).
     output_dir: str = os.path.join(REPO_ROOT, "outputs")
     results_dir: str = os.path.join(REPO_ROOT, "results")
+    # Where the pipeline root and pushed models go; a gs:// folder for --runner dataflow (its
+    # workers read and write every artifact there); None: under output_dir.
+    artifact_root: Optional[str] = None
 
     # --- validating ExampleGen -------------------------------------------------------------
     # The run stops when more than this fraction of a file's rows is rejected.
@@ -114,6 +124,13 @@ class RunConfig:
         need(self.representation in features.REPRESENTATIONS,
              f"representation must be one of {features.REPRESENTATIONS}, got {self.representation!r}")
         need(self.runner in RUNNERS, f"runner must be one of {RUNNERS}, got {self.runner!r}")
+        for name in ("output_dir", "results_dir"):
+            # sqlite, the logs and results are written with local file functions: a URL here
+            # would make a folder literally named e.g. `gs:`.
+            need("://" not in getattr(self, name),
+                 f"{name} must be a local folder, got {getattr(self, name)!r}; put the pipeline "
+                 "root and pushed models on GCS with artifact_root (e.g. --artifact_root "
+                 "gs://BUCKET/semids)")
         for name in ("eval_fraction", "validation_fraction", "new_item_fraction", "max_bad_row_fraction"):
             v = getattr(self, name)
             need(0.0 <= v < 1.0, f"{name} must be in [0, 1), got {v}")
@@ -121,6 +138,50 @@ class RunConfig:
                      "batch_size", "max_epochs", "embed_batch_size", "rqvae_num_levels",
                      "rqvae_codebook_size", "rqvae_latent_dim", "rqvae_epochs", "rqvae_batch_size"):
             need(getattr(self, name) > 0, f"{name} must be positive")
+
+    def validate_dataflow_paths(self, needs_encoder: bool = True) -> None:
+        """runner=dataflow with the local orchestrator (LocalDagRunner, sqlite MLMD here): the
+        Dataflow workers read and write every artifact and read the data and the encoder, so
+        artifact_root, data_dir (dataset=csv) and, when an encoder runs, encoder_dir must be on
+        GCS. A no-op for the other runners. prepare_inputs calls it before reading anything
+        (needs_encoder=False) and again once items.csv's header says whether an encoder runs
+        (not when items.csv carries an `embedding` column). Not part of validate(), so that
+        show-config, the Beam-args checks and compile-vertex take a dataflow config without
+        these paths."""
+        if self.runner != "dataflow":
+            return
+
+        def remote(path: Optional[str]) -> bool:
+            return bool(path) and path.startswith(REMOTE_PREFIXES)
+
+        def fail(msg: str):
+            raise ValueError(f"RunConfig: runner=dataflow {msg} (README, \"Runners\")")
+
+        if not remote(self.artifact_root):
+            fail(f"needs artifact_root on GCS, got {self.artifact_root!r}: the Dataflow workers "
+                 "read and write the pipeline's artifacts there (MLMD's sqlite and the logs stay "
+                 "under output_dir); pass e.g. --artifact_root gs://BUCKET/semids")
+        base = self.artifact_root.rstrip("/")
+        if self.dataset != "csv":
+            local = self.prepared_data_dir
+            fail(f"reads the data from GCS, but dataset={self.dataset} is prepared on this "
+                 f"machine: run `semids prepare-data --dataset {self.dataset}` (writes {local}), "
+                 f"upload it with `gsutil cp {local}/*.csv {base}/data/{self.dataset}/` and "
+                 f"pass --dataset csv --data_dir {base}/data/{self.dataset}")
+        if not remote(self.data_dir):
+            fail(f"needs data_dir on GCS, got {self.data_dir!r}: the Dataflow workers read "
+                 f"items.csv and interactions.csv; upload them with `gsutil cp "
+                 f"{self.data_dir}/*.csv {base}/data/{self.dataset_name}/` and pass "
+                 f"--data_dir {base}/data/{self.dataset_name}")
+        if needs_encoder and not remote(self.encoder_dir):
+            local = self.encoder_dir or os.path.join(self.output_dir, "encoders",
+                                                     DEFAULT_ENCODER_NAME)
+            how = ("" if self.encoder_dir else "`semids prepare-data` (without --runner "
+                   f"dataflow) assembles the default encoder in {local}; ")
+            fail(f"needs encoder_dir on GCS, got {self.encoder_dir!r}: the Dataflow workers run "
+                 f"the content encoder (items.csv has no `embedding` column); {how}upload the "
+                 f"encoder folder with `gsutil cp -r {local} {base}/encoders/` and pass "
+                 f"--encoder_dir {base}/encoders/{os.path.basename(os.path.normpath(local))}")
 
     # --- derived ----------------------------------------------------------------------------
     @property
@@ -142,12 +203,13 @@ class RunConfig:
     def prepared_data_dir(self) -> str:
         """Folder holding items.csv and interactions.csv for this run."""
         if self.data_dir:
-            return os.path.abspath(self.data_dir)
+            # A URL (gs://...) as it is: abspath would turn it into a local path.
+            return self.data_dir if "://" in self.data_dir else os.path.abspath(self.data_dir)
         return os.path.join(self.output_dir, "data", self.dataset_name)
 
     @property
     def pipeline_root(self) -> str:
-        return os.path.join(self.output_dir, "pipelines", self.pipeline_name)
+        return os.path.join(self.artifact_root or self.output_dir, "pipelines", self.pipeline_name)
 
     @property
     def metadata_path(self) -> str:
@@ -156,7 +218,7 @@ class RunConfig:
     @property
     def serving_model_dir(self) -> str:
         """TF Serving's model base path: numbered version folders land under it."""
-        return os.path.join(self.output_dir, "serving", self.pipeline_name)
+        return os.path.join(self.artifact_root or self.output_dir, "serving", self.pipeline_name)
 
     @property
     def results_path(self) -> str:

@@ -50,3 +50,14 @@ def test_paths_are_per_dataset_and_representation(tmp_path):
                   results_dir=str(tmp_path / "r"))
     assert c.results_path.endswith("r/mydata/random_hash")
     assert c.serving_model_dir.endswith("o/serving/semids")
+
+
+def test_artifact_root_round_trips_and_is_a_flag(tmp_path):
+    c = RunConfig(runner="dataflow", artifact_root="gs://b/semids", dataset="csv",
+                  data_dir="gs://b/semids/data/x", beam_args=["--project=p"])
+    assert RunConfig.from_dict(json.loads(c.to_json())) == c
+    parser = cli.argparse.ArgumentParser()
+    cli._add_config_flags(parser)
+    args = parser.parse_args(["--artifact_root", "gs://b/semids"])
+    assert cli.config_from_args(args).artifact_root == "gs://b/semids"
+    assert RunConfig().artifact_root is None

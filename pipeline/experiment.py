@@ -74,8 +74,9 @@ IS_NEW_ITEM = features.transformed_name(features.IS_NEW_ITEM)
 # RunConfig fields that do not change what a run of the experiment computes (paths, runner,
 # blessing thresholds) or that the experiment sweeps itself; every other field goes into the
 # config key that results.csv rows carry.
-_KEY_EXCLUDED = ("pipeline_name", "output_dir", "results_dir", "runner", "direct_num_workers",
-                 "beam_args", "enable_cache", "min_auc", "auc_regression_tolerance",
+_KEY_EXCLUDED = ("pipeline_name", "output_dir", "results_dir", "artifact_root", "runner",
+                 "direct_num_workers", "beam_args", "enable_cache", "min_auc",
+                 "auc_regression_tolerance",
                  "representation", "item_table_size", "use_history", "table_budgets",
                  "embed_batch_size", "encoder_dir")
 
