@@ -36,9 +36,14 @@ def _args(runner, beam_args=(), **kw):
 
 
 def test_direct_runs_in_memory_with_one_worker():
-    assert _args("direct", ["--x=1"]) == [
-        "--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1",
-        "--x=1"]
+    # Beam's defaults: DirectRunner, in_memory, one worker; no flags, so TFX builds no sdist
+    from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
+    assert _args("direct") == []
+    assert _args("direct", ["--x=1"]) == ["--x=1"]
+    options = PipelineOptions([]).view_as(DirectOptions)
+    assert (options.direct_running_mode, options.direct_num_workers) == ("in_memory", 1)
+    from apache_beam.options.pipeline_options import StandardOptions
+    assert PipelineOptions([]).view_as(StandardOptions).runner in (None, "DirectRunner")
 
 
 def test_direct_multiprocess_uses_direct_num_workers():

@@ -47,14 +47,14 @@ class CatalogTransform(base_beam_component.BaseBeamComponent):
                  spm_models: Optional[types.BaseChannel] = None,
                  splits_config: Optional[tfx.proto.SplitsConfig] = None,
                  custom_config: Optional[Dict[str, Any]] = None,
-                 preprocessing_fn: Optional[str] = None):
+                 preprocessing_fn: Optional[str] = None, disable_statistics: bool = False):
         """Exactly one of module_file (a file path; TFX packages it as a wheel) and
         preprocessing_fn (a dotted path importable where the executor runs, e.g.
         "models.ranking.preprocessing.preprocessing_fn" from the installed package)."""
         # TFX's Transform builds and checks its channels and parameters; reuse them as they are.
         stock = tfx.components.Transform(
             examples=examples, schema=schema, module_file=module_file,
-            preprocessing_fn=preprocessing_fn,
+            preprocessing_fn=preprocessing_fn, disable_statistics=disable_statistics,
             splits_config=splits_config, custom_config=custom_config)
         # Fresh output channels of the same types: the stock component's are bound to it.
         outputs = {}
