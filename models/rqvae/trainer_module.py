@@ -67,14 +67,14 @@ def embeddings_schema(embedding_dim: int) -> schema_pb2.Schema:
     return schema
 
 
-def load_embeddings(file_patterns: Sequence[str], embedding_dim: int, data_accessor=None,
-                    seed: int = 0):
+def load_embeddings(file_patterns: Sequence[str], embedding_dim: int, data_accessor=None):
     """(item_ids [N] bytes, embeddings float32 [N, E]) of every record."""
     if data_accessor is not None:
         ds = data_accessor.tf_dataset_factory(
             list(file_patterns),
-            tfxio.TensorFlowDatasetOptions(batch_size=_READ_BATCH, num_epochs=1, shuffle=True,
-                                           shuffle_seed=seed),
+            # No shuffle: run_fn sorts by item id anyway, and a shuffle buffer of _READ_BATCH
+            # batches would hold the whole catalog once more (1M x 384 floats = 1.5 GB).
+            tfxio.TensorFlowDatasetOptions(batch_size=_READ_BATCH, num_epochs=1, shuffle=False),
             embeddings_schema(embedding_dim))
     else:
         spec = {features.ITEM_EMBEDDING: tf.io.FixedLenFeature([embedding_dim], tf.float32),
@@ -88,16 +88,20 @@ def load_embeddings(file_patterns: Sequence[str], embedding_dim: int, data_acces
         ids.append(np.asarray(batch[features.ITEM_ID]).reshape(-1))
     if not embs:
         raise ValueError(f"RQ-VAE Trainer: no embeddings in {list(file_patterns)}")
-    return np.concatenate(ids), np.concatenate(embs)
+    item_ids = np.concatenate(ids)
+    matrix = np.concatenate(embs)
+    del embs  # the batches go before the caller makes its sorted copy: at most two matrices
+    return item_ids, matrix
 
 
 def run_fn(fn_args):
     cfg = RqVaeConfig.from_custom_config(getattr(fn_args, "custom_config", None))
     dim = cfg.embedding_dim or peek_embedding_dim(fn_args.train_files)
     item_ids, embeddings = load_embeddings(fn_args.train_files, dim,
-                                           getattr(fn_args, "data_accessor", None), cfg.seed)
+                                           getattr(fn_args, "data_accessor", None))
     # Sorted by item id: training then depends on the seed only, not on file or reader order.
-    embeddings = embeddings[np.argsort(item_ids, kind="stable")]
+    order = np.argsort(item_ids, kind="stable")
+    embeddings = np.take(embeddings, order, axis=0)
     logging.info("RQ-VAE Trainer: %d items x %d, config %s", embeddings.shape[0], dim,
                  cfg.to_json())
     result = train_lib.train_rqvae(embeddings, cfg)
