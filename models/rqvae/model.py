@@ -187,12 +187,23 @@ def utilisation(codes: np.ndarray, codebook_size: int) -> list:
     return [float(np.unique(codes[:, l]).size) / codebook_size for l in range(codes.shape[1])]
 
 
-def prefix_cosine(embeddings: np.ndarray, codes: np.ndarray) -> list:
+# Above this many items prefix_cosine uses a seeded sample of this many (as the SID report does):
+# the means are pinned to ~3 decimals, and float copies of 1M x 384 embeddings cost GBs.
+PREFIX_COSINE_MAX_ITEMS = 100_000
+
+
+def prefix_cosine(embeddings: np.ndarray, codes: np.ndarray,
+                  max_items: int = PREFIX_COSINE_MAX_ITEMS, seed: int = 0) -> list:
     """For prefix length p = 1..L: mean cosine similarity over pairs of distinct items sharing
-    their first p codes (None where no two items share a prefix); index 0 is p = 1."""
-    x = np.asarray(embeddings, np.float64)
-    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    their first p codes (None where no two items share a prefix); index 0 is p = 1. Over all
+    items up to max_items, else over a seeded sample of max_items items."""
     codes = np.asarray(codes)
+    if codes.shape[0] > max_items:
+        rows = np.sort(np.random.default_rng(seed).choice(codes.shape[0], size=max_items,
+                                                          replace=False))
+        embeddings, codes = np.asarray(embeddings)[rows], codes[rows]
+    x = np.array(embeddings, dtype=np.float32)  # our own copy: normalised in place
+    x /= np.maximum(np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64)), 1e-12)[:, None]
     out = []
     for p in range(1, codes.shape[1] + 1):
         _, group = np.unique(codes[:, :p], axis=0, return_inverse=True)
@@ -200,7 +211,7 @@ def prefix_cosine(embeddings: np.ndarray, codes: np.ndarray) -> list:
         order = np.argsort(group, kind="stable")
         n = np.bincount(group).astype(np.float64)
         starts = np.concatenate([[0], np.cumsum(n)[:-1]]).astype(np.int64)
-        sums = np.add.reduceat(x[order], starts, axis=0)
+        sums = np.add.reduceat(x[order], starts, axis=0, dtype=np.float64)
         pair_sum = np.sum(sums * sums, axis=1) - n  # sum over ordered pairs i != j of cos
         pairs = n * (n - 1)
         out.append(float(pair_sum.sum() / pairs.sum()) if pairs.sum() > 0 else None)

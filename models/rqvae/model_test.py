@@ -176,3 +176,13 @@ def test_catalog_statistics():
     pc = model_lib.prefix_cosine(emb, codes)
     # prefix (0,): items 0,1,2 -> pairs (0,1)=1, (0,2)=0, (1,2)=0 -> 1/3; prefix (0,1): 1.0
     np.testing.assert_allclose(pc, [1 / 3, 1.0])
+
+
+def test_prefix_cosine_uses_a_seeded_sample_above_the_cap():
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 3, size=(300, 2))
+    emb = rng.normal(size=(300, 5)).astype(np.float32)
+    rows = np.sort(np.random.default_rng(0).choice(300, size=50, replace=False))
+    np.testing.assert_allclose(model_lib.prefix_cosine(emb, codes, max_items=50),
+                               model_lib.prefix_cosine(emb[rows], codes[rows]), rtol=1e-6)
+    assert model_lib.prefix_cosine(emb, codes, max_items=300) == model_lib.prefix_cosine(emb, codes)
