@@ -67,41 +67,70 @@ def embeddings_schema(embedding_dim: int) -> schema_pb2.Schema:
     return schema
 
 
-def load_embeddings(file_patterns: Sequence[str], embedding_dim: int, data_accessor=None):
-    """(item_ids [N] bytes, embeddings float32 [N, E]) of every record."""
+def _read_batches(file_patterns: Sequence[str], embedding_dim: int, data_accessor,
+                  with_embeddings: bool):
+    """(item_id [B] bytes, embedding [B, E] float32 or None) per read batch."""
+    schema = embeddings_schema(embedding_dim)
+    if not with_embeddings:  # ids only: the embeddings are not even parsed
+        keep = [f for f in schema.feature if f.name == features.ITEM_ID]
+        del schema.feature[:]
+        schema.feature.extend(keep)
     if data_accessor is not None:
         ds = data_accessor.tf_dataset_factory(
             list(file_patterns),
-            # No shuffle: run_fn sorts by item id anyway, and a shuffle buffer of _READ_BATCH
-            # batches would hold the whole catalog once more (1M x 384 floats = 1.5 GB).
             tfxio.TensorFlowDatasetOptions(batch_size=_READ_BATCH, num_epochs=1, shuffle=False),
-            embeddings_schema(embedding_dim))
+            schema)
     else:
-        spec = {features.ITEM_EMBEDDING: tf.io.FixedLenFeature([embedding_dim], tf.float32),
-                features.ITEM_ID: tf.io.FixedLenFeature([1], tf.string)}
+        spec = {features.ITEM_ID: tf.io.FixedLenFeature([1], tf.string)}
+        if with_embeddings:
+            spec[features.ITEM_EMBEDDING] = tf.io.FixedLenFeature([embedding_dim], tf.float32)
         ds = (_record_dataset(_files(file_patterns)).batch(_READ_BATCH)
               .map(lambda r: tf.io.parse_example(r, spec)))
-    ids, embs = [], []
     for batch in ds:
-        emb = np.asarray(batch[features.ITEM_EMBEDDING], np.float32)
-        embs.append(emb.reshape(-1, embedding_dim))
-        ids.append(np.asarray(batch[features.ITEM_ID]).reshape(-1))
-    if not embs:
+        ids = np.asarray(batch[features.ITEM_ID]).reshape(-1)
+        emb = (np.asarray(batch[features.ITEM_EMBEDDING], np.float32).reshape(-1, embedding_dim)
+               if with_embeddings else None)
+        yield ids, emb
+
+
+def load_embeddings(file_patterns: Sequence[str], embedding_dim: int, data_accessor=None):
+    """(item_ids [N] bytes, embeddings float32 [N, E]) of every record, sorted by item id, so
+    that training depends on the seed only, not on file or reader order.
+
+    Two passes: the ids first, then every batch's embeddings go straight to their sorted rows of
+    one preallocated matrix, so the catalog is in memory once (1M x 384 floats = 1.5 GB), not as
+    batches + their concatenation + a sorted copy."""
+    id_batches = [ids for ids, _ in _read_batches(file_patterns, embedding_dim, data_accessor,
+                                                  with_embeddings=False)]
+    if not id_batches:
         raise ValueError(f"RQ-VAE Trainer: no embeddings in {list(file_patterns)}")
-    item_ids = np.concatenate(ids)
-    matrix = np.concatenate(embs)
-    del embs  # the batches go before the caller makes its sorted copy: at most two matrices
+    item_ids = np.sort(np.concatenate(id_batches), kind="stable")
+    row_of = {item_id: row for row, item_id in enumerate(item_ids.tolist())}
+    if len(row_of) != len(item_ids):
+        raise ValueError(f"RQ-VAE Trainer: {len(item_ids) - len(row_of)} repeated item ids in "
+                         f"{list(file_patterns)}")
+    matrix = np.empty((len(item_ids), embedding_dim), np.float32)
+    filled = np.zeros(len(item_ids), dtype=bool)
+    for ids, emb in _read_batches(file_patterns, embedding_dim, data_accessor,
+                                  with_embeddings=True):
+        rows = np.fromiter((row_of.get(i, -1) for i in ids.tolist()), np.int64, len(ids))
+        if (rows < 0).any() or filled[rows].any():
+            raise ValueError("RQ-VAE Trainer: the embeddings changed between the two reads of "
+                             f"{list(file_patterns)}")
+        matrix[rows] = emb
+        filled[rows] = True
+    if not filled.all():
+        raise ValueError("RQ-VAE Trainer: the embeddings changed between the two reads of "
+                         f"{list(file_patterns)}")
     return item_ids, matrix
 
 
 def run_fn(fn_args):
     cfg = RqVaeConfig.from_custom_config(getattr(fn_args, "custom_config", None))
     dim = cfg.embedding_dim or peek_embedding_dim(fn_args.train_files)
-    item_ids, embeddings = load_embeddings(fn_args.train_files, dim,
-                                           getattr(fn_args, "data_accessor", None))
-    # Sorted by item id: training then depends on the seed only, not on file or reader order.
-    order = np.argsort(item_ids, kind="stable")
-    embeddings = np.take(embeddings, order, axis=0)
+    _, embeddings = load_embeddings(fn_args.train_files, dim,
+                                    getattr(fn_args, "data_accessor", None))
+    # sorted by item id (load_embeddings): training depends on the seed only
     logging.info("RQ-VAE Trainer: %d items x %d, config %s", embeddings.shape[0], dim,
                  cfg.to_json())
     result = train_lib.train_rqvae(embeddings, cfg)
