@@ -200,25 +200,18 @@ class TreeMemorySampler(threading.Thread):
 def executed_components(metadata_path: str, since: float) -> Dict[str, Tuple[float, float]]:
     """{node id: (start, end) epoch seconds} of the executions that ran (not cached) and
     completed after `since`."""
-    from ml_metadata.metadata_store import metadata_store
     from ml_metadata.proto import metadata_store_pb2
 
-    cfg = metadata_store_pb2.ConnectionConfig()
-    cfg.sqlite.filename_uri = metadata_path
-    cfg.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    store = metadata_store.MetadataStore(cfg)
-    node_type_id = store.get_context_type("node").id
-    out = {}
-    for e in store.get_executions():
-        if e.last_known_state != metadata_store_pb2.Execution.COMPLETE:
-            continue
-        start, end = e.create_time_since_epoch / 1000.0, e.last_update_time_since_epoch / 1000.0
-        if start < since - 1.0:
-            continue
-        for ctx in store.get_contexts_by_execution(e.id):
-            if ctx.type_id == node_type_id:
-                out[ctx.name.split(".", 1)[-1]] = (start, end)
-    return out
+    from pipeline.report import component_ids, open_store
+
+    store = open_store(metadata_path)
+    executions = [e for e in store.get_executions()
+                  if e.last_known_state == metadata_store_pb2.Execution.COMPLETE
+                  and e.create_time_since_epoch / 1000.0 >= since - 1.0]
+    nodes = component_ids(store, executions)
+    return {nodes[e.id]: (e.create_time_since_epoch / 1000.0,
+                          e.last_update_time_since_epoch / 1000.0)
+            for e in executions if e.id in nodes}
 
 
 def _echo_progress(stream, log_file, prefix: str):

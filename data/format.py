@@ -151,6 +151,12 @@ def iter_lines_rows(raw_lines: Iterable[bytes], file_name: str
         yield line, fields
 
 
+def gfile_open(path: str) -> BinaryIO:
+    """An `opener` for the readers below that reads any file system TF knows (gs://, ...)."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    return tf.io.gfile.GFile(path, "rb")
+
+
 def _open(path: str, opener: Optional[Callable[[str], BinaryIO]]):
     return (opener or (lambda p: open(p, "rb")))(path)
 

@@ -20,17 +20,12 @@ class PipelineInputs(NamedTuple):
     text_fields: Tuple[str, ...]  # items.csv columns joined into the embedded text
 
 
-def _gfile_open(path: str):
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
-    return tf.io.gfile.GFile(path, "rb")
-
-
 def items_header(data_dir: str):
     """items.csv's header, read through tf.io.gfile (a local or gs:// data_dir)."""
     from data import format as data_format
     path = os.path.join(data_dir, features.ITEMS_FILE)
-    return data_format.parse_items_header(data_format.read_header(path, opener=_gfile_open),
-                                          features.ITEMS_FILE)
+    return data_format.parse_items_header(
+        data_format.read_header(path, opener=data_format.gfile_open), features.ITEMS_FILE)
 
 
 def prepare_inputs(config: RunConfig) -> PipelineInputs:

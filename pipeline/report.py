@@ -18,18 +18,30 @@ TABLE_COLUMNS = ("dataset", "representation", "auc_overall", "auc_new_items", "a
                  "num_train", "num_eval", "num_new_item_eval", "blessed", "seconds")
 
 
-def _store(config: RunConfig):
+def open_store(metadata_path: str):
+    """The pipeline's sqlite MLMD store, read-only."""
     from ml_metadata.metadata_store import metadata_store
     cfg = metadata_store_pb2.ConnectionConfig()
-    cfg.sqlite.filename_uri = config.metadata_path
+    cfg.sqlite.filename_uri = metadata_path
     cfg.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
     return metadata_store.MetadataStore(cfg)
+
+
+def component_ids(store, executions) -> Dict[int, str]:
+    """{execution id: component id} from each execution's node context."""
+    node_type_id = store.get_context_type("node").id
+    out = {}
+    for e in executions:
+        for ctx in store.get_contexts_by_execution(e.id):
+            if ctx.type_id == node_type_id:
+                out[e.id] = ctx.name.split(".", 1)[-1]
+    return out
 
 
 def latest_run_outputs(config: RunConfig) -> Dict[str, Dict[str, List]]:
     """{component id: {output key: [mlmd Artifact]}} of the newest pipeline run (cached
     executions included, so a fully cached rerun still reports)."""
-    store = _store(config)
+    store = open_store(config.metadata_path)
     # The store is per pipeline (RunConfig.metadata_path); run contexts are named by run id.
     runs = store.get_contexts_by_type("pipeline_run")
     if not runs:
@@ -42,12 +54,7 @@ def latest_run_outputs(config: RunConfig) -> Dict[str, Dict[str, List]]:
     events = store.get_events_by_execution_ids([e.id for e in executions])
     artifact_ids = sorted({ev.artifact_id for ev in events})
     artifacts = {a.id: a for a in store.get_artifacts_by_id(artifact_ids)}
-    node_type_id = store.get_context_type("node").id
-    component_of = {}
-    for e in executions:
-        for ctx in store.get_contexts_by_execution(e.id):
-            if ctx.type_id == node_type_id:
-                component_of[e.id] = ctx.name.split(".", 1)[-1]
+    component_of = component_ids(store, executions)
     for ev in events:
         if ev.type != metadata_store_pb2.Event.OUTPUT:
             continue

@@ -4,8 +4,9 @@ items.csv is streamed by one DoFn (tf.io.gfile + the csv module, data/format.py)
 item ids are found in file order. interactions.csv is cut into byte ranges at newlines
 (data_format.plan_row_ranges: one pass counting newlines) that workers parse in parallel, each
 knowing the physical line it starts at; a file holding a double quote (a quoted field may span
-lines) is read by one DoFn instead. Every row keeps its physical line number either way. Accepted rows become serialized tf.Examples; rejected rows go to
-a side output written, sorted by line, to `<examples uri>/rejects/<table>.rejects.txt`, with
+lines) is read by one DoFn instead. Every row keeps its physical line number either way.
+Accepted rows become serialized tf.Examples; rejected rows go to a side output written, sorted
+by line, to `<examples uri>/rejects/<table>.rejects.txt`, with
 counts in `<examples uri>/rejects/<table>.summary.json`. After the Beam pipeline, `Do` raises
 RejectedRowsError when the rejected fraction is above max_bad_row_fraction.
 
@@ -31,6 +32,7 @@ from tfx.types import standard_component_specs
 
 from components import progress
 from data import format as data_format
+from data.format import gfile_open
 from pipeline import features
 
 # custom_config keys
@@ -105,10 +107,6 @@ def _config(exec_properties: Dict[str, Any]) -> Dict[str, Any]:
 
 # --- Beam pieces -------------------------------------------------------------------------------
 
-def _gfile_open(path: str):
-    return tf.io.gfile.GFile(path, "rb")
-
-
 def interaction_example(record: Dict[str, Any]) -> bytes:
     """Serialized tf.train.Example of an interactions.csv record."""
     ex = tf.train.Example()
@@ -133,7 +131,7 @@ def item_example(record: Dict[str, Any]) -> bytes:
 
 
 def _accepted_item_ids(items_path: str):
-    _, rows = data_format.read_items(items_path, opener=_gfile_open)
+    _, rows = data_format.read_items(items_path, opener=gfile_open)
     for _, record, _ in rows:
         if record is not None:
             yield record[features.ITEM_ID]
@@ -155,13 +153,13 @@ class _ParseFile(beam.DoFn):
             if self._known is None and known_item_ids is not None:
                 self._known = set(known_item_ids)
             if row_range is None:
-                _, rows = data_format.read_interactions(path, self._known, opener=_gfile_open)
+                _, rows = data_format.read_interactions(path, self._known, opener=gfile_open)
             else:
                 _, rows = data_format.read_interactions_range(path, row_range, self._known,
-                                                              opener=_gfile_open)
+                                                              opener=gfile_open)
             to_example = interaction_example
         else:
-            _, rows = data_format.read_items(path, opener=_gfile_open)
+            _, rows = data_format.read_items(path, opener=gfile_open)
             to_example = item_example
         accepted = rejected = 0
         for line, record, reject in rows:
@@ -218,10 +216,10 @@ def _CsvToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
     table = cfg[TABLE_KEY]
     input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
     path = _single_file(input_base, split_pattern)
-    data_format.check_header(path, table, opener=_gfile_open)  # fatal errors surface here
+    data_format.check_header(path, table, opener=gfile_open)  # fatal errors surface here
     ranges = None
     if table == data_format.INTERACTIONS_TABLE:
-        ranges = data_format.plan_row_ranges(path, opener=_gfile_open, target_bytes=RANGE_BYTES)
+        ranges = data_format.plan_row_ranges(path, opener=gfile_open, target_bytes=RANGE_BYTES)
         if ranges is None:
             logging.info("%s: read by one worker (it holds a double quote: a quoted field may "
                          "span lines)", os.path.basename(path))
@@ -239,7 +237,7 @@ def _CsvToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
             raise FileNotFoundError(
                 f"validating ExampleGen: {items_path} is missing; interactions are checked "
                 f"against the item ids of {features.ITEMS_FILE} in the same folder")
-        data_format.check_header(items_path, data_format.ITEMS_TABLE, opener=_gfile_open)
+        data_format.check_header(items_path, data_format.ITEMS_TABLE, opener=gfile_open)
         item_ids = (pipeline
                     | "ItemsPath" >> beam.Create([items_path])
                     | "ReadItemIds" >> beam.FlatMap(_accepted_item_ids))
