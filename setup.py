@@ -13,7 +13,7 @@ setuptools.setup(
     packages=setuptools.find_packages(
         include=["pipeline", "pipeline.*", "components", "components.*", "models", "models.*",
                  "data", "data.*", "serving", "serving.*", "schemas"]),
-    # schemas/ is a data-only package: pipeline.config.INTERACTIONS_SCHEMA is
+    # schemas/ is a data-only package: schemas.INTERACTIONS_SCHEMA is
     # <package root>/schemas/interactions.pbtxt, installed or not (MANIFEST.in lists it too).
     package_data={"": ["*.pbtxt"]},
     include_package_data=True,

@@ -23,14 +23,14 @@ import tempfile
 import threading
 import time
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+import models  # noqa: E402,F401  (TF_USE_LEGACY_KERAS before TensorFlow: models/__init__.py)
 
 import numpy as np  # noqa: E402
 
-from pipeline import features  # noqa: E402
+from schemas import features  # noqa: E402
 from serving.testing import free_port, newest_pushed_model, write_tiny_model  # noqa: E402
 
 

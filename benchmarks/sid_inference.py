@@ -24,9 +24,9 @@ import sys
 import tempfile
 import time
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import models  # noqa: E402,F401  (TF_USE_LEGACY_KERAS before TensorFlow: models/__init__.py)
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -34,7 +34,7 @@ import tensorflow as tf  # noqa: E402
 from models.rqvae import export as export_lib  # noqa: E402
 from models.rqvae import train as train_lib  # noqa: E402
 from models.rqvae.config import RqVaeConfig  # noqa: E402
-from pipeline import features  # noqa: E402
+from schemas import features  # noqa: E402
 
 EMBEDDING_DIM = 384
 

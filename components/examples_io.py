@@ -8,7 +8,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact as tfx_artifact
 from tfx.components.util import examples_utils
 
-from pipeline import features
+from schemas import features
 
 # What every custom component writes: gzipped TFRecords of tf.Examples (TFX's default).
 FILE_FORMAT = example_gen_pb2.FORMAT_TFRECORDS_GZIP

@@ -48,7 +48,7 @@ import re
 from typing import (Any, BinaryIO, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional,
                     Sequence, Set, Tuple)
 
-from pipeline import features
+from schemas import features
 
 INTERACTIONS_TABLE = "interactions"
 ITEMS_TABLE = "items"

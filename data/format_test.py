@@ -4,7 +4,7 @@ import os
 import pytest
 
 from data import format as fm
-from pipeline import features as F
+from schemas import features as F
 
 HEADER = ",".join(F.INTERACTION_COLUMNS)
 

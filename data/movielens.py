@@ -14,7 +14,7 @@ import json
 import os
 from typing import Dict, List, Tuple
 
-from pipeline import features
+from schemas import features
 
 ITEM_TEXT_FIELDS = ("title", "year", "genres")
 POSITIVE_MIN_RATING = 4.0

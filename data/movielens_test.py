@@ -6,7 +6,7 @@ import pytest
 
 from data import format as fm
 from data import movielens
-from pipeline import features as F
+from schemas import features as F
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("recbole") is None,
                                 reason="recbole is not installed (make setup)")

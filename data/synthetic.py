@@ -23,7 +23,7 @@ from typing import Dict, Iterator, List, Tuple
 
 import numpy as np
 
-from pipeline import features
+from schemas import features
 
 GENRES = ("Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
           "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi",

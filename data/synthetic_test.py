@@ -6,7 +6,7 @@ import pytest
 
 from data import format as fm
 from data import synthetic
-from pipeline import features as F
+from schemas import features as F
 
 SIZES = dict(num_users=200, num_items=150, num_interactions=4000)
 

@@ -1,4 +1,2 @@
-import os
-
-# TFRS needs Keras 2 (tf-keras): set before TensorFlow is first imported.
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+"""The pipeline layer: RunConfig, create_pipeline, runners, reports, the experiment and the CLI."""
+import models  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads: models/__init__.py)

@@ -19,7 +19,6 @@
 """
 import argparse
 import dataclasses
-import json
 import logging
 import os
 import sys
@@ -27,6 +26,7 @@ import time
 import typing
 
 from pipeline.config import RunConfig
+from pipeline.run import fmt_duration, run_pipeline
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
@@ -54,7 +54,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_experiment_flags(parser: argparse.ArgumentParser) -> None:
-    from pipeline import features
+    from schemas import features
 
     def names(s):
         return [x for x in s.split(",") if x]
@@ -91,7 +91,7 @@ def run_experiment_command(args: argparse.Namespace, config: RunConfig) -> None:
             check_evaluator=args.check_evaluator)
     with open(os.path.join(out_dir, experiment.TABLE_FILE)) as f:
         print("\n" + f.read())
-    print(f"semids experiment: total time {experiment._fmt_duration(time.time() - start)} "
+    print(f"semids experiment: total time {fmt_duration(time.time() - start)} "
           f"({time.time() - start:.0f}s); results in {out_dir}", flush=True)
 
 
@@ -104,72 +104,6 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     return RunConfig.from_dict(base)
 
 
-class _ProgressHandler(logging.Handler):
-    """Prints one line per component as LocalDagRunner starts and finishes it."""
-
-    def __init__(self):
-        super().__init__(logging.INFO)
-        self.started = {}
-
-    def emit(self, record):
-        msg = record.getMessage()
-        if msg.startswith("Component ") and msg.endswith(" is running."):
-            name = msg[len("Component "):-len(" is running.")]
-            self.started[name] = time.time()
-        elif msg.startswith("Component ") and msg.endswith(" is finished."):
-            name = msg[len("Component "):-len(" is finished.")]
-            took = time.time() - self.started.get(name, time.time())
-            print(f"  [{time.strftime('%H:%M:%S')}] {name:<32} done in {took:6.1f}s", flush=True)
-
-
-def _setup_logging(config: RunConfig) -> str:
-    """Full logs to a file; the console gets one line per finished component."""
-    from absl import logging as absl_logging
-    log_dir = os.path.join(config.output_dir, "logs")
-    os.makedirs(log_dir, exist_ok=True)
-    log_path = os.path.join(log_dir, f"{config.pipeline_name}-{time.strftime('%Y%m%d-%H%M%S')}.log")
-    root = logging.getLogger()
-    for h in list(root.handlers):
-        root.removeHandler(h)
-    absl_logging.use_python_logging(quiet=True)
-    absl_logging.set_verbosity(absl_logging.INFO)
-    fh = logging.FileHandler(log_path)
-    fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root.addHandler(fh)
-    root.addHandler(_ProgressHandler())
-    root.setLevel(logging.INFO)
-    return log_path
-
-
-def run_pipeline(config: RunConfig, quiet: bool = False) -> dict:
-    """Prepares the data, runs the pipeline with LocalDagRunner, writes and returns metrics."""
-    from tfx import v1 as tfx
-
-    from pipeline import pipeline as pipeline_lib
-    from pipeline import report
-    from pipeline.inputs import prepare_inputs
-
-    start = time.time()
-    inputs = prepare_inputs(config)
-    log_path = None if quiet else _setup_logging(config)
-    if log_path:
-        print(f"semids: running pipeline '{config.pipeline_name}' on {config.dataset_name} "
-              f"({config.representation}); data {inputs.data_dir}; full log {log_path}", flush=True)
-    tfx.orchestration.LocalDagRunner().run(pipeline_lib.create_pipeline(config, inputs))
-    metrics = report.collect_metrics(config, time.time() - start)
-    path = report.write_metrics(config, metrics)
-    sid_report = report.copy_sid_report(config)
-    if not quiet:
-        if sid_report:
-            print(f"\nSemantic IDs ({sid_report['path']}):\n{report.format_sid_summary(sid_report)}")
-        print(f"\nResults ({path}):\n{report.format_table([metrics])}")
-        for table, n in sorted(metrics["rows_rejected"].items()):
-            print(f"Rows rejected from {table}: {n}" +
-                  (f" (listed in {metrics['rejects_files'][table]})" if n else ""))
-        print(f"\nPushed SavedModel: {metrics['pushed_model_dir'] or '(not pushed: model not blessed)'}")
-    return metrics
-
-
 def _serving_command(args: argparse.Namespace) -> int:
     """`semids serve` / `semids predict`: errors as one line, no traceback."""
     try:
@@ -177,6 +111,11 @@ def _serving_command(args: argparse.Namespace) -> int:
             from serving.server import serve_from_args
             return serve_from_args(args)
         from serving.client import predict_from_args
+        if getattr(args, "new_item_texts", None) and not (args.encoder_dir and args.rqvae_model_dir):
+            from pipeline import report
+            encoder_dir, rqvae_dir = report.new_item_model_paths(RunConfig())
+            args.encoder_dir = args.encoder_dir or encoder_dir
+            args.rqvae_model_dir = args.rqvae_model_dir or rqvae_dir
         return predict_from_args(args)
     except (ValueError, RuntimeError, OSError) as e:
         print(f"semids {args.command}: error: {e}", file=sys.stderr)

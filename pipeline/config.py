@@ -7,11 +7,15 @@ import json
 import os
 from typing import List, Optional, Tuple
 
-from pipeline import features
+from models.ranking.config import RankingConfig
+from models.rqvae.config import RqVaeConfig
+from schemas import features
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCHEMA_DIR = os.path.join(REPO_ROOT, "schemas")
-INTERACTIONS_SCHEMA = os.path.join(SCHEMA_DIR, "interactions.pbtxt")
+
+# Model defaults live with the models; RunConfig's fields start from them.
+_RANKING = RankingConfig()
+_RQVAE = RqVaeConfig()
 
 DATASETS = ("ml100k", "synthetic", "csv")
 RUNNERS = ("direct", "direct_multiprocess", "portable", "dataflow")
@@ -55,46 +59,45 @@ class RunConfig:
     # items.csv columns joined into the embedded text; None: every text column in file order.
     item_text_fields: Optional[List[str]] = None
     embed_batch_size: int = 64
-    # RQ-VAE. Paper: 1-layer encoder/decoder, latent 256, 8 levels x 2048 codes, beta 0.25.
-    # Default for a catalog of ~1.7k items (ML-100K): 4 levels x 64 codes, latent 64. 64 level-1
-    # codes put ~26 items under each first code (so level-1 utilisation can be high and codes
-    # gather real neighbourhoods), and 64^4 = 16.8M SIDs leave collisions rare.
-    rqvae_num_levels: int = 4
-    rqvae_codebook_size: int = 64
-    rqvae_latent_dim: int = 64
-    rqvae_hidden_units: Tuple[int, ...] = ()  # () = the paper's 1-layer encoder/decoder
-    rqvae_beta: float = 0.25
-    rqvae_epochs: int = 200
-    rqvae_batch_size: int = 256
-    rqvae_learning_rate: float = 1e-3
-    rqvae_dead_code_window: int = 20  # steps a code may go unused before it is reset
+    # RQ-VAE (models/rqvae/config.py says why these defaults).
+    rqvae_num_levels: int = _RQVAE.num_levels
+    rqvae_codebook_size: int = _RQVAE.codebook_size
+    rqvae_latent_dim: int = _RQVAE.latent_dim
+    rqvae_hidden_units: Tuple[int, ...] = _RQVAE.hidden_units
+    rqvae_beta: float = _RQVAE.beta
+    rqvae_epochs: int = _RQVAE.epochs
+    rqvae_batch_size: int = _RQVAE.batch_size
+    rqvae_learning_rate: float = _RQVAE.learning_rate
+    rqvae_dead_code_window: int = _RQVAE.dead_code_window  # steps a code may go unused
     sid_collision_breaker: bool = True  # one extra code telling apart items with equal SIDs
 
     # --- InteractionFeatures: splits and history --------------------------------------------
     eval_fraction: float = 0.2  # last share of interactions by time -> eval
     validation_fraction: float = 0.1  # last share of the train period by time -> validation
     new_item_fraction: float = 0.1  # share of items held out (seeded): new at eval
-    history_length: int = 50  # cap on history; also the fixed length H of serving requests
+    # Cap on history; also the fixed length H of serving requests.
+    history_length: int = _RANKING.history_length
 
     # --- representation and table sizes -----------------------------------------------------
-    representation: str = features.RANDOM_HASH
-    item_table_size: int = 10_000  # table budget B of the item feature (hash buckets for random_hash)
+    representation: str = _RANKING.representation
+    # Table budget B of the item feature (hash buckets for random_hash).
+    item_table_size: int = _RANKING.item_table_size
     # Budgets Transform prepares inputs for (SpmTrainer trains one SentencePiece model each; the
     # experiment sweeps them). item_table_size is always added (keep it in the list, so that
     # changing the representation reruns only the Trainer). A SentencePiece budget must
     # exceed the number of (level, code) symbols, sid_length x rqvae_codebook_size.
     table_budgets: Tuple[int, ...] = (512, 1024, 2048, 10_000)
-    user_hash_buckets: int = 10_000
-    use_history: bool = True  # the paper's "with user history" setting
+    user_hash_buckets: int = _RANKING.user_hash_buckets
+    use_history: bool = _RANKING.use_history  # the paper's "with user history" setting
 
     # --- ranking model ------------------------------------------------------------------------
-    embedding_dim: int = 32
-    hidden_units: Tuple[int, ...] = (128, 64)
-    dropout: float = 0.2
-    learning_rate: float = 2e-3
-    batch_size: int = 512
-    max_epochs: int = 20
-    early_stopping_patience: int = 2
+    embedding_dim: int = _RANKING.embedding_dim
+    hidden_units: Tuple[int, ...] = _RANKING.hidden_units
+    dropout: float = _RANKING.dropout
+    learning_rate: float = _RANKING.learning_rate
+    batch_size: int = _RANKING.batch_size
+    max_epochs: int = _RANKING.max_epochs
+    early_stopping_patience: int = _RANKING.early_stopping_patience
 
     # --- Evaluator ----------------------------------------------------------------------------
     min_auc: float = 0.5  # an absolute floor for blessing

@@ -2,7 +2,9 @@ import json
 
 import pytest
 
-from pipeline import cli, features
+from pipeline import cli
+
+from schemas import features
 from pipeline.config import RunConfig, load_config_from_env
 
 

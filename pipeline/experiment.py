@@ -35,8 +35,9 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from pipeline import features
 from pipeline.config import RunConfig
+from pipeline.run import fmt_duration, run_pipeline
+from schemas import features
 
 RESULTS_FILE = "results.csv"
 TABLE_FILE = "table.md"
@@ -303,7 +304,7 @@ def load_trainer_model(base: BaseRun, data: TransformedSplits, catalog_embedding
     import tensorflow as tf
     from models.ranking import trainer_module
     from pipeline import pipeline as pipeline_lib
-    cfg = pipeline_lib.trainer_config(base.config)
+    cfg = pipeline_lib.ranking_config(base.config)
     model = trainer_module.build_model(cfg, catalog_embeddings)
     names = model_features(base.config.representation, base.config.item_table_size,
                            base.config.use_history)
@@ -426,11 +427,6 @@ def _histories(histories) -> List[str]:
     return list(dict.fromkeys(out))
 
 
-def _fmt_duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-
-
 def _check_verdict(check: dict) -> str:
     if check.get("ok"):
         return "OK"
@@ -502,13 +498,12 @@ def run_experiment(base: RunConfig, representations: Sequence[str] = features.RE
     import tensorflow as tf
 
     from models.ranking import trainer_module
-    from pipeline import cli
     from pipeline import pipeline as pipeline_lib
 
     # 1) The base pipeline run (cached when done before): split, SIDs, SPM models, Transform.
     log(f"experiment: base pipeline run ({base.dataset_name}, {base.representation}, "
         f"B={base.item_table_size})")
-    metrics = cli.run_pipeline(base, quiet=quiet)
+    metrics = run_pipeline(base, quiet=quiet)
     base_run = base_run_artifacts(base, metrics)
     data = TransformedSplits(base_run.transformed_examples_uri, base_run.transform_graph_uri)
     catalog_embeddings = trainer_module.load_catalog_embeddings(base_run.transform_graph_uri)
@@ -551,13 +546,13 @@ def run_experiment(base: RunConfig, representations: Sequence[str] = features.RE
         val = data.get(features.VALIDATION, names)
         ev = data.get(features.EVAL, names)
 
-        cfg = pipeline_lib.trainer_config(dataclasses.replace(
+        cfg = pipeline_lib.ranking_config(dataclasses.replace(
             base, representation=rep, item_table_size=budget, use_history=use_history, seed=seed))
         tf.keras.backend.clear_session()
         # The seed fixes the shuffling order (set before the datasets are built) and, again in
         # train_model, the initialisation.
         tf.keras.utils.set_random_seed(seed)
-        train_ds = make_dataset(train, int(cfg["batch_size"]), shuffle_seed=seed)
+        train_ds = make_dataset(train, cfg.batch_size, shuffle_seed=seed)
         val_ds = make_dataset(val, SCORING_BATCH_SIZE)
         model, summary = trainer_module.train_model(
             cfg, train_ds, val_ds, verbose=0,
@@ -582,10 +577,10 @@ def run_experiment(base: RunConfig, representations: Sequence[str] = features.RE
         log(f"  [{i + 1}/{len(todo)}] {rep:<16} B={budget:<6} history={hist:<7} seed={seed}: "
             f"auc {_fmt(row['auc_overall'])} new {_fmt(row['auc_new_items'])} "
             f"tail {_fmt(row['auc_tail'])} ({summary['epochs_run']} epochs, "
-            f"{run_seconds[-1]:.0f}s) elapsed {_fmt_duration(elapsed)}, ETA {_fmt_duration(eta)}")
+            f"{run_seconds[-1]:.0f}s) elapsed {fmt_duration(elapsed)}, ETA {fmt_duration(eta)}")
 
     summary = summarize(out_dir)
-    log(f"experiment: {len(todo)} runs in {_fmt_duration(time.time() - start)}"
+    log(f"experiment: {len(todo)} runs in {fmt_duration(time.time() - start)}"
         + (f" ({np.mean(run_seconds):.0f}s per run)" if run_seconds else "")
         + f"; {os.path.join(out_dir, TABLE_FILE)}, {summary['plot']}")
     return read_results(out_dir)
@@ -745,7 +740,7 @@ def summarize(out_dir: str) -> dict:
              f"initialisation, dropout and the shuffling order only: the split, the Semantic IDs "
              f"and the SentencePiece models are the base pipeline run's, fixed). Early stopping "
              f"uses the validation split; nothing is tuned on eval. Total training time "
-             f"{_fmt_duration(summary['total_run_seconds'])}.", "",
+             f"{fmt_duration(summary['total_run_seconds'])}.", "",
              "AUC: exact ROC AUC on the eval split (the end of the timeline) — overall, "
              "on new items (held out, never in train), on existing items, and on the tail: "
              f"items with {TAIL_MIN_INTERACTIONS} to {TAIL_MAX_INTERACTIONS} training "

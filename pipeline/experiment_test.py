@@ -6,7 +6,9 @@ import os
 import numpy as np
 import pytest
 
-from pipeline import experiment, features
+from pipeline import experiment
+
+from schemas import features
 from pipeline.config import RunConfig
 
 

@@ -10,14 +10,51 @@ Every read here goes through tf.io.gfile, so data_dir and encoder_dir may be gs:
 import os
 from typing import NamedTuple, Optional, Tuple
 
-from pipeline import features
 from pipeline.config import DEFAULT_ENCODER_NAME, RunConfig  # noqa: F401 (re-exported)
+from schemas import features
 
 
 class PipelineInputs(NamedTuple):
     data_dir: str  # holds items.csv and interactions.csv
     encoder_dir: Optional[str]  # model.onnx + tokenizer.json; None: items bring embeddings
     text_fields: Tuple[str, ...]  # items.csv columns joined into the embedded text
+
+
+def _exists(path: str) -> bool:
+    if "://" in path:  # gs:// and friends: ask TF's file systems
+        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+        return tf.io.gfile.exists(path)
+    return os.path.isfile(path)
+
+
+def prepare_dataset(config: RunConfig) -> str:
+    """The folder holding items.csv and interactions.csv for this run (prepared if needed).
+
+    ml100k: converted from recbole into config.prepared_data_dir (idempotent);
+    synthetic: generated there with config's sizes and seed (idempotent for the same params);
+    csv: config.data_dir, which must hold both files.
+    """
+    if config.dataset == "ml100k":
+        from data.movielens import prepare_movielens  # pylint: disable=import-outside-toplevel
+        return prepare_movielens(config.prepared_data_dir)["dir"]
+    if config.dataset == "synthetic":
+        from data.synthetic import generate_synthetic  # pylint: disable=import-outside-toplevel
+        return generate_synthetic(config.prepared_data_dir,
+                                  num_users=config.synthetic_num_users,
+                                  num_items=config.synthetic_num_items,
+                                  num_interactions=config.synthetic_num_interactions,
+                                  seed=config.seed)["dir"]
+    if config.dataset == "csv":
+        d = config.data_dir if "://" in config.data_dir else config.prepared_data_dir
+        missing = [n for n in (features.ITEMS_FILE, features.INTERACTIONS_FILE)
+                   if not _exists(os.path.join(d, n))]
+        if missing:
+            raise FileNotFoundError(
+                f"dataset=csv: data_dir {d} must hold {features.ITEMS_FILE} and "
+                f"{features.INTERACTIONS_FILE}; missing: {', '.join(missing)} "
+                "(the format is described in data/format.py)")
+        return d
+    raise ValueError(f"unknown dataset {config.dataset!r}")
 
 
 def items_header(data_dir: str):
@@ -29,13 +66,12 @@ def items_header(data_dir: str):
 
 
 def prepare_inputs(config: RunConfig) -> PipelineInputs:
-    import data
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
-    from components.content_embedder import core as embedder_core
+    from models import content_encoder
 
     # runner=dataflow: artifact_root and data_dir on GCS, checked before anything is read.
     config.validate_dataflow_paths(needs_encoder=False)
-    data_dir = data.prepare_dataset(config)
+    data_dir = prepare_dataset(config)
     header = items_header(data_dir)
     text_fields = tuple(config.item_text_fields or header.text_field_names)
     unknown = sorted(set(text_fields) - set(header.text_field_names))
@@ -47,9 +83,9 @@ def prepare_inputs(config: RunConfig) -> PipelineInputs:
         return PipelineInputs(data_dir, None, text_fields)  # items bring embeddings: no encoder
     config.validate_dataflow_paths(needs_encoder=True)  # runner=dataflow: encoder_dir on GCS
     if config.encoder_dir:
-        encoder_dir = embedder_core.validate_encoder_dir(config.encoder_dir,
+        encoder_dir = content_encoder.validate_encoder_dir(config.encoder_dir,
                                                          exists=tf.io.gfile.exists)
     else:
-        encoder_dir = embedder_core.prepare_encoder_dir(
+        encoder_dir = content_encoder.prepare_encoder_dir(
             os.path.join(config.output_dir, "encoders", DEFAULT_ENCODER_NAME))
     return PipelineInputs(data_dir, encoder_dir, text_fields)

@@ -11,7 +11,6 @@ import sys
 
 # The tfx CLI runs this file by path: make the project importable when it is not installed.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 from absl import logging  # noqa: E402
 from tfx import v1 as tfx  # noqa: E402

@@ -1,4 +1,5 @@
 """create_pipeline: the semids TFX pipeline, in data-path order."""
+import dataclasses
 import hashlib
 import os
 from typing import Any, List, Optional
@@ -15,10 +16,11 @@ from components.interaction_features.component import InteractionFeatures
 from components.semantic_id_gen.component import SemanticIdGen
 from components.spm_trainer.component import SpmTrainer
 from components.transform.component import CatalogTransform
-from pipeline import features
-from pipeline.config import INTERACTIONS_SCHEMA, REPO_ROOT, RunConfig
+from models.ranking.config import RankingConfig
+from pipeline.config import REPO_ROOT, RunConfig
 from pipeline.inputs import PipelineInputs
 from pipeline.runners import beam_pipeline_args
+from schemas import INTERACTIONS_SCHEMA, features
 
 RANKING_DIR = os.path.join(REPO_ROOT, "models", "ranking")
 PREPROCESSING_MODULE = os.path.join(RANKING_DIR, "preprocessing.py")
@@ -60,15 +62,18 @@ def transform_config(config: RunConfig) -> dict:
     }
 
 
+def ranking_config(config: RunConfig) -> RankingConfig:
+    """The ranking model's typed config: RunConfig's fields of the same names, plus the item
+    side's SID shape."""
+    names = {f.name for f in dataclasses.fields(RankingConfig)} - {"codebook_size"}
+    return RankingConfig(codebook_size=config.rqvae_codebook_size,
+                         **{name: getattr(config, name) for name in names})
+
+
 def trainer_config(config: RunConfig) -> dict:
-    keys = ("representation", "item_table_size", "user_hash_buckets", "embedding_dim", "hidden_units",
-            "dropout", "learning_rate", "batch_size", "max_epochs", "early_stopping_patience",
-            "history_length", "seed", "use_history", "sid_length")
-    cfg = {k: getattr(config, k) for k in keys}
-    cfg["hidden_units"] = list(config.hidden_units)
-    cfg["codebook_size"] = config.rqvae_codebook_size
-    cfg["code_version"] = transform_config(config)["code_version"]
-    return cfg
+    """The ranking Trainer's custom_config: RankingConfig's fields and the code fingerprint."""
+    return {**ranking_config(config).to_dict(),
+            "code_version": transform_config(config)["code_version"]}
 
 
 def rqvae_config(config: RunConfig) -> dict:

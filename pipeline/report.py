@@ -2,15 +2,15 @@
 `results/<dataset>/<representation>/metrics.json` and the printed results table."""
 import json
 import os
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import tensorflow as tf
 from ml_metadata.proto import metadata_store_pb2
 
 from components.example_gen import executor as example_gen_executor
 from components.interaction_features import core as interaction_features_core
-from pipeline import features
-from pipeline.config import RunConfig
+from pipeline.config import DEFAULT_ENCODER_NAME, RunConfig
+from schemas import features
 
 METRICS_FILE = "metrics.json"
 # The columns of the printed table, in order (all keys of metrics.json).
@@ -211,3 +211,17 @@ def format_table(rows: List[dict], columns=TABLE_COLUMNS) -> str:
     sep = "  ".join("-" * w for w in widths)
     body = ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
     return "\n".join([line, sep] + body)
+
+
+def new_item_model_paths(config: RunConfig) -> Tuple[str, str]:
+    """The content encoder folder and the RQ-VAE SavedModel of the latest run of `config`'s
+    pipeline: what `semids predict --new-item-text` encodes new items with."""
+    from tfx.utils import path_utils
+    try:
+        model = latest_run_outputs(config)["RqVaeTrainer"]["model"][0].uri
+    except (RuntimeError, KeyError, IndexError) as e:
+        raise RuntimeError(f"no RQ-VAE model found in {config.metadata_path}: run `make run` first "
+                           f"or pass --rqvae_model_dir ({e})") from None
+    encoder_dir = config.encoder_dir or os.path.join(config.output_dir, "encoders",
+                                                     DEFAULT_ENCODER_NAME)
+    return encoder_dir, path_utils.serving_model_path(model)

@@ -1,9 +1,9 @@
-"""The curated schema agrees with pipeline/features.py."""
+"""The curated schema agrees with schemas/features.py."""
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.utils import io_utils
 
-from pipeline import features
-from pipeline.config import INTERACTIONS_SCHEMA
+from schemas import features
+from schemas import INTERACTIONS_SCHEMA
 
 
 def _schema():

@@ -32,7 +32,8 @@ import posixpath
 from typing import List, Optional
 
 from components import ARTIFACT_TYPES
-from pipeline.config import INTERACTIONS_SCHEMA, REPO_ROOT, RunConfig
+from pipeline.config import REPO_ROOT, RunConfig
+from schemas import INTERACTIONS_SCHEMA
 from pipeline.inputs import PipelineInputs
 
 # Where the Dockerfile copies the repository (its WORKDIR): in-image paths in the job start here.

@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Sequence
 
 import httpx
 
-from pipeline import features
+from schemas import features
 
 DEFAULT_URL = "http://127.0.0.1:8501"
 
@@ -187,11 +187,11 @@ def predict_from_args(args, out=None) -> int:
                          f"{len(texts)} text(s)")
     with SemidsClient(args.url, args.model_name, version=args.version, label=args.label) as c:
         if texts:
-            from serving.new_items import NewItemEncoder, default_model_paths
+            from serving.new_items import NewItemEncoder
             encoder_dir, rqvae_dir = args.encoder_dir, args.rqvae_model_dir
             if not (encoder_dir and rqvae_dir):
-                default_encoder, default_rqvae = default_model_paths()
-                encoder_dir, rqvae_dir = encoder_dir or default_encoder, rqvae_dir or default_rqvae
+                raise ValueError("--new-item-text needs --encoder_dir and --rqvae_model_dir "
+                                 "(`semids predict` fills them from the latest `make run`)")
             sid_length = c.signature_inputs(features.SERVING_BY_SID_SIGNATURE)[features.SEMANTIC_ID][1]
             sids, embeddings = NewItemEncoder(encoder_dir, rqvae_dir, sid_length).encode(texts)
             scores = c.score_by_sid(args.user, args.items, sids, embeddings.tolist(),

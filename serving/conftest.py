@@ -5,7 +5,6 @@ import shutil
 
 import pytest
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 BIASES = {"a": 0.0, "b": 1.0, "c": 2.0}

@@ -39,11 +39,13 @@ import threading
 import time
 from typing import Callable, Dict, List, Optional, Tuple
 
+from schemas import artifact_layout
 from serving.tensors import ServingError, SignatureInfo
 
 log = logging.getLogger(__name__)
 
-WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+WARMUP_FILE = os.path.join(artifact_layout.ServingModel.WARMUP_DIR,
+                           artifact_layout.ServingModel.WARMUP_FILE)
 MAX_WARMUP_RECORDS = 1000  # TF Serving's limit
 _SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 

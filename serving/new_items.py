@@ -6,12 +6,11 @@ for the ranking model's `serving_by_sid` signature. No pipeline rerun is needed.
     sids, embeddings = encoder.encode(["Toy Story 4 2019 Animation Children's Comedy"])
     SemidsClient().score_by_sid("42", ["new-1"], sids, embeddings, history=["1"], history_labels=[1])
 """
-import os
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from pipeline import features
+from schemas import features
 
 
 class NewItemEncoder:
@@ -21,7 +20,7 @@ class NewItemEncoder:
         ranking model's SID length (serving_by_sid's `semantic_id` width): with the collision
         breaker it is L + 1, and a new item's breaker code is 0."""
         import tensorflow as tf
-        from components.content_embedder.core import MiniLmEncoder
+        from models.content_encoder import MiniLmEncoder
         self._text_encoder = MiniLmEncoder(encoder_dir)
         self._encode = tf.saved_model.load(rqvae_model_dir).signatures[features.RQVAE_ENCODE_SIGNATURE]
         self.sid_length = sid_length
@@ -39,19 +38,3 @@ class NewItemEncoder:
                                  f"RQ-VAE gives {num_levels}: is it the same pipeline run's?")
             codes = [c + [0] * (self.sid_length - num_levels) for c in codes]
         return codes, embeddings
-
-
-def default_model_paths(config=None) -> Tuple[str, str]:
-    """The encoder folder and the RQ-VAE SavedModel of the latest run of `config`'s pipeline
-    (default RunConfig: `make run`'s)."""
-    from pipeline import report
-    from pipeline.config import RunConfig
-    from pipeline.inputs import DEFAULT_ENCODER_NAME
-    config = config or RunConfig()
-    try:
-        model = report.latest_run_outputs(config)["RqVaeTrainer"]["model"][0].uri
-    except (RuntimeError, KeyError, IndexError) as e:
-        raise RuntimeError(f"no RQ-VAE model found in {config.metadata_path}: run `make run` first "
-                           f"or pass --rqvae_model_dir ({e})") from None
-    encoder_dir = config.encoder_dir or os.path.join(config.output_dir, "encoders", DEFAULT_ENCODER_NAME)
-    return encoder_dir, os.path.join(model, "Format-Serving")

@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from pipeline import features
+from schemas import features
 
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024  # REST request body limit (413 above it)
 

@@ -5,7 +5,7 @@ same input names, dtypes and ranks; the score is a deterministic function of the
 import os
 import socket
 
-from pipeline import features
+from schemas import features
 
 
 def write_tiny_model(path: str, bias: float = 0.0, history_length: int = 5, sid_length: int = 3,
@@ -66,7 +66,7 @@ def write_tiny_model(path: str, bias: float = 0.0, history_length: int = 5, sid_
         features.SERVING_TF_EXAMPLE_SIGNATURE: module.serve_examples.get_concrete_function(),
         features.SERVING_BY_SID_SIGNATURE: module.serve_by_sid.get_concrete_function()})
     if warmup:
-        from serving.warmup import write_warmup_requests
+        from models.ranking.warmup import write_warmup_requests
         write_warmup_requests(path)
     return path
 

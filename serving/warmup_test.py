@@ -6,7 +6,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
 from serving.model_registry import ModelRegistry
-from serving.warmup import write_warmup_requests
+from models.ranking.warmup import write_warmup_requests
 
 
 def test_write_and_replay_warmup_requests(tiny_models, tmp_path):

@@ -3,7 +3,6 @@ import os
 
 import pytest
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 # A few bad rows in interactions.csv: the run reports them line by line and trains on the rest.
 E2E_BAD_ROWS = 3
@@ -26,7 +25,7 @@ def e2e_config(tmp_dir: str, data_dir: str):
 def e2e_run(tmp_path_factory):
     """Runs the full pipeline once on synthetic data; returns (config, metrics, generated)."""
     from data import synthetic
-    from pipeline import cli
+    from pipeline.run import run_pipeline
 
     tmp = str(tmp_path_factory.mktemp("e2e"))
     data_dir = os.path.join(tmp, "synthetic-data")
@@ -34,7 +33,7 @@ def e2e_run(tmp_path_factory):
         data_dir, num_users=150, num_items=120, num_interactions=3000, seed=0,
         bad_rows=E2E_BAD_ROWS)
     config = e2e_config(tmp, data_dir)
-    metrics = cli.run_pipeline(config, quiet=True)
+    metrics = run_pipeline(config, quiet=True)
     return config, metrics, generated
 
 
@@ -44,10 +43,10 @@ def e2e_spm_run(e2e_run):
     comes from the cache. Returns (config, metrics, first run's metrics)."""
     import dataclasses
 
-    from pipeline import cli
+    from pipeline.run import run_pipeline
     config, first_metrics, _ = e2e_run
     spm_config = dataclasses.replace(config, representation="sid_spm")
-    return spm_config, cli.run_pipeline(spm_config, quiet=True), first_metrics
+    return spm_config, run_pipeline(spm_config, quiet=True), first_metrics
 
 
 @pytest.fixture(scope="session")
@@ -56,13 +55,15 @@ def e2e_all_pushed(e2e_spm_run):
     random_hash and sid_spm models plus one cached rerun (Trainer onwards) for each other one."""
     import dataclasses
 
-    from pipeline import cli, features
+    from pipeline.run import run_pipeline
+
+    from schemas import features
     config, spm_metrics, first_metrics = e2e_spm_run
     pushed = {features.RANDOM_HASH: first_metrics["pushed_model_dir"],
               features.SID_SPM: spm_metrics["pushed_model_dir"]}
     for representation in features.REPRESENTATIONS:
         if representation not in pushed:
-            metrics = cli.run_pipeline(dataclasses.replace(config, representation=representation),
+            metrics = run_pipeline(dataclasses.replace(config, representation=representation),
                                        quiet=True)
             pushed[representation] = metrics["pushed_model_dir"]
     return config, pushed

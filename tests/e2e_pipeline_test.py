@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline import features, report
+from schemas import features, report
 
 pytestmark = pytest.mark.e2e
 

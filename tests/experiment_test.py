@@ -6,7 +6,9 @@ import os
 
 import pytest
 
-from pipeline import experiment, features
+from pipeline import experiment
+
+from schemas import features
 
 pytestmark = pytest.mark.e2e
 
@@ -15,8 +17,8 @@ CONTRACT_COLUMNS = ("representation", "table_budget", "history", "seed", "auc_ov
 
 
 def _check_against_evaluator(config):
-    from pipeline import cli
-    metrics = cli.run_pipeline(config, quiet=True)  # cached: makes this config's run the newest
+    from pipeline.run import run_pipeline
+    metrics = run_pipeline(config, quiet=True)  # cached: makes this config's run the newest
     check = experiment.evaluator_check(experiment.base_run_artifacts(config, metrics))
     for key in ("auc_overall", "auc_new_items", "auc_existing_items"):
         tfma = check["evaluator"][key]

@@ -76,17 +76,18 @@ for top in packages:
         if not is_test(info.name):
             load(info.name)
 
+import schemas
 from pipeline import config, pipeline as pipeline_lib
 out["root"] = os.path.realpath(config.REPO_ROOT)
 out["files"] = {rel: os.path.isfile(os.path.join(config.REPO_ROOT, rel)) for rel in data_files}
-out["files"]["INTERACTIONS_SCHEMA"] = os.path.isfile(config.INTERACTIONS_SCHEMA)
+out["files"]["INTERACTIONS_SCHEMA"] = os.path.isfile(schemas.INTERACTIONS_SCHEMA)
 for key in ("PREPROCESSING_MODULE", "TRAINER_MODULE", "RQVAE_TRAINER_MODULE"):
     out["files"][key] = os.path.isfile(getattr(pipeline_lib, key))
 out["schema_features"] = []
-if os.path.isfile(config.INTERACTIONS_SCHEMA):
+if os.path.isfile(schemas.INTERACTIONS_SCHEMA):
     from tfx.utils import io_utils
     from tensorflow_metadata.proto.v0 import schema_pb2
-    schema = io_utils.parse_pbtxt_file(config.INTERACTIONS_SCHEMA, schema_pb2.Schema())
+    schema = io_utils.parse_pbtxt_file(schemas.INTERACTIONS_SCHEMA, schema_pb2.Schema())
     out["schema_features"] = sorted(f.name for f in schema.feature)
 print("RESULT " + json.dumps(out))
 """

@@ -275,11 +275,11 @@ def _check_run(config: RunConfig, metrics: dict):
 @pytest.mark.e2e
 def test_portable_runner_with_job_service_runs_the_pipeline(tiny_data, tmp_path, request):
     """PortableRunner -> Beam's job service (a subprocess) -> SDK worker in this process."""
-    from pipeline import cli
+    from pipeline.run import run_pipeline
     endpoint = _job_service(request, tmp_path)
     config = _tiny_config(tmp_path, tiny_data, runner="portable",
                           beam_args=[f"--job_endpoint={endpoint}", "--environment_type=LOOPBACK"])
-    metrics = cli.run_pipeline(config, quiet=True)
+    metrics = run_pipeline(config, quiet=True)
     _check_run(config, metrics)
     _check_jobs(endpoint)
 
@@ -305,7 +305,7 @@ def worker_pool_env() -> dict:
 def test_portable_runner_with_external_worker_pool_runs_the_pipeline(tiny_data, tmp_path,
                                                                        request):
     """PortableRunner -> job service -> SDK workers in processes of Beam's worker pool."""
-    from pipeline import cli
+    from pipeline.run import run_pipeline
     endpoint = _job_service(request, tmp_path)
     pool_port = _free_port()
     _start(request, "Beam worker pool",
@@ -315,7 +315,7 @@ def test_portable_runner_with_external_worker_pool_runs_the_pipeline(tiny_data, 
     config = _tiny_config(tmp_path, tiny_data, runner="portable", beam_args=[
         f"--job_endpoint={endpoint}", "--environment_type=EXTERNAL",
         f"--environment_config=localhost:{pool_port}"])
-    metrics = cli.run_pipeline(config, quiet=True)
+    metrics = run_pipeline(config, quiet=True)
     _check_run(config, metrics)
     _check_jobs(endpoint)
     with open(tmp_path / "worker_pool.log") as f:
@@ -325,8 +325,8 @@ def test_portable_runner_with_external_worker_pool_runs_the_pipeline(tiny_data, 
 @pytest.mark.e2e
 @pytest.mark.slow
 def test_direct_multiprocess_runs_the_pipeline(tiny_data, tmp_path):
-    from pipeline import cli
+    from pipeline.run import run_pipeline
     config = _tiny_config(tmp_path, tiny_data, runner="direct_multiprocess", direct_num_workers=2)
     assert "--direct_running_mode=multi_processing" in beam_pipeline_args(config)
-    metrics = cli.run_pipeline(config, quiet=True)
+    metrics = run_pipeline(config, quiet=True)
     _check_run(config, metrics)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline import features
+from schemas import features
 from e2e_pipeline_test import _eval_rows, _named_inputs  # tests/ is on sys.path (rootless)
 
 pytestmark = pytest.mark.e2e

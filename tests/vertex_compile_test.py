@@ -9,7 +9,8 @@ import pytest
 from components import artifacts
 from pipeline import cli, vertex
 from pipeline import pipeline as pipeline_lib
-from pipeline.config import INTERACTIONS_SCHEMA, REPO_ROOT, RunConfig
+from pipeline.config import REPO_ROOT, RunConfig
+from schemas import INTERACTIONS_SCHEMA
 from pipeline.inputs import PipelineInputs
 from pipeline.runners import beam_pipeline_args
 

@@ -35,7 +35,7 @@ from tfx.types import artifact_utils
 from components.content_embedder import core
 from components import examples_io
 from components import progress
-from pipeline import features
+from schemas import features
 
 # Channel keys (distinct across INPUTS and OUTPUTS, as ComponentSpec requires).
 ITEMS_KEY = "items"

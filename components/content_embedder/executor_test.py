@@ -16,7 +16,7 @@ from components.content_embedder.component import ContentEmbedder
 from components.content_embedder.executor import (EMBEDDINGS_KEY, ENCODER_KEY, ITEMS_KEY,
                                                   Executor)
 from components.testing import write_examples_artifact
-from pipeline import features
+from schemas import features
 
 ITEMS = [
     ("1", "Toy Story", "1995", "Animation Children's Comedy"),

@@ -17,7 +17,7 @@ from tfx.proto import example_gen_pb2
 
 from components.example_gen import executor
 from data import format as data_format
-from pipeline import features
+from schemas import features
 
 COMPONENT_IDS = {data_format.INTERACTIONS_TABLE: "InteractionExampleGen",
                  data_format.ITEMS_TABLE: "ItemExampleGen"}

@@ -14,7 +14,7 @@ from components.example_gen import executor
 from components.example_gen.executor_test import read_examples
 from data import format as fm
 from data.synthetic import generate_synthetic
-from pipeline import features as F
+from schemas import features as F
 
 
 def test_factory_configuration(tmp_path):

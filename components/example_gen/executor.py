@@ -33,7 +33,7 @@ from tfx.types import standard_component_specs
 from components import progress
 from data import format as data_format
 from data.format import gfile_open
-from pipeline import features
+from schemas import features
 
 # custom_config keys
 TABLE_KEY = "table"

@@ -12,7 +12,7 @@ from tfx.utils import proto_utils
 from components.example_gen import ValidatingExampleGen
 from components.example_gen import executor
 from data import format as fm
-from pipeline import features as F
+from schemas import features as F
 
 ITEMS = ('item_id,title,genres\n'
          '007,"Bond, James",Action\n'

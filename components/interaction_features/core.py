@@ -45,7 +45,7 @@ import hashlib
 import math
 from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple, Union
 
-from pipeline import features
+from schemas import features
 
 # --- exec property keys of the component -------------------------------------------------
 EVAL_FRACTION_KEY = "eval_fraction"

@@ -2,7 +2,7 @@
 import pytest
 
 from components.interaction_features import core
-from pipeline import features
+from schemas import features
 
 
 def _counts(timestamps):

@@ -29,7 +29,7 @@ from tfx.types import standard_component_specs
 from components.interaction_features import core
 from components import examples_io
 from components import progress
-from pipeline import features
+from schemas import features
 
 # Channel keys. ComponentSpec needs distinct names across INPUTS and OUTPUTS, so the input is
 # `input_examples` (the component's constructor argument is still `examples=`).

@@ -12,7 +12,7 @@ from components.interaction_features import core
 from components.interaction_features.component import InteractionFeatures
 from components.interaction_features.executor import EXAMPLES_KEY, INPUT_EXAMPLES_KEY, Executor
 from components.testing import write_examples_artifact
-from pipeline import features
+from schemas import features
 
 SEED = 1
 NEW_ITEM_FRACTION = 0.25

@@ -13,7 +13,7 @@ report (rules: core.py's and report.py's docstrings).
 
 Inputs: `embeddings` (Examples, split `all`: item_id, embedding, item_text) and `model`
 (standard_artifacts.Model; the SavedModel at `<uri>/Format-Serving` with the serving_default and
-encode signatures of pipeline/features.py).
+encode signatures of schemas/features.py).
 """
 from __future__ import annotations
 

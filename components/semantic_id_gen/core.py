@@ -30,7 +30,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Uni
 
 import numpy as np
 
-from pipeline import features
+from schemas import features
 
 # --- channel keys and exec property keys of the component -----------------------------------
 EMBEDDINGS_KEY = "embeddings"

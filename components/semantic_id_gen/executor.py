@@ -40,7 +40,7 @@ from components import progress
 from components.artifacts import ItemCatalog, SidReport
 from components.semantic_id_gen import core
 from components.semantic_id_gen import report as sid_report
-from pipeline import features
+from schemas import features
 
 # One validated item, as it travels to the model and back (a plain namedtuple: pickled).
 Item = collections.namedtuple("Item", ["item_id", "item_text", "embedding"])

@@ -17,7 +17,7 @@ from components.semantic_id_gen import report as sid_report
 from components.semantic_id_gen.component import SemanticIdGen
 from components.semantic_id_gen.executor import Executor
 from components.testing import write_examples_artifact
-from pipeline import features
+from schemas import features
 
 E, L, K = 8, 3, 4
 REQUIRED_REPORT_KEYS = (

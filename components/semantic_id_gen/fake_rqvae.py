@@ -4,7 +4,7 @@
     fake_rqvae.save_fake_rqvae(path_utils.serving_model_path(model.uri), embedding_dim=8,
                                num_levels=3, codebook_size=4)
 
-Signatures (names from pipeline/features.py):
+Signatures (names from schemas/features.py):
   serving_default: examples (string [None], serialized tf.Examples with `embedding`, float [E])
                    -> codes (int64 [None, L]), reconstruction_error (float32 [None])
   encode:          embedding (float32 [None, E]) -> the same outputs
@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from pipeline import features
+from schemas import features
 
 
 class FakeRqVae(tf.Module):

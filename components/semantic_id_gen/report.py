@@ -40,7 +40,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from components.artifacts import SidReport
-from pipeline import features
+from schemas import features
 
 PAPER_HIERARCHY_COSINE = (0.41, 0.68, 0.91, 0.97)  # Singh et al. 2024, sharing 1..4 levels
 REPORT_SEED = 0

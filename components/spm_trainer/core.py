@@ -85,7 +85,11 @@ import os
 import tempfile
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-from pipeline import features
+from models.sid.symbols import (MAX_SYMBOLS, SYMBOL_BASE, all_symbols, check_symbol_space,  # noqa: F401
+                                 is_int,
+                                 piece_symbols, sentence_codes, sid_sentence, symbol,
+                                 symbol_level_code)
+from schemas import features
 
 # --- channel keys and exec property keys of the component -----------------------------------
 EXAMPLES_KEY = "examples"
@@ -100,8 +104,6 @@ MODEL_TYPES = ("unigram", "bpe")
 TRAIN_SPLITS = (features.TRAIN,)  # the only split SpmTrainer reads
 
 # --- symbols ---------------------------------------------------------------------------------
-SYMBOL_BASE = 0xF0000  # Supplementary Private Use Area-A
-MAX_SYMBOLS = 0xFFFFD - SYMBOL_BASE + 1  # 65,534 private-use characters of plane 15
 UNK_ID = 0
 UNK_PIECE = "<unk>"
 SEED_SENTENCEPIECE_SIZE = 1_000_000  # sentencepiece's default
@@ -141,86 +143,6 @@ TF_TEXT_MATCHES = "tf_text_matches"
 Codes = Tuple[int, ...]
 
 
-def _is_int(x) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-def check_symbol_space(sid_length: int, codebook_size: int,
-                       max_breaker_code: Optional[int] = None) -> None:
-    """ValueError unless sid_length x codebook_size symbols fit plane 15's private-use area and
-    the collision-breaker codes (max_breaker_code, from the catalog's metadata.json) lie in
-    [0, codebook_size)."""
-    if not _is_int(sid_length) or sid_length < 1:
-        raise ValueError(f"SpmTrainer: sid_length must be a positive integer, got {sid_length!r}")
-    if not _is_int(codebook_size) or codebook_size < 1:
-        raise ValueError(
-            f"SpmTrainer: codebook_size must be a positive integer, got {codebook_size!r}")
-    if sid_length * codebook_size > MAX_SYMBOLS:
-        raise ValueError(
-            f"SpmTrainer: sid_length x codebook_size = {sid_length} x {codebook_size} = "
-            f"{sid_length * codebook_size:,} symbols exceed the {MAX_SYMBOLS:,} private-use "
-            f"characters U+F0000..U+FFFFD that encode one (level, code) each")
-    if max_breaker_code is not None and not 0 <= max_breaker_code < codebook_size:
-        raise ValueError(
-            f"SpmTrainer: the catalog's largest collision-breaker code is {max_breaker_code}, "
-            f"outside [0, codebook_size = {codebook_size}): the breaker level shares the "
-            "codebook's symbols, so at most codebook_size items may share their L RQ-VAE codes "
-            "(train the RQ-VAE with more levels or codes, or rerun SemanticIdGen without the "
-            "breaker)")
-
-
-def symbol(level: int, code: int, codebook_size: int) -> str:
-    """The one private-use character of (level, code): chr(0xF0000 + level * K + code)."""
-    if not 0 <= code < codebook_size:
-        raise ValueError(f"SpmTrainer: code {code} at SID level {level} is outside "
-                         f"[0, codebook_size = {codebook_size})")
-    if level < 0:
-        raise ValueError(f"SpmTrainer: negative SID level {level}")
-    point = SYMBOL_BASE + level * codebook_size + code
-    if point > 0xFFFFD:
-        raise ValueError(f"SpmTrainer: (level {level}, code {code}) with codebook_size "
-                         f"{codebook_size} lies beyond the private-use area U+F0000..U+FFFFD")
-    return chr(point)
-
-
-def symbol_level_code(ch: str, codebook_size: int) -> Tuple[int, int]:
-    """(level, code) of a symbol; ValueError on a character that is no symbol."""
-    offset = ord(ch) - SYMBOL_BASE
-    if len(ch) != 1 or offset < 0 or ord(ch) > 0xFFFFD:
-        raise ValueError(f"SpmTrainer: {ch!r} is not a Semantic ID symbol")
-    return divmod(offset, codebook_size)
-
-
-def sid_sentence(codes: Iterable[int], codebook_size: int) -> str:
-    """The SID's symbols concatenated (no separators): code i at level i."""
-    return "".join(symbol(level, int(code), codebook_size) for level, code in enumerate(codes))
-
-
-def sentence_codes(sentence: str, codebook_size: int) -> Codes:
-    """The codes of a SID sentence (inverse of sid_sentence); ValueError when a symbol sits at
-    a position other than its level."""
-    out = []
-    for pos, ch in enumerate(sentence):
-        level, code = symbol_level_code(ch, codebook_size)
-        if level != pos:
-            raise ValueError(f"SpmTrainer: symbol of level {level} at position {pos} of "
-                             f"{sentence!r}")
-        out.append(code)
-    return tuple(out)
-
-
-def piece_symbols(piece: str, codebook_size: int) -> List[Tuple[int, int]]:
-    """(level, code) of each symbol of a vocabulary piece (a run of consecutive levels)."""
-    return [symbol_level_code(ch, codebook_size) for ch in piece]
-
-
-def all_symbols(sid_length: int, codebook_size: int) -> List[str]:
-    """Every (level, code) symbol, level-major: the single-character pieces guaranteed."""
-    check_symbol_space(sid_length, codebook_size)
-    return [symbol(level, code, codebook_size)
-            for level in range(sid_length) for code in range(codebook_size)]
-
-
 def min_vocab_size(num_symbols: int) -> int:
     """The smallest budget: every symbol plus <unk>."""
     return num_symbols + 1
@@ -228,7 +150,7 @@ def min_vocab_size(num_symbols: int) -> int:
 
 def check_vocab_size(vocab_size: int, num_symbols: int) -> None:
     """ValueError unless vocab_size >= num_symbols + 1 (the budget rule of the docstring)."""
-    if not _is_int(vocab_size) or vocab_size < min_vocab_size(num_symbols):
+    if not is_int(vocab_size) or vocab_size < min_vocab_size(num_symbols):
         raise ValueError(
             f"SpmTrainer: vocab size {vocab_size!r} is too small: every one of the "
             f"{num_symbols:,} (level, code) symbols (sid_length x codebook_size) needs its own "
@@ -243,16 +165,16 @@ def validate_params(vocab_sizes: Sequence[int], model_type: str, seed: int,
                          f"{vocab_sizes!r}")
     sizes = list(vocab_sizes)
     for v in sizes:
-        if not _is_int(v) or v < 2:
+        if not is_int(v) or v < 2:
             raise ValueError(f"SpmTrainer: every vocab size must be an integer >= 2, got {v!r}")
     if len(set(sizes)) != len(sizes):
         raise ValueError(f"SpmTrainer: repeated vocab sizes in {sizes}")
     if model_type not in MODEL_TYPES:
         raise ValueError(f"SpmTrainer: model_type must be one of {MODEL_TYPES}, got "
                          f"{model_type!r}")
-    if not _is_int(seed):
+    if not is_int(seed):
         raise ValueError(f"SpmTrainer: seed must be an integer, got {seed!r}")
-    if not _is_int(max_sentences) or max_sentences < 1:
+    if not is_int(max_sentences) or max_sentences < 1:
         raise ValueError(f"SpmTrainer: max_sentences must be a positive integer, got "
                          f"{max_sentences!r}")
     return sorted(sizes)

@@ -28,7 +28,7 @@ from components.semantic_id_gen import core as sid_core
 from components.spm_trainer import core
 from components import examples_io
 from components import progress
-from pipeline import features
+from schemas import features
 
 _MISSING = "item_not_in_catalog"
 # how many distinct training sentences the tensorflow_text cross-check tokenises (plus every symbol)
@@ -83,7 +83,7 @@ def train_and_write(sentence_counts: Mapping[str, int], output_uri: str,
     """Trains one model per budget, writes spm_<B>.model / .vocab and spm_summary.json under
     output_uri (tf.io.gfile), returns the summary. Checks every model: each symbol a single
     non-unknown piece, and tensorflow_text giving the sentencepiece API's ids."""
-    from components.spm_trainer import tf_ops  # pylint: disable=import-outside-toplevel
+    from models.sid import tf_ops  # pylint: disable=import-outside-toplevel
 
     if not sentence_counts:
         raise ValueError(

@@ -14,7 +14,7 @@ from components.spm_trainer import core
 from components.spm_trainer.component import SpmTrainer
 from components.spm_trainer.executor import Executor
 from components.testing import write_examples_artifact
-from pipeline import features
+from schemas import features
 
 L, K = 2, 8  # RQ-VAE levels, codebook size; SIDs have L + 1 codes (breaker on)
 S = L + 1

@@ -12,15 +12,13 @@ from tfx.utils import json_utils
 
 from components import artifacts
 from models.ranking.preprocessing import CATALOG_DIR, SPM_DIR
+from schemas import artifact_layout
 
 CATALOG_KEY = "catalog"
 SPM_MODELS_KEY = "spm_models"
-# In the transform_graph artifact: the catalog's content embeddings, row-aligned with the
-# catalog rows the graph emits (dense_content's frozen table is built from them).
-CATALOG_EMBEDDINGS_FILE = "catalog_embeddings.npy"
-# ... and the SentencePiece models the graph tokenises with (serving_by_sid tokenises a SID
-# given in the request with the same model).
-SPM_MODELS_DIR = "spm_models"
+# What the transform_graph artifact holds beside TFX's files (schemas/artifact_layout.py).
+CATALOG_EMBEDDINGS_FILE = artifact_layout.TransformGraph.CATALOG_EMBEDDINGS_FILE
+SPM_MODELS_DIR = artifact_layout.TransformGraph.SPM_MODELS_DIR
 
 
 class Executor(tfx_transform_executor.Executor):

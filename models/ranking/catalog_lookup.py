@@ -11,15 +11,14 @@ import os
 
 import tensorflow as tf
 
-from components import artifacts
-from pipeline import features
+from schemas import artifact_layout, features
 
 UNKNOWN = -1
 _TSV_ITEM_ID, _TSV_ROW, _TSV_SID = 0, 1, 2
 
 
 def read_catalog_metadata(catalog_dir: str) -> dict:
-    path = os.path.join(catalog_dir, artifacts.ItemCatalog.METADATA_JSON)
+    path = os.path.join(catalog_dir, artifact_layout.ItemCatalog.METADATA_JSON)
     with tf.io.gfile.GFile(path) as f:
         return json.load(f)
 
@@ -28,7 +27,7 @@ class CatalogLookup:
     def __init__(self, catalog_dir: str):
         self.metadata = read_catalog_metadata(catalog_dir)
         self.sid_length = int(self.metadata["sid_length"])
-        tsv = os.path.join(catalog_dir, artifacts.ItemCatalog.CATALOG_TSV)
+        tsv = os.path.join(catalog_dir, artifact_layout.ItemCatalog.CATALOG_TSV)
         self._rows = tf.lookup.StaticHashTable(
             tf.lookup.TextFileInitializer(tsv, tf.string, _TSV_ITEM_ID, tf.int64, _TSV_ROW,
                                           delimiter="\t"), UNKNOWN)

@@ -11,7 +11,7 @@ import tensorflow_transform.beam as tft_beam
 
 from components import artifacts
 from models.ranking import preprocessing
-from pipeline import features
+from schemas import features
 
 CATALOG = {"a": (0, "3-1-0"), "b,x": (1, "3-1-1"), "007": (2, "9-4-0")}
 

@@ -1,6 +1,6 @@
 """The TFRS ranking model: candidate item, user and label-split history -> click logit.
 
-Inputs are Transform outputs (pipeline/features.py names). The history is pooled separately over
+Inputs are Transform outputs (schemas/features.py names). The history is pooled separately over
 positively and negatively labelled items (the paper's "with user history" setting), and the
 candidate is crossed with both pools, so the model can score an item it has never seen by how it
 relates to what the user liked and disliked.
@@ -11,7 +11,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from models.ranking import representations
-from pipeline import features
+from schemas import features
 
 
 def masked_mean(embeddings: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:

@@ -4,7 +4,8 @@ import tensorflow as tf
 
 from models.ranking import model as model_lib
 from models.ranking import trainer_module
-from pipeline import features
+from models.ranking.config import RankingConfig
+from schemas import features
 
 H, S, K, N_ITEMS, BUDGET = 5, 3, 8, 60, 64
 
@@ -37,7 +38,7 @@ def transformed_batch(n, rng):
 
 
 def cfg(representation, use_history=True):
-    return dict(representation=representation, item_table_size=BUDGET, user_hash_buckets=50,
+    return RankingConfig(representation=representation, item_table_size=BUDGET, user_hash_buckets=50,
                 embedding_dim=8, hidden_units=[16], dropout=0.0, learning_rate=0.01,
                 sid_length=S, codebook_size=K, use_history=use_history)
 

@@ -8,10 +8,9 @@ from typing import Any, Dict
 
 import tensorflow as tf
 
-from components.artifacts import SpmModels
-from components.spm_trainer import tf_ops
+from models.sid import tf_ops
 from models.ranking.catalog_lookup import CatalogLookup
-from pipeline import features
+from schemas import artifact_layout, features
 
 # custom_config keys
 HISTORY_LENGTH = "history_length"
@@ -109,7 +108,7 @@ def preprocessing_fn(inputs: Dict[str, Any], custom_config: Dict[str, Any]) -> D
         if spm_dir:
             codebook_size = int(lookup.metadata["codebook_size"])
             for budget in custom_config[SPM_BUDGETS]:
-                tokenizer = tf_ops.load_tokenizer(SpmModels.model_path(spm_dir, budget))
+                tokenizer = tf_ops.load_tokenizer(artifact_layout.SpmModels.model_path(spm_dir, budget))
                 outputs[features.item_spm_pieces(budget)] = spm_piece_ids(
                     tokenizer, item_sid, codebook_size)
                 outputs[features.history_spm_pieces(budget)] = spm_piece_ids(

@@ -2,7 +2,7 @@ import numpy as np
 import tensorflow as tf
 
 from models.ranking import preprocessing
-from pipeline import features
+from schemas import features
 
 CFG = {preprocessing.HISTORY_LENGTH: 3, preprocessing.USER_HASH_BUCKETS: 100}
 

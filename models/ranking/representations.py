@@ -18,7 +18,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-from pipeline import features
+from schemas import features
 
 CANDIDATE = "candidate"
 HISTORY = "history"

@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from models.ranking import representations as reps
-from pipeline import features
+from schemas import features
 
 K = 4
 

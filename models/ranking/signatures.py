@@ -18,9 +18,9 @@ from typing import Optional
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from components.spm_trainer import tf_ops
+from models.sid import tf_ops
 from models.ranking import preprocessing
-from pipeline import features
+from schemas import features
 
 
 def _score(model, transformed):

@@ -1,7 +1,6 @@
 """TFX Trainer module: trains the TFRS ranking model and exports it for TF Serving.
 
-The Trainer's `custom_config` carries the model options from the RunConfig (see
-pipeline/pipeline.py); train split = features.TRAIN, eval split (early stopping) = VALIDATION.
+The Trainer's `custom_config` carries a RankingConfig (models/ranking/config.py); train split = features.TRAIN, eval split (early stopping) = VALIDATION.
 """
 import json
 import logging
@@ -14,13 +13,12 @@ import tensorflow_transform as tft
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
-from components.artifacts import SpmModels
-from components.transform.executor import CATALOG_EMBEDDINGS_FILE, SPM_MODELS_DIR
 from models.ranking import model as model_lib
+from models.ranking.config import RankingConfig
 from models.ranking import representations
 from models.ranking import signatures
-from pipeline import features
-from serving.warmup import write_warmup_requests
+from schemas import artifact_layout, features
+from models.ranking.warmup import write_warmup_requests
 
 
 def _dataset(fn_args, file_pattern, tf_transform_output, batch_size, shuffle):
@@ -30,44 +28,45 @@ def _dataset(fn_args, file_pattern, tf_transform_output, batch_size, shuffle):
         tf_transform_output.transformed_metadata.schema)
 
 
-def build_model(cfg: dict, catalog_embeddings: Optional[np.ndarray] = None) -> model_lib.RankingModel:
-    """The ranking model of a Trainer custom_config (pipeline.pipeline.trainer_config)."""
+def build_model(cfg: RankingConfig,
+                catalog_embeddings: Optional[np.ndarray] = None) -> model_lib.RankingModel:
+    """The ranking model of a RankingConfig."""
     options = representations.RepresentationOptions(
-        table_budget=int(cfg["item_table_size"]), embedding_dim=int(cfg["embedding_dim"]),
-        sid_length=int(cfg.get("sid_length") or 0), codebook_size=int(cfg.get("codebook_size") or 0),
+        table_budget=cfg.item_table_size, embedding_dim=cfg.embedding_dim,
+        sid_length=cfg.sid_length, codebook_size=cfg.codebook_size,
         catalog_embeddings=catalog_embeddings)
     model = model_lib.RankingModel(
-        representation=cfg["representation"], options=options,
-        user_hash_buckets=int(cfg["user_hash_buckets"]),
-        hidden_units=[int(u) for u in cfg["hidden_units"]],
-        dropout=float(cfg["dropout"]), use_history=bool(cfg.get("use_history", True)))
-    model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate=float(cfg["learning_rate"])))
+        representation=cfg.representation, options=options,
+        user_hash_buckets=cfg.user_hash_buckets, hidden_units=list(cfg.hidden_units),
+        dropout=cfg.dropout, use_history=cfg.use_history)
+    model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate=cfg.learning_rate))
     return model
 
 
 def load_catalog_embeddings(transform_output: str) -> Optional[np.ndarray]:
     """The content embeddings CatalogTransform stored beside its graph (row-aligned with the
     catalog rows the graph emits), or None when the run has no catalog."""
-    path = os.path.join(transform_output, CATALOG_EMBEDDINGS_FILE)
+    path = os.path.join(transform_output,
+                        artifact_layout.TransformGraph.CATALOG_EMBEDDINGS_FILE)
     if not tf.io.gfile.exists(path):
         return None
     with tf.io.gfile.GFile(path, "rb") as f:
         return np.load(f)
 
 
-def train_model(cfg: dict, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset,
+def train_model(cfg: RankingConfig, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset,
                 log_dir: Optional[str] = None, verbose: int = 2,
                 catalog_embeddings: Optional[np.ndarray] = None) -> Tuple[model_lib.RankingModel, dict]:
     """Builds and fits the ranking model with early stopping on validation AUC; returns the model
     (best epoch's weights) and a summary. Shared by run_fn and the experiment runner."""
-    tf.keras.utils.set_random_seed(int(cfg.get("seed", 0)))
+    tf.keras.utils.set_random_seed(cfg.seed)
     model = build_model(cfg, catalog_embeddings)
     callbacks = [tf.keras.callbacks.EarlyStopping(
-        monitor="val_auc", mode="max", patience=int(cfg["early_stopping_patience"]),
+        monitor="val_auc", mode="max", patience=cfg.early_stopping_patience,
         restore_best_weights=True)]
     if log_dir:
         callbacks.append(tf.keras.callbacks.TensorBoard(log_dir=log_dir))
-    history = model.fit(train_ds, validation_data=val_ds, epochs=int(cfg["max_epochs"]),
+    history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.max_epochs,
                         verbose=verbose, callbacks=callbacks)
     val_auc = history.history["val_auc"]
     best_epoch = max(range(len(val_auc)), key=val_auc.__getitem__)
@@ -79,12 +78,12 @@ def train_model(cfg: dict, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset,
 
 
 def run_fn(fn_args: tfx.components.FnArgs):
-    cfg = fn_args.custom_config
+    cfg = RankingConfig.from_custom_config(fn_args.custom_config)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    batch_size = int(cfg["batch_size"])
+    batch_size = cfg.batch_size
     # The seed fixes the shuffling order (set before the datasets are built) and, again in
     # train_model, the initialisation.
-    tf.keras.utils.set_random_seed(int(cfg.get("seed", 0)))
+    tf.keras.utils.set_random_seed(cfg.seed)
     train_ds = _dataset(fn_args, fn_args.train_files, tf_transform_output, batch_size, True)
     val_ds = _dataset(fn_args, fn_args.eval_files, tf_transform_output, batch_size, False)
 
@@ -96,16 +95,17 @@ def run_fn(fn_args: tfx.components.FnArgs):
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, "training_summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
 
-    budget = int(cfg["item_table_size"])
+    budget = cfg.item_table_size
     spm_model = None
-    if cfg["representation"] == features.SID_SPM:
-        spm_model = os.path.join(fn_args.transform_output, SPM_MODELS_DIR,
-                                 os.path.basename(SpmModels.model_path("", budget)))
+    if cfg.representation == features.SID_SPM:
+        spm_model = os.path.join(fn_args.transform_output,
+                                 artifact_layout.TransformGraph.SPM_MODELS_DIR,
+                                 artifact_layout.SpmModels.model_file(budget))
     sigs = signatures.make_serving_signatures(
-        model, tf_transform_output, int(cfg["history_length"]),
-        sid_length=int(cfg.get("sid_length") or 0) if catalog_embeddings is not None else 0,
+        model, tf_transform_output, cfg.history_length,
+        sid_length=cfg.sid_length if catalog_embeddings is not None else 0,
         embedding_dim=0 if catalog_embeddings is None else int(catalog_embeddings.shape[1]),
-        codebook_size=int(cfg.get("codebook_size") or 0), spm_model_path=spm_model,
+        codebook_size=cfg.codebook_size, spm_model_path=spm_model,
         spm_budget=budget)
     model.save(fn_args.serving_model_dir, save_format="tf", signatures=sigs)
     # TF Serving replays these before it reports the model AVAILABLE (and so does semids serve).

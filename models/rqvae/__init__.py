@@ -12,7 +12,4 @@ RQ-VAE-Recommender repo: one concept per file, outputs as named tuples.
     export.py      SavedModel signatures (serving_default, encode) + assets.extra/rqvae_config.json
     trainer_module.py  TFX Trainer module file (run_fn)
 """
-import os
 
-# TFRS needs Keras 2 (tf-keras): set before TensorFlow is first imported.
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")

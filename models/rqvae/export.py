@@ -1,4 +1,4 @@
-"""Exports a trained RqVae as a SavedModel with two signatures (names from pipeline/features.py):
+"""Exports a trained RqVae as a SavedModel with two signatures (names from schemas/features.py):
 
 - serving_default: `examples` (tf.string [None], serialized tf.Examples holding `embedding`, a
   float list of length E) -> `codes` (int64 [None, L]), `reconstruction_error` (float32 [None]).
@@ -16,7 +16,7 @@ from typing import Optional
 import tensorflow as tf
 
 from models.rqvae import model as model_lib
-from pipeline import features
+from schemas import features
 
 CONFIG_FILE = "rqvae_config.json"
 

@@ -18,7 +18,7 @@ from models.rqvae import encoder as encoder_lib
 from models.rqvae import kmeans as kmeans_lib
 from models.rqvae import losses as losses_lib
 from models.rqvae import quantizer as quantizer_lib
-from pipeline import features
+from schemas import features
 
 RqVaeOutput = collections.namedtuple(
     "RqVaeOutput",

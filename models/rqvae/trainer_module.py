@@ -23,7 +23,7 @@ from tfx_bsl.public import tfxio
 from models.rqvae import export as export_lib
 from models.rqvae import train as train_lib
 from models.rqvae.config import RqVaeConfig
-from pipeline import features
+from schemas import features
 
 SUMMARY_FILE = "training_summary.json"
 _READ_BATCH = 1024

@@ -13,7 +13,7 @@ from tfx.types import artifact_utils, standard_artifacts
 
 from models.rqvae import export as export_lib
 from models.rqvae import trainer_module
-from pipeline import features
+from schemas import features
 
 E, N = 24, 300
 CUSTOM_CONFIG = dict(num_levels=3, codebook_size=8, latent_dim=8, hidden_units=[], beta=0.25,

@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from data import prepare_dataset
-from pipeline import features as F
+from pipeline.inputs import prepare_dataset
+from schemas import features as F
 from pipeline.config import RunConfig
 
 

@@ -12,10 +12,10 @@ after `model.save(serving_model_dir, ...)` in the Trainer; the Pusher copies the
 import os
 from typing import Sequence
 
-from pipeline import features
+from schemas import artifact_layout, features
 
-WARMUP_DIR = "assets.extra"
-WARMUP_FILE = "tf_serving_warmup_requests"
+WARMUP_DIR = artifact_layout.ServingModel.WARMUP_DIR
+WARMUP_FILE = artifact_layout.ServingModel.WARMUP_FILE
 
 
 def _dummy_value(name: str, dtype: int, inner_shape: Sequence[int], row: int):

@@ -1,7 +1,7 @@
 """TensorFlow helpers for Transform's preprocessing_fn: Semantic ID codes -> SID sentences (the
-same strings as core.sid_sentence), and tokenisation with tensorflow_text as serving does.
+same strings as symbols.sid_sentence), and tokenisation with tensorflow_text as serving does.
 
-    from components.spm_trainer import tf_ops
+    from models.sid import tf_ops
     sentences = tf_ops.sid_codes_to_sentences(codes, codebook_size)        # tf.string [...]
     tokenizer = tf_ops.load_tokenizer(SpmModels.model_path(spm_uri, B))
     piece_ids = tf.cast(tokenizer.tokenize(sentences), tf.int64)            # ragged, ids in [1, B)
@@ -12,13 +12,13 @@ from typing import List, Sequence
 
 import tensorflow as tf
 
-from components.spm_trainer import core
+from models.sid import symbols
 
 
 def sid_codes_to_sentences(codes: tf.Tensor, codebook_size: int,
                            validate: bool = True) -> tf.Tensor:
     """codes [..., S] int (S = sid_length) -> tf.string [...]: per SID the UTF-8 string of the
-    symbols chr(0xF0000 + level * codebook_size + code) (core.sid_sentence). A SID with any
+    symbols chr(0xF0000 + level * codebook_size + code) (symbols.sid_sentence). A SID with any
     negative code (-1: item not in the catalog, history padding) gives the empty string, which
     tokenises to no pieces. With `validate`, a code >= codebook_size fails the graph with an
     InvalidArgumentError (the symbol would belong to the next level)."""
@@ -31,7 +31,7 @@ def sid_codes_to_sentences(codes: tf.Tensor, codebook_size: int,
     sid_length = tf.shape(codes, out_type=tf.int64)[-1]
     static_s = codes.shape[-1]
     if static_s is not None:
-        core.check_symbol_space(int(static_s), int(codebook_size))
+        symbols.check_symbol_space(int(static_s), int(codebook_size))
     known = tf.reduce_all(codes >= 0, axis=-1)  # [...]
     checks = []
     if validate:
@@ -40,7 +40,7 @@ def sid_codes_to_sentences(codes: tf.Tensor, codebook_size: int,
             message=f"sid_codes_to_sentences: a SID code is >= codebook_size {codebook_size}"))
     with tf.control_dependencies(checks):
         levels = tf.range(sid_length, dtype=tf.int64) * codebook_size
-        points = core.SYMBOL_BASE + levels + tf.maximum(codes, 0)
+        points = symbols.SYMBOL_BASE + levels + tf.maximum(codes, 0)
     flat = tf.reshape(tf.cast(points, tf.int32), tf.stack([-1, tf.cast(sid_length, tf.int32)]))
     encoded = tf.strings.unicode_encode(flat, output_encoding="UTF-8")  # [N]
     encoded = tf.reshape(encoded, tf.shape(codes)[:-1])

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.spm_trainer import core, tf_ops
+from components.spm_trainer import core
+from models.sid import tf_ops
 
 K, S = 16, 3
 

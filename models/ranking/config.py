@@ -1,0 +1,68 @@
+"""RankingConfig: the ranking model's options, typed. The Trainer reads it once from its
+custom_config (RankingConfig.from_custom_config); pipeline/config.py's RunConfig takes its
+defaults from here."""
+import dataclasses
+import json
+from typing import Any, Mapping, Optional, Tuple
+
+from schemas import features
+
+# custom_config keys that are not model options: the code fingerprint that keys the TFX cache.
+NON_MODEL_KEYS = ("code_version",)
+
+
+@dataclasses.dataclass(frozen=True)
+class RankingConfig:
+    representation: str = features.RANDOM_HASH
+    item_table_size: int = 10_000  # table budget B of the item feature
+    user_hash_buckets: int = 10_000
+    embedding_dim: int = 32
+    hidden_units: Tuple[int, ...] = (128, 64)
+    dropout: float = 0.2
+    learning_rate: float = 2e-3
+    batch_size: int = 512
+    max_epochs: int = 20
+    early_stopping_patience: int = 2
+    history_length: int = 50
+    use_history: bool = True
+    seed: int = 0
+    # From the item side: codes per SID and codes per level (0 when the run has no catalog).
+    sid_length: int = 0
+    codebook_size: int = 0
+
+    def __post_init__(self):
+        casts = {f.name: f.type for f in dataclasses.fields(self)}
+        for name, typ in casts.items():
+            value = getattr(self, name)
+            if typ in (int, float, str):
+                value = typ(value)
+            elif typ is bool:
+                value = bool(value)
+            else:  # Tuple[int, ...]
+                value = tuple(int(u) for u in value)
+            object.__setattr__(self, name, value)
+        if self.representation not in features.REPRESENTATIONS:
+            raise ValueError(f"RankingConfig: representation must be one of "
+                             f"{features.REPRESENTATIONS}, got {self.representation!r}")
+        for name in ("item_table_size", "user_hash_buckets", "embedding_dim", "batch_size",
+                     "max_epochs", "history_length"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"RankingConfig: {name} must be positive")
+
+    @classmethod
+    def from_custom_config(cls, custom_config: Optional[Mapping[str, Any]]) -> "RankingConfig":
+        cc = {k: v for k, v in dict(custom_config or {}).items() if k not in NON_MODEL_KEYS}
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(cc) - known)
+        if unknown:
+            raise ValueError(f"RankingConfig: unknown custom_config key(s) {unknown}; "
+                             f"known: {sorted(known)}")
+        return cls(**{k: v for k, v in cc.items() if v is not None})
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["hidden_units"] = list(self.hidden_units)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)

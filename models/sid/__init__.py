@@ -1,0 +1,1 @@
+"""Semantic-ID symbols and sentences, shared by SpmTrainer and the Transform graph."""

@@ -1,0 +1,82 @@
+"""The file names inside the pipeline's artifacts: the layout producers and consumers agree on.
+
+TFX-free on purpose: models/ and serving/ read artifacts through these names without importing
+TFX or components/. components/artifacts.py gives the TFX artifact types the same names (each
+type inherits its layout class below).
+"""
+
+class ContentEncoder:
+    """A sentence encoder's files: model.onnx (inputs input_ids, attention_mask, token_type_ids;
+    output last_hidden_state) and tokenizer.json."""
+    ONNX_FILE = "model.onnx"
+    TOKENIZER_FILE = "tokenizer.json"
+
+
+class ItemCatalog:
+    """Every catalog item's Semantic ID and content embedding.
+
+    catalog.tsv      item_id <TAB> row <TAB> semantic_id_str, one line per item, sorted by item_id,
+                     rows 0..N-1 (Transform builds its lookups from this file)
+    embeddings.npy   float32 [N, E], row-aligned with catalog.tsv
+    metadata.json    num_items, num_levels (RQ-VAE levels L), sid_length (L+1 with the breaker,
+                     else L), codebook_size, embedding_dim, collision_breaker
+    items/           gzipped TFRecord tf.Examples (item_id, semantic_id, semantic_id_str,
+                     embedding, item_text) for Beam consumers
+    """
+    CATALOG_TSV = "catalog.tsv"
+    EMBEDDINGS_NPY = "embeddings.npy"
+    METADATA_JSON = "metadata.json"
+    ITEMS_DIR = "items"
+
+
+class SidReport:
+    """sid_report.json / .md / .png, copied to results/<dataset>/ by pipeline/report.py."""
+    JSON_FILE = "sid_report.json"
+    MD_FILE = "sid_report.md"
+    PNG_FILE = "sid_report.png"
+
+
+class SpmModels:
+    """SentencePiece models over Semantic-ID sentences, one per table budget B (SpmTrainer;
+    trained on the train split only).
+
+    spm_<B>.model      the serialized SentencePiece model (tensorflow_text.SentencepieceTokenizer
+                       (model=<bytes>) loads it); ids: 0 = <unk>, 1..B-1 pieces (fewer when the
+                       data hold fewer pieces: see spm_summary.json)
+    spm_<B>.vocab      piece <TAB> score per id (for people)
+    spm_summary.json   splits_read, counts, and per budget ("models": {"<B>": ...}) the requested
+                       and actual vocab size and the piece statistics
+    Custom property `vocab_sizes`: the budgets, comma-separated ("512,1024").
+    """
+    MODEL_FILE_FORMAT = "spm_{vocab_size}.model"
+    VOCAB_FILE_FORMAT = "spm_{vocab_size}.vocab"
+    SUMMARY_JSON = "spm_summary.json"
+    VOCAB_SIZES_PROPERTY = "vocab_sizes"
+
+    @classmethod
+    def model_file(cls, vocab_size: int) -> str:
+        return cls.MODEL_FILE_FORMAT.format(vocab_size=int(vocab_size))
+
+    @classmethod
+    def model_path(cls, uri: str, vocab_size: int) -> str:
+        return f"{uri.rstrip('/')}/{cls.model_file(vocab_size)}"
+
+    @classmethod
+    def vocab_path(cls, uri: str, vocab_size: int) -> str:
+        return f"{uri.rstrip('/')}/{cls.VOCAB_FILE_FORMAT.format(vocab_size=int(vocab_size))}"
+
+
+class TransformGraph:
+    """What CatalogTransform stores beside TFX's transform graph (tft.TFTransformOutput's files)."""
+    # The catalog's content embeddings, row-aligned with the catalog rows the graph emits
+    # (dense_content's frozen table is built from them).
+    CATALOG_EMBEDDINGS_FILE = "catalog_embeddings.npy"
+    # The SentencePiece models the graph tokenises with (serving_by_sid tokenises a SID given in
+    # the request with the same model).
+    SPM_MODELS_DIR = "spm_models"
+
+
+class ServingModel:
+    """TF Serving's warm-up file inside an exported SavedModel (replayed before AVAILABLE)."""
+    WARMUP_DIR = "assets.extra"
+    WARMUP_FILE = "tf_serving_warmup_requests"
