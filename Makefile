@@ -14,7 +14,7 @@ setup:
 run: setup
 	$(VENV)/bin/semids run $(ARGS)
 
-# Representations x table budgets x history x seeds on MovieLens-100K (pipeline/experiment.py):
+# Representations x table budgets x history x seeds on MovieLens-100K (pipeline/experiment/):
 # resumable (finished runs are skipped), writes results/experiment/{results.csv,table.md,...}.
 experiment: setup
 	$(VENV)/bin/semids experiment $(ARGS)

@@ -18,7 +18,8 @@ unless said otherwise):
                        --direct_running_mode=multi_processing --direct_num_workers=2
 
 Each run is split into stages; a stage is one subprocess running the pipeline up to one
-component (LocalDagRunner, TFX cache on), so every earlier component is a cache hit and each
+component (a TFX partial run, RunOptions(to_nodes=[component]), with LocalDagRunner and the
+cache on), so every earlier component is a cache hit and each
 component runs in a fresh process, as it would in its own container on Vertex. While a stage
 runs, the parent samples the resident memory of the whole process tree (multi-process workers
 included; pages shared between processes count once per process) every 0.5 s. A component's wall
@@ -123,9 +124,11 @@ def run_config(run: Run, work_dir: str):
 # --- one stage, in a subprocess ----------------------------------------------------------------
 
 def run_stage(config_path: str, until: str) -> None:
-    """The pipeline up to `until` (its ancestors and itself), LocalDagRunner, cache on."""
+    """The pipeline up to `until` (its ancestors and itself): a TFX partial run (RunOptions
+    to_nodes) with LocalDagRunner, cache on, so the ancestors that ran before are cache hits."""
     from absl import logging
     from tfx import v1 as tfx
+    from tfx.orchestration.pipeline import RunOptions
 
     from pipeline.config import RunConfig
     from pipeline.inputs import prepare_inputs
@@ -133,28 +136,11 @@ def run_stage(config_path: str, until: str) -> None:
 
     logging.set_verbosity(logging.INFO)
     config = RunConfig.from_file(config_path)
-    full = create_pipeline(config, prepare_inputs(config))
-    by_id = {c.id: c for c in full.components}
-    if until not in by_id:
-        raise ValueError(f"no component {until!r} in the pipeline ({sorted(by_id)})")
-    keep, todo = set(), [by_id[until]]
-    while todo:
-        c = todo.pop()
-        if c.id not in keep:
-            keep.add(c.id)
-            todo.extend(c.upstream_nodes)
-    kept = [c for c in full.components if c.id in keep]
-    for c in kept:  # a Pipeline refuses edges to nodes it does not hold
-        for down in [d for d in c.downstream_nodes if d.id not in keep]:
-            c.remove_downstream_node(down)
-    partial = tfx.dsl.Pipeline(
-        pipeline_name=full.pipeline_info.pipeline_name,
-        pipeline_root=full.pipeline_info.pipeline_root,
-        components=kept,
-        enable_cache=True,
-        metadata_connection_config=full.metadata_connection_config,
-        beam_pipeline_args=full.beam_pipeline_args)
-    tfx.orchestration.LocalDagRunner().run(partial)
+    pipeline = create_pipeline(config, prepare_inputs(config))
+    ids = sorted(c.id for c in pipeline.components)
+    if until not in ids:
+        raise ValueError(f"no component {until!r} in the pipeline ({ids})")
+    tfx.orchestration.LocalDagRunner().run(pipeline, run_options=RunOptions(to_nodes=[until]))
 
 
 # --- measuring a stage from the parent ---------------------------------------------------------

@@ -1,7 +1,7 @@
 """Serving latency and throughput: REST and gRPC (`semids serve`, a subprocess on 127.0.0.1) next
 to the in-process signature call, in one run.
 
-    TF_USE_LEGACY_KERAS=1 .venv/bin/python benchmarks/serving.py [--model_dir DIR] [--requests N]
+    .venv/bin/python benchmarks/serving.py [--model_dir DIR] [--requests N]
                                                                [--batching off|on|both]
 
 Cells: {in-process, REST, gRPC} x {1, 100} candidates per request x {1, 8} concurrent clients

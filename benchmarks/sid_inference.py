@@ -30,6 +30,7 @@ import models  # noqa: E402,F401  (TF_USE_LEGACY_KERAS before TensorFlow: models
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from tfx.utils import path_utils  # noqa: E402
 
 from models.rqvae import export as export_lib  # noqa: E402
 from models.rqvae import train as train_lib  # noqa: E402
@@ -204,8 +205,8 @@ def main(argv=None):
     _, default_epoch_s, d_steps, d_full = train_timed(emb, default, args.train_steps)
 
     with tempfile.TemporaryDirectory() as tmp:
-        model_uri = os.path.join(tmp, "model")  # a Trainer Model artifact: <uri>/Format-Serving
-        export_dir = export_lib.export_rqvae(model, os.path.join(model_uri, "Format-Serving"),
+        model_uri = os.path.join(tmp, "model")  # a Trainer Model artifact
+        export_dir = export_lib.export_rqvae(model, path_utils.serving_model_path(model_uri),
                                              paper.to_dict())
         loaded = tf.saved_model.load(export_dir)
         encode_sig = loaded.signatures[features.RQVAE_ENCODE_SIGNATURE]

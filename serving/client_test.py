@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from pipeline import cli
+from serving import client as client_lib
 from serving.client import SemidsClient, ServingClientError
 from serving.conftest import instance, reference_scores
 from serving.testing import free_port
@@ -36,7 +36,7 @@ def test_score_pads_history_and_matches_in_process(served, in_process):
 
 
 def test_predict_cli(served, in_process, capsys):
-    rc = cli.main(["predict", "--user", "42", "--items", "1,2,3", "--history", "5,6",
+    rc = client_lib.main(["--user", "42", "--items", "1,2,3", "--history", "5,6",
                    "--history-labels", "1,0", "--url", served.rest_url])
     out = capsys.readouterr().out
     assert rc == 0, out
@@ -48,12 +48,12 @@ def test_predict_cli(served, in_process, capsys):
 
 def test_clear_messages_when_down_or_wrong(served, capsys):
     url = f"http://127.0.0.1:{free_port()}"
-    rc = cli.main(["predict", "--user", "1", "--items", "2", "--url", url])
+    rc = client_lib.main(["--user", "1", "--items", "2", "--url", url])
     err = capsys.readouterr().err
     assert rc == 1
     assert f"cannot reach the semids model server at {url}: is `semids serve` running?" in err
     assert "Traceback" not in err
-    rc = cli.main(["predict", "--user", "1", "--items", "2", "--url", served.rest_url,
+    rc = client_lib.main(["--user", "1", "--items", "2", "--url", served.rest_url,
                    "--model_name", "other"])
     err = capsys.readouterr().err
     assert rc == 1 and "404" in err and "other" in err

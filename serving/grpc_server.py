@@ -2,7 +2,7 @@
 `ModelService.GetModelStatus`, from `tensorflow-serving-api`'s generated stubs, so a client written
 for `tensorflow_model_server` works unchanged. TensorProtos <-> numpy via `tf.make_ndarray` /
 `tf.make_tensor_proto`; the request checks and the model call are the REST API's
-(`serving/tensors.py`); a bad request is INVALID_ARGUMENT, an unknown model / version / label /
+(`serving/signatures.py`); a bad request is INVALID_ARGUMENT, an unknown model / version / label /
 signature NOT_FOUND.
 """
 import logging
@@ -15,7 +15,7 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
                                      prediction_service_pb2_grpc)
 
 from serving.model_registry import ModelRegistry
-from serving.tensors import ServingError
+from serving.errors import ServingError
 
 log = logging.getLogger(__name__)
 

@@ -40,7 +40,8 @@ import time
 from typing import Callable, Dict, List, Optional, Tuple
 
 from schemas import artifact_layout
-from serving.tensors import ServingError, SignatureInfo
+from serving.errors import ServingError
+from serving.signatures import SignatureInfo
 
 log = logging.getLogger(__name__)
 

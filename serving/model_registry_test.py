@@ -7,7 +7,7 @@ import pytest
 
 from serving.conftest import instance
 from serving.model_registry import ModelRegistry, parse_model_config
-from serving.tensors import ServingError
+from serving.errors import ServingError
 
 
 def _score(servable, inst):

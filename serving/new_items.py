@@ -16,9 +16,9 @@ from schemas import features
 class NewItemEncoder:
     def __init__(self, encoder_dir: str, rqvae_model_dir: str, sid_length: Optional[int] = None):
         """encoder_dir: model.onnx + tokenizer.json (outputs/encoders/...); rqvae_model_dir: the
-        RQ-VAE SavedModel (the RqVaeTrainer's `<model uri>/Format-Serving`); sid_length: the
-        ranking model's SID length (serving_by_sid's `semantic_id` width): with the collision
-        breaker it is L + 1, and a new item's breaker code is 0."""
+        RQ-VAE SavedModel (the RqVaeTrainer's, at path_utils.serving_model_path(<model uri>));
+        sid_length: the ranking model's SID length (serving_by_sid's `semantic_id` width): with
+        the collision breaker it is L + 1, and a new item's breaker code is 0."""
         import tensorflow as tf
         from models.content_encoder import MiniLmEncoder
         self._text_encoder = MiniLmEncoder(encoder_dir)

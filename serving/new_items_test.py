@@ -2,15 +2,15 @@
 import numpy as np
 import pytest
 
-from components.content_embedder import core as embedder_core
-from components.semantic_id_gen import fake_rqvae
+from models.rqvae import fake_rqvae
+from models import content_encoder
 from serving.new_items import NewItemEncoder
 
 
 @pytest.fixture(scope="module")
 def dirs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("new_items")
-    encoder_dir = embedder_core.prepare_encoder_dir(str(tmp / "encoder"))
+    encoder_dir = content_encoder.prepare_encoder_dir(str(tmp / "encoder"))
     rqvae_dir = str(tmp / "rqvae")
     fake_rqvae.save_fake_rqvae(rqvae_dir, embedding_dim=384, num_levels=3, codebook_size=8)
     return encoder_dir, rqvae_dir

@@ -24,9 +24,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from serving.errors import ServingError
+from serving.json_codec import DEFAULT_MAX_BODY_BYTES, format_json_response, parse_json_request
 from serving.model_registry import ModelRegistry
-from serving.tensors import (DEFAULT_MAX_BODY_BYTES, ServingError, format_json_response,
-                             parse_json_request)
 
 log = logging.getLogger(__name__)
 

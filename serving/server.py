@@ -15,7 +15,7 @@ import time
 from typing import Optional
 
 from serving.model_registry import ModelRegistry
-from serving.tensors import DEFAULT_MAX_BODY_BYTES
+from serving.json_codec import DEFAULT_MAX_BODY_BYTES
 
 log = logging.getLogger(__name__)
 

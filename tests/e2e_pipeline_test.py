@@ -8,8 +8,10 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from tfx.utils import path_utils
 
-from schemas import features, report
+from pipeline import report
+from schemas import features
 
 pytestmark = pytest.mark.e2e
 
@@ -115,7 +117,7 @@ def test_pushed_model_reloads_in_a_fresh_process_with_the_trained_scores(e2e_run
 
     # The Trainer's own export, loaded here, scores the same rows the same way.
     outputs = report.latest_run_outputs(config)
-    trained = tf.saved_model.load(os.path.join(outputs["Trainer"]["model"][0].uri, "Format-Serving"))
+    trained = tf.saved_model.load(path_utils.serving_model_path(outputs["Trainer"]["model"][0].uri))
     expected = trained.signatures[features.SERVING_TF_EXAMPLE_SIGNATURE](
         examples=tf.constant([e.SerializeToString() for e in examples]))[features.PREDICTION_KEY].numpy()
     np.testing.assert_allclose(fresh["examples"], expected, rtol=1e-5, atol=1e-6)
@@ -247,7 +249,7 @@ def test_every_exported_graph_runs_on_the_stock_tf_serving_op_set(e2e_spm_run):
     config, metrics, first = e2e_spm_run
     outputs = report.latest_run_outputs(config)
     graphs = [first["pushed_model_dir"], metrics["pushed_model_dir"],  # random_hash, sid_spm
-              os.path.join(outputs["RqVaeTrainer"]["model"][0].uri, "Format-Serving")]
+              path_utils.serving_model_path(outputs["RqVaeTrainer"]["model"][0].uri)]
     assert stock_ops.missing_in_stock_server(graphs) == {g: [] for g in graphs}
     # The sid_spm graph does use tensorflow-text's SentencePiece ops, and they are in the set.
     spm_ops = stock_ops.saved_model_ops(metrics["pushed_model_dir"])

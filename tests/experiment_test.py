@@ -1,4 +1,4 @@
-"""The experiment runner (pipeline/experiment.py) on the shared small synthetic pipeline run:
+"""The experiment runner (pipeline/experiment/) on the shared small synthetic pipeline run:
 its in-process metrics equal the Evaluator's, and a tiny experiment is resumable."""
 import csv
 import dataclasses
@@ -7,6 +7,7 @@ import os
 import pytest
 
 from pipeline import experiment
+from pipeline.experiment import data, metrics
 
 from schemas import features
 
@@ -18,8 +19,8 @@ CONTRACT_COLUMNS = ("representation", "table_budget", "history", "seed", "auc_ov
 
 def _check_against_evaluator(config):
     from pipeline.run import run_pipeline
-    metrics = run_pipeline(config, quiet=True)  # cached: makes this config's run the newest
-    check = experiment.evaluator_check(experiment.base_run_artifacts(config, metrics))
+    run_metrics = run_pipeline(config, quiet=True)  # cached: makes this config's run the newest
+    check = metrics.evaluator_check(data.base_run_artifacts(config, run_metrics))
     for key in ("auc_overall", "auc_new_items", "auc_existing_items"):
         tfma = check["evaluator"][key]
         assert tfma is not None, (key, check)
@@ -27,10 +28,10 @@ def _check_against_evaluator(config):
         # exact AUC as the serving signature ...
         assert check["in_process"][key] == pytest.approx(check["serving_signature"][key], abs=1e-6)
         # ... within 1e-3 of TFMA's, or (tiny slices) within what bucketing alone can move it
-        allowed = max(experiment.EVALUATOR_TOLERANCE, check["bucket_tie_bound"][key]) + 1e-9
+        allowed = max(metrics.EVALUATOR_TOLERANCE, check["bucket_tie_bound"][key]) + 1e-9
         assert check["abs_diff"]["in_process"][key] <= allowed, (key, check)
     assert check["explained_by_bucketing"]
-    assert check["in_process"]["num_eval"] == check["serving_signature"]["num_eval"] == metrics["num_eval"]
+    assert check["in_process"]["num_eval"] == check["serving_signature"]["num_eval"] == run_metrics["num_eval"]
     assert check["max_abs_score_diff_sorted"] < 1e-5  # the same scores, row order aside
     return check
 

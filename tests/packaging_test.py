@@ -150,6 +150,7 @@ def test_sdist_holds_the_packages_schemas_and_requirements_only(sdist):
     assert not leaked, leaked
 
 
+@pytest.mark.slow  # installs the whole lock into a fresh venv (~3 GB)
 def test_clean_install_from_the_lock_imports_every_module_outside_the_repo(sdist, tmp_path):
     if not os.access(UV, os.X_OK):
         pytest.skip(f"uv not found at {UV} (`make setup` installs it)")

@@ -1,4 +1,4 @@
-"""Beam runners (pipeline/runners.py; README, "Runners"): the arguments of every runner, and the
+"""Beam runners (pipeline/runners.py; docs/deploy.md, "Runners"): the arguments of every runner, and the
 full semids pipeline on a tiny synthetic dataset under each runner that can run locally:
 
 - PortableRunner against Beam's own job service (a subprocess), SDK worker LOOPBACK (in the
@@ -116,7 +116,7 @@ def test_has_flag():
 
 
 def test_cli_beam_arg_syntax_of_the_readme(capsys):
-    """`--beam_arg=--flag=value`, repeated, is how the README passes Beam flags."""
+    """`--beam_arg=--flag=value`, repeated, is how docs/deploy.md passes Beam flags."""
     from pipeline import cli
     assert cli.main(["show-config", "--runner", "dataflow", "--beam_arg=--project=p",
                      "--beam_arg=--region=r", "--beam_arg=--temp_location=gs://b/tmp"]) == 0
@@ -285,7 +285,7 @@ def test_portable_runner_with_job_service_runs_the_pipeline(tiny_data, tmp_path,
 
 
 def worker_pool_env() -> dict:
-    """The environment Beam's worker pool needs to start semids SDK workers (README, "Runners").
+    """The environment Beam's worker pool needs to start semids SDK workers (docs/deploy.md, "Runners").
 
     worker_pool_main starts each worker as `python -c "...SdkHarness(...).run()"`: `python` from
     PATH, so the venv's bin goes first. Such workers install no staged artifacts, so they see

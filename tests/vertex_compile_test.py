@@ -226,7 +226,7 @@ def test_local_pipeline_is_unchanged(tmp_path):
 
 
 def test_aiplatform_loads_the_job(job, tmp_path):
-    """What the README's submit step builds (without submitting it: no network)."""
+    """What docs/deploy.md's submit step builds (without submitting it: no network)."""
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import aiplatform
     path = tmp_path / "job.json"

@@ -3,7 +3,7 @@ core.py's docstring).
 
     from components.artifacts import ContentEncoder
     from components.content_embedder.component import ContentEmbedder
-    encoder = tfx.dsl.Importer(source_uri=encoder_dir,  # core.prepare_encoder_dir(...) by default
+    encoder = tfx.dsl.Importer(source_uri=encoder_dir,  # models.content_encoder.prepare_encoder_dir
                                artifact_type=ContentEncoder).with_id("encoder_importer")
     embedder = ContentEmbedder(items=item_gen.outputs["examples"],
                                encoder=encoder.outputs["result"],
@@ -27,6 +27,7 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 from tfx.types.system_executions import Process
 
+from components import fingerprint
 from components.artifacts import ContentEncoder
 from components.content_embedder import core
 from components.content_embedder.executor import (EMBEDDINGS_KEY, ENCODER_KEY, ITEMS_KEY,
@@ -41,6 +42,8 @@ class ContentEmbedderSpec(ComponentSpec):
         # sorted by name.
         core.TEXT_FIELDS_KEY: ExecutionParameter(type=str),
         core.BATCH_SIZE_KEY: ExecutionParameter(type=int),
+        # The executor's code (components/fingerprint.py): a code change reruns it.
+        fingerprint.CODE_FINGERPRINT_KEY: ExecutionParameter(type=str),
     }
     INPUTS = {
         ITEMS_KEY: ChannelParameter(type=standard_artifacts.Examples),
@@ -73,6 +76,7 @@ class ContentEmbedder(base_beam_component.BaseBeamComponent):
             ENCODER_KEY: encoder,
             core.TEXT_FIELDS_KEY: text_fields,
             core.BATCH_SIZE_KEY: batch_size,
+            fingerprint.CODE_FINGERPRINT_KEY: fingerprint.code_fingerprint(Executor.__module__),
             EMBEDDINGS_KEY: types.Channel(type=standard_artifacts.Examples),
         })
         super().__init__(spec=spec)

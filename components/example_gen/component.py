@@ -15,6 +15,7 @@ from tfx.components import FileBasedExampleGen
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 
+from components import fingerprint
 from components.example_gen import executor
 from data import format as data_format
 from schemas import features
@@ -54,7 +55,10 @@ def ValidatingExampleGen(input_base: str, table: str, max_bad_row_fraction: floa
     component_id = instance_name or COMPONENT_IDS[table]
     values = {executor.TABLE_KEY: table,
               executor.MAX_BAD_ROW_FRACTION_KEY: float(max_bad_row_fraction),
-              executor.COMPONENT_ID_KEY: component_id}
+              executor.COMPONENT_ID_KEY: component_id,
+              # The executor's code (components/fingerprint.py): FileBasedExampleGen's spec is
+              # TFX's, so the fingerprint rides in custom_config, which TFX's cache keys on too.
+              fingerprint.CODE_FINGERPRINT_KEY: fingerprint.code_fingerprint(executor.__name__)}
     if table == data_format.INTERACTIONS_TABLE:
         # TFX fingerprints only the files of the split pattern (interactions.csv); the accepted
         # rows also depend on items.csv, so its fingerprint goes into the exec properties.

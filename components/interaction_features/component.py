@@ -23,6 +23,7 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 from tfx.types.system_executions import Process
 
+from components import fingerprint
 from components.interaction_features import core
 from components.interaction_features.executor import EXAMPLES_KEY, INPUT_EXAMPLES_KEY, Executor
 
@@ -36,6 +37,8 @@ class InteractionFeaturesSpec(ComponentSpec):
         core.NEW_ITEM_FRACTION_KEY: ExecutionParameter(type=float),
         core.SEED_KEY: ExecutionParameter(type=int),
         core.HISTORY_LENGTH_KEY: ExecutionParameter(type=int),
+        # The executor's code (components/fingerprint.py): a code change reruns it.
+        fingerprint.CODE_FINGERPRINT_KEY: ExecutionParameter(type=str),
     }
     INPUTS = {
         INPUT_EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
@@ -75,6 +78,7 @@ class InteractionFeatures(base_beam_component.BaseBeamComponent):
             core.NEW_ITEM_FRACTION_KEY: new_item_fraction,
             core.SEED_KEY: seed,
             core.HISTORY_LENGTH_KEY: history_length,
+            fingerprint.CODE_FINGERPRINT_KEY: fingerprint.code_fingerprint(Executor.__module__),
             EXAMPLES_KEY: types.Channel(type=standard_artifacts.Examples),
         })
         super().__init__(spec=spec)

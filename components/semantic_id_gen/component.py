@@ -26,6 +26,7 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 from tfx.types.system_executions import Process
 
+from components import fingerprint
 from components.artifacts import ItemCatalog, SidReport
 from components.semantic_id_gen import core
 from components.semantic_id_gen.executor import Executor
@@ -38,6 +39,8 @@ class SemanticIdGenSpec(ComponentSpec):
         core.COLLISION_BREAKER_KEY: ExecutionParameter(type=bool),
         core.NUM_LEVELS_KEY: ExecutionParameter(type=int),
         core.CODEBOOK_SIZE_KEY: ExecutionParameter(type=int),
+        # The executor's code (components/fingerprint.py): a code change reruns it.
+        fingerprint.CODE_FINGERPRINT_KEY: ExecutionParameter(type=str),
     }
     INPUTS = {
         core.EMBEDDINGS_KEY: ChannelParameter(type=standard_artifacts.Examples),
@@ -73,6 +76,7 @@ class SemanticIdGen(base_beam_component.BaseBeamComponent):
             core.COLLISION_BREAKER_KEY: collision_breaker,
             core.NUM_LEVELS_KEY: num_levels,
             core.CODEBOOK_SIZE_KEY: codebook_size,
+            fingerprint.CODE_FINGERPRINT_KEY: fingerprint.code_fingerprint(Executor.__module__),
             core.CATALOG_KEY: types.Channel(type=ItemCatalog),
             core.SID_REPORT_KEY: types.Channel(type=SidReport),
         })

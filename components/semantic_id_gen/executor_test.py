@@ -12,7 +12,8 @@ from tfx.types import artifact_utils, channel_utils, standard_artifacts
 from tfx.utils import path_utils
 
 from components.artifacts import ItemCatalog, SidReport
-from components.semantic_id_gen import core, fake_rqvae
+from components.semantic_id_gen import core
+from models.rqvae import fake_rqvae
 from components.semantic_id_gen import report as sid_report
 from components.semantic_id_gen.component import SemanticIdGen
 from components.semantic_id_gen.executor import Executor

@@ -1,6 +1,6 @@
 """SpmTrainer: a TFX Beam component that learns SentencePiece vocabularies over the Semantic-ID
 "sentences" of the training impressions, one model per table budget (Singh et al. 2024's SPM
-representation; rules, the symbol encoding and how Transform uses the models: core.py).
+representation; rules, the symbol encoding and how Transform uses the models: docs/spm.md).
 
     from components.spm_trainer.component import SpmTrainer
     spm_trainer = SpmTrainer(examples=features_gen.outputs["examples"],
@@ -26,6 +26,7 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 from tfx.types.system_executions import Process
 
+from components import fingerprint
 from components.artifacts import ItemCatalog, SpmModels
 from components.spm_trainer import core
 from components.spm_trainer.executor import Executor
@@ -39,6 +40,8 @@ class SpmTrainerSpec(ComponentSpec):
         core.MODEL_TYPE_KEY: ExecutionParameter(type=str),
         core.SEED_KEY: ExecutionParameter(type=int),
         core.MAX_SENTENCES_KEY: ExecutionParameter(type=int),
+        # The executor's code (components/fingerprint.py): a code change reruns it.
+        fingerprint.CODE_FINGERPRINT_KEY: ExecutionParameter(type=str),
     }
     INPUTS = {
         core.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
@@ -76,6 +79,7 @@ class SpmTrainer(base_beam_component.BaseBeamComponent):
             core.MODEL_TYPE_KEY: model_type,
             core.SEED_KEY: seed,
             core.MAX_SENTENCES_KEY: max_sentences,
+            fingerprint.CODE_FINGERPRINT_KEY: fingerprint.code_fingerprint(Executor.__module__),
             core.SPM_MODELS_KEY: types.Channel(type=SpmModels),
         })
         super().__init__(spec=spec)

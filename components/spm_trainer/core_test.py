@@ -1,4 +1,5 @@
-"""Tests of SpmTrainer's pure logic: symbols, sentences, training, the vocabulary guarantee."""
+"""Tests of SpmTrainer's pure logic: symbols, sentences, training, the vocabulary guarantee
+(with the model helpers of model_proto.py and the statistics of summary.py)."""
 import collections
 import io
 import random
@@ -6,7 +7,8 @@ import random
 import pytest
 import sentencepiece as spm
 
-from components.spm_trainer import core
+from components.spm_trainer import core, model_proto, summary as spm_summary
+from models.sid import symbols as sid_symbols
 
 K, S = 16, 3  # codebook size, SID length
 
@@ -20,7 +22,7 @@ def _items_and_sentences(n_items=40, n_imps=3000, seed=0):
         codes = tuple(rng.randrange(8) for _ in range(S))
         if codes not in items:
             items.append(codes)
-    sentences = [core.sid_sentence(items[min(int(rng.expovariate(0.15)), n_items - 1)], K)
+    sentences = [sid_symbols.sid_sentence(items[min(int(rng.expovariate(0.15)), n_items - 1)], K)
                  for _ in range(n_imps)]
     return items, sentences
 
@@ -28,42 +30,13 @@ def _items_and_sentences(n_items=40, n_imps=3000, seed=0):
 @pytest.fixture(scope="module")
 def data():
     items, sentences = _items_and_sentences()
-    symbols = core.all_symbols(S, K)
+    symbols = sid_symbols.all_symbols(S, K)
     model = core.train_spm(sentences, 80, symbols, seed=0)
     return items, sentences, symbols, model
 
 
-def test_symbol_sentence_round_trip():
-    assert core.symbol(0, 0, 64) == "\U000F0000"
-    assert core.symbol(2, 5, 64) == chr(0xF0000 + 2 * 64 + 5)
-    s = core.sid_sentence((12, 5, 40, 0), 64)
-    assert len(s) == 4 and "-" not in s and " " not in s
-    assert core.sentence_codes(s, 64) == (12, 5, 40, 0)
-    assert core.symbol_level_code(s[2], 64) == (2, 40)
-    syms = core.all_symbols(4, 64)
-    assert len(syms) == len(set(syms)) == 256
-    assert syms[64 + 3] == core.symbol(1, 3, 64)
-    # the paper's setting: 8 levels + breaker x 2048 codes fits plane 15's private-use area
-    big = core.all_symbols(9, 2048)
-    assert len(set(big)) == 9 * 2048 and max(map(ord, big)) <= 0xFFFFD
-    with pytest.raises(ValueError, match="position"):
-        core.sentence_codes(s[1:], 64)
-
-
-def test_symbol_errors():
-    with pytest.raises(ValueError, match="outside"):
-        core.symbol(0, 64, 64)
-    with pytest.raises(ValueError, match="outside"):
-        core.sid_sentence((1, -1), 64)
-    with pytest.raises(ValueError, match="collision-breaker"):
-        core.check_symbol_space(5, 64, max_breaker_code=64)
-    core.check_symbol_space(5, 64, max_breaker_code=63)
-    with pytest.raises(ValueError, match="exceed"):
-        core.check_symbol_space(40, 2048)
-
-
 def test_budget_rule():
-    symbols = core.all_symbols(S, K)
+    symbols = sid_symbols.all_symbols(S, K)
     _, sentences = _items_and_sentences()
     with pytest.raises(ValueError, match=f"at least {S * K + 1}"):
         core.train_spm(sentences, S * K, symbols)
@@ -71,10 +44,10 @@ def test_budget_rule():
         core.check_vocab_size(10, S * K)
     # the smallest budget: one piece per symbol, nothing merged
     model = core.train_spm(sentences, S * K + 1, symbols)
-    stats = core.model_stats(model, collections.Counter(sentences), symbols)
-    assert stats[core.ACTUAL_VOCAB_SIZE] == S * K + 1
-    assert stats[core.MEAN_PIECES_PER_SENTENCE] == S
-    assert stats[core.MULTI_SYMBOL_PIECE_SHARE] == 0
+    stats = spm_summary.model_stats(model, collections.Counter(sentences), symbols)
+    assert stats[spm_summary.ACTUAL_VOCAB_SIZE] == S * K + 1
+    assert stats[spm_summary.MEAN_PIECES_PER_SENTENCE] == S
+    assert stats[spm_summary.MULTI_SYMBOL_PIECE_SHARE] == 0
 
 
 def test_every_symbol_is_a_single_known_piece(data):
@@ -82,17 +55,17 @@ def test_every_symbol_is_a_single_known_piece(data):
     seen = set("".join(sentences))
     unseen = [s for s in symbols if s not in seen]
     assert len(unseen) >= S * 8  # codes 8..15 at every level never appear in training
-    ids = core.tokenize_sid_sentences(model, symbols)
+    ids = model_proto.tokenize_sid_sentences(model, symbols)
     assert all(len(x) == 1 and x[0] != core.UNK_ID for x in ids)
     assert len({x[0] for x in ids}) == len(symbols)
     # a new item made of unseen codes keeps all its codes
-    new_item = core.sid_sentence((9, 12, 15), K)
-    new_ids = core.tokenize_sid_sentences(model, [new_item])[0]
+    new_item = sid_symbols.sid_sentence((9, 12, 15), K)
+    new_ids = model_proto.tokenize_sid_sentences(model, [new_item])[0]
     assert len(new_ids) == 3 and core.UNK_ID not in new_ids
-    stats = core.model_stats(model, collections.Counter(sentences), symbols)
-    assert stats[core.UNKNOWN_PIECE_SHARE_ON_UNSEEN_SYMBOLS] == 0
-    assert stats[core.NUM_UNSEEN_SYMBOLS] == len(unseen)
-    core.check_model(stats, len(symbols))
+    stats = spm_summary.model_stats(model, collections.Counter(sentences), symbols)
+    assert stats[spm_summary.UNKNOWN_PIECE_SHARE_ON_UNSEEN_SYMBOLS] == 0
+    assert stats[spm_summary.NUM_UNSEEN_SYMBOLS] == len(unseen)
+    spm_summary.check_model(stats, len(symbols))
 
 
 def test_without_the_symbol_sentences_unseen_symbols_are_unknown(data):
@@ -102,42 +75,43 @@ def test_without_the_symbol_sentences_unseen_symbols_are_unknown(data):
     seen = sorted(set("".join(sentences)))
     model = core.train_spm(sentences, 80, seen)
     unseen = [s for s in symbols if s not in set(seen)]
-    assert all(x == [core.UNK_ID] for x in core.tokenize_sid_sentences(model, unseen))
+    assert all(x == [core.UNK_ID] for x in model_proto.tokenize_sid_sentences(model, unseen))
 
 
 def test_user_defined_symbols_never_merge():
     """Evidence for the choice: user_defined_symbols keep every symbol but block all merges."""
     _, sentences = _items_and_sentences()
-    symbols = core.all_symbols(S, K)
+    symbols = sid_symbols.all_symbols(S, K)
     w = io.BytesIO()
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(sentences), model_writer=w, model_type="bpe", vocab_size=80,
         user_defined_symbols=symbols, split_by_whitespace=False, character_coverage=1.0,
         hard_vocab_limit=False, normalization_rule_name="identity", add_dummy_prefix=False,
         unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1, minloglevel=2)
-    pieces = core.vocab_pieces(w.getvalue())
+    pieces = model_proto.vocab_pieces(w.getvalue())
     assert not [p for p in pieces if len(p) > 1 and p != core.UNK_PIECE]
     model = core.train_spm(sentences, 80, symbols, model_type="bpe")
-    assert [p for p in core.vocab_pieces(model) if len(p) > 1 and p != core.UNK_PIECE]
+    assert [p for p in model_proto.vocab_pieces(model) if len(p) > 1 and p != core.UNK_PIECE]
 
 
 def test_frequent_runs_become_pieces(data):
     items, sentences, symbols, model = data
     counts = collections.Counter(sentences)
     top = counts.most_common(1)[0][0]
-    assert top == core.sid_sentence(items[0], K)
-    assert len(core.tokenize_sid_sentences(model, [top])[0]) == 1  # the popular SID: one piece
-    stats = core.model_stats(model, counts, symbols)
-    assert stats[core.ACTUAL_VOCAB_SIZE] == 80
-    assert stats[core.MEAN_PIECES_PER_SENTENCE] < 1.5
-    assert stats[core.MULTI_SYMBOL_PIECE_SHARE] > 0.3
-    assert stats[core.MAX_PIECE_SYMBOLS] == S
+    assert top == sid_symbols.sid_sentence(items[0], K)
+    # the popular SID: one piece
+    assert len(model_proto.tokenize_sid_sentences(model, [top])[0]) == 1
+    stats = spm_summary.model_stats(model, counts, symbols)
+    assert stats[spm_summary.ACTUAL_VOCAB_SIZE] == 80
+    assert stats[spm_summary.MEAN_PIECES_PER_SENTENCE] < 1.5
+    assert stats[spm_summary.MULTI_SYMBOL_PIECE_SHARE] > 0.3
+    assert stats[spm_summary.MAX_PIECE_SYMBOLS] == S
     # eval-only symbols are never inside a multi-symbol piece
     seen = set("".join(sentences))
-    for piece in core.vocab_pieces(model):
+    for piece in model_proto.vocab_pieces(model):
         if len(piece) > 1 and piece != core.UNK_PIECE:
             assert set(piece) <= seen
-            levels = [lv for lv, _ in core.piece_symbols(piece, K)]
+            levels = [lv for lv, _ in sid_symbols.piece_symbols(piece, K)]
             assert levels == list(range(levels[0], levels[0] + len(levels)))
 
 
@@ -154,9 +128,9 @@ def test_seed_pieces_make_unigram_merge(data):
 
 def test_pieces_detokenise_to_the_sentence(data):
     items, sentences, symbols, model = data
-    probe = sorted(set(sentences))[:20] + [core.sid_sentence((15, 0, 9), K)] + symbols[:5]
-    ids = core.tokenize_sid_sentences(model, probe)
-    assert core.detokenize(model, ids) == probe
+    probe = sorted(set(sentences))[:20] + [sid_symbols.sid_sentence((15, 0, 9), K)] + symbols[:5]
+    ids = model_proto.tokenize_sid_sentences(model, probe)
+    assert model_proto.detokenize(model, ids) == probe
     assert all(core.UNK_ID not in x for x in ids)
 
 
@@ -166,9 +140,9 @@ def test_training_is_deterministic_and_bpe_works(data):
     assert b"seeds.tsv" not in model  # the temporary seed file's path is dropped
     assert core.train_spm(collections.Counter(sentences), 80, symbols, seed=0) == model
     bpe = core.train_spm(sentences, 80, symbols, model_type="bpe")
-    stats = core.model_stats(bpe, collections.Counter(sentences), symbols)
-    assert stats[core.ACTUAL_VOCAB_SIZE] == 80
-    assert stats[core.UNKNOWN_PIECE_SHARE_ON_ALL_SYMBOLS] == 0
+    stats = spm_summary.model_stats(bpe, collections.Counter(sentences), symbols)
+    assert stats[spm_summary.ACTUAL_VOCAB_SIZE] == 80
+    assert stats[spm_summary.UNKNOWN_PIECE_SHARE_ON_ALL_SYMBOLS] == 0
     with pytest.raises(ValueError, match="model_type"):
         core.train_spm(sentences, 80, symbols, model_type="word")
 
@@ -183,7 +157,7 @@ def test_model_prefix_writes_files(tmp_path, data):
 
 
 def test_bad_sentences_rejected():
-    symbols = core.all_symbols(S, K)
+    symbols = sid_symbols.all_symbols(S, K)
     with pytest.raises(ValueError, match="not symbols"):
         core.train_spm(["abc"], 80, symbols)
     with pytest.raises(ValueError, match="bad training sentence"):
@@ -197,7 +171,7 @@ def test_catalog_parsing():
         core.parse_catalog_tsv(text, 4)
     with pytest.raises(ValueError, match="3 tab-separated"):
         core.parse_catalog_line(b"a\t1-2", 2)
-    assert core.catalog_sentences({b"a": (1, 2)}, 4) == {b"a": core.sid_sentence((1, 2), 4)}
+    assert core.catalog_sentences({b"a": (1, 2)}, 4) == {b"a": sid_symbols.sid_sentence((1, 2), 4)}
 
 
 def test_params_and_sample_key():

@@ -1,4 +1,5 @@
-"""Beam wiring of SpmTrainer; the rules live in core.py (see its docstring).
+"""Beam wiring of SpmTrainer; training lives in core.py, the model helpers in model_proto.py,
+spm_summary.json in summary.py (the method: docs/spm.md).
 
 Pipeline (runner-agnostic: no shared local state, every DoFn is picklable):
   catalog.tsv (read with tf.io.gfile in a FlatMap) -> (item_id, SID sentence) -> AsDict side input
@@ -25,9 +26,10 @@ from tfx.types import artifact_utils
 
 from components.artifacts import ItemCatalog, SpmModels
 from components.semantic_id_gen import core as sid_core
-from components.spm_trainer import core
+from components.spm_trainer import core, model_proto, summary as spm_summary
 from components import examples_io
 from components import progress
+from models.sid import symbols as sid_symbols
 from schemas import features
 
 _MISSING = "item_not_in_catalog"
@@ -47,8 +49,8 @@ def read_catalog_metadata(catalog_uri: str) -> Dict[str, Any]:
         meta = json.load(f)
     sid_length, codebook_size = int(meta[sid_core.SID_LENGTH]), int(meta[sid_core.CODEBOOK_SIZE])
     breaker = bool(meta.get(sid_core.COLLISION_BREAKER, False))
-    core.check_symbol_space(sid_length, codebook_size,
-                            int(meta.get(sid_core.MAX_BREAKER_CODE, 0)) if breaker else None)
+    sid_symbols.check_symbol_space(sid_length, codebook_size,
+                                   int(meta.get(sid_core.MAX_BREAKER_CODE, 0)) if breaker else None)
     return meta
 
 
@@ -58,7 +60,7 @@ def _catalog_entries(path: str, sid_length: int, codebook_size: int):
         for line in f:
             if line.strip():
                 item_id, codes = core.parse_catalog_line(line, sid_length)
-                yield item_id, core.sid_sentence(codes, codebook_size)
+                yield item_id, sid_symbols.sid_sentence(codes, codebook_size)
 
 
 class _ToSentence(beam.DoFn):
@@ -89,7 +91,7 @@ def train_and_write(sentence_counts: Mapping[str, int], output_uri: str,
         raise ValueError(
             f"SpmTrainer: none of the {num_train_rows:,} train rows has an item in the catalog "
             f"({num_rows_item_not_in_catalog:,} skipped): nothing to learn pieces from")
-    symbols = core.all_symbols(sid_length, codebook_size)
+    symbols = sid_symbols.all_symbols(sid_length, codebook_size)
     check_sentences = sorted(sentence_counts, key=lambda s: (-sentence_counts[s], s))
     check_sentences = symbols + check_sentences[:_TF_TEXT_CHECK_SENTENCES]
     tf.io.gfile.makedirs(output_uri)
@@ -97,10 +99,10 @@ def train_and_write(sentence_counts: Mapping[str, int], output_uri: str,
     for vocab_size in sorted(vocab_sizes):
         model = core.train_spm(sentence_counts, vocab_size, symbols, seed=seed,
                                model_type=model_type)
-        stats = core.model_stats(model, sentence_counts, symbols)
-        core.check_model(stats, len(symbols))
+        stats = spm_summary.model_stats(model, sentence_counts, symbols)
+        spm_summary.check_model(stats, len(symbols))
         matches = (tf_ops.tf_tokenize(model, check_sentences)
-                   == core.tokenize_sid_sentences(model, check_sentences))
+                   == model_proto.tokenize_sid_sentences(model, check_sentences))
         if not matches:
             raise ValueError(f"SpmTrainer: tensorflow_text and sentencepiece disagree on the "
                              f"pieces of the B={vocab_size} model")
@@ -109,18 +111,18 @@ def train_and_write(sentence_counts: Mapping[str, int], output_uri: str,
         with tf.io.gfile.GFile(model_path, "wb") as f:
             f.write(model)
         with tf.io.gfile.GFile(vocab_path, "wb") as f:
-            f.write(core.vocab_text(model).encode("utf-8"))
-        models[vocab_size] = {core.REQUESTED_VOCAB_SIZE: int(vocab_size),
-                              core.MODEL_FILE: os.path.basename(model_path),
-                              core.VOCAB_FILE: os.path.basename(vocab_path),
-                              core.TF_TEXT_MATCHES: bool(matches), **stats}
-    summary = core.make_summary(
+            f.write(model_proto.vocab_text(model).encode("utf-8"))
+        models[vocab_size] = {spm_summary.REQUESTED_VOCAB_SIZE: int(vocab_size),
+                              spm_summary.MODEL_FILE: os.path.basename(model_path),
+                              spm_summary.VOCAB_FILE: os.path.basename(vocab_path),
+                              spm_summary.TF_TEXT_MATCHES: bool(matches), **stats}
+    summary = spm_summary.make_summary(
         sentence_counts=sentence_counts, num_train_rows=num_train_rows,
         num_rows_item_not_in_catalog=num_rows_item_not_in_catalog, max_sentences=max_sentences,
         sid_length=sid_length, codebook_size=codebook_size, model_type=model_type, seed=seed,
         models=models)
     with tf.io.gfile.GFile(os.path.join(output_uri, SpmModels.SUMMARY_JSON), "wb") as f:
-        f.write(core.to_json(summary).encode("utf-8"))
+        f.write(spm_summary.to_json(summary).encode("utf-8"))
     return summary
 
 
@@ -134,7 +136,7 @@ class _TrainAndWrite(beam.DoFn):
         counts = collections.Counter(sentence for _, sentence in sampled)
         summary = train_and_write(dict(counts), *self._args, num_train_rows=num_train_rows,
                                   num_rows_item_not_in_catalog=num_missing)
-        yield core.summary_line(summary)
+        yield spm_summary.summary_line(summary)
 
 
 def read_exec_properties(exec_properties: Dict[str, Any]) -> Tuple[List[int], str, int, int]:
@@ -199,4 +201,4 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             summary = json.load(f)
         output.set_string_custom_property(SpmModels.VOCAB_SIZES_PROPERTY,
                                           ",".join(str(v) for v in vocab_sizes))
-        logging.info(core.summary_line(summary))
+        logging.info(spm_summary.summary_line(summary))

@@ -10,10 +10,11 @@ from tfx.types import channel_utils, standard_artifacts
 
 from components.artifacts import ItemCatalog, SpmModels
 from components.semantic_id_gen import core as sid_core
-from components.spm_trainer import core
+from components.spm_trainer import core, model_proto, summary as spm_summary
 from components.spm_trainer.component import SpmTrainer
 from components.spm_trainer.executor import Executor
 from components.testing import write_examples_artifact
+from models.sid import symbols as sid_symbols
 from schemas import features
 
 L, K = 2, 8  # RQ-VAE levels, codebook size; SIDs have L + 1 codes (breaker on)
@@ -99,45 +100,47 @@ def test_executor_reads_only_train(tmp_path, inputs):
     budgets = [S * K + 1, 32]
     out, summary = _run(tmp_path, examples, catalog, budgets)
 
-    assert summary[core.SPLITS_READ] == [features.TRAIN]
-    assert summary[core.NUM_TRAIN_ROWS] == len(train_rows)
-    assert summary[core.NUM_ROWS_ITEM_NOT_IN_CATALOG] == 3
-    assert summary[core.NUM_SENTENCES] == len(train_rows) - 3  # no validation / eval row
-    assert summary[core.SAMPLED] is False
-    train_sentences = {core.sid_sentence(c, K) for c in train_items.values()}
-    assert summary[core.NUM_DISTINCT_SENTENCES] == len(set(train_rows) - {"not_in_catalog"})
-    assert summary[core.NUM_SYMBOLS_IN_TRAINING_SENTENCES] <= len(set("".join(train_sentences)))
-    assert summary[core.SYMBOLS_GUARANTEED] == S * K
+    assert summary[spm_summary.SPLITS_READ] == [features.TRAIN]
+    assert summary[spm_summary.NUM_TRAIN_ROWS] == len(train_rows)
+    assert summary[spm_summary.NUM_ROWS_ITEM_NOT_IN_CATALOG] == 3
+    assert summary[spm_summary.NUM_SENTENCES] == len(train_rows) - 3  # no validation / eval row
+    assert summary[spm_summary.SAMPLED] is False
+    train_sentences = {sid_symbols.sid_sentence(c, K) for c in train_items.values()}
+    assert summary[spm_summary.NUM_DISTINCT_SENTENCES] == len(set(train_rows) - {"not_in_catalog"})
+    assert (summary[spm_summary.NUM_SYMBOLS_IN_TRAINING_SENTENCES]
+            <= len(set("".join(train_sentences))))
+    assert summary[spm_summary.SYMBOLS_GUARANTEED] == S * K
     assert out.get_string_custom_property(SpmModels.VOCAB_SIZES_PROPERTY) == "25,32"
 
-    eval_symbols = set("".join(core.sid_sentence(c, K) for c in eval_items.values()))
+    eval_symbols = set("".join(sid_symbols.sid_sentence(c, K) for c in eval_items.values()))
     eval_only = eval_symbols - set("".join(train_sentences))
     assert eval_only  # symbols absent from train
     for budget in budgets:
-        m = summary[core.MODELS][str(budget)]
-        assert m[core.REQUESTED_VOCAB_SIZE] == budget
-        assert m[core.ACTUAL_VOCAB_SIZE] <= budget
-        assert m[core.UNKNOWN_PIECE_SHARE_ON_UNSEEN_SYMBOLS] == 0
-        assert m[core.UNKNOWN_PIECE_SHARE_ON_ALL_SYMBOLS] == 0
-        assert m[core.NUM_SYMBOLS_AS_SINGLE_PIECES] == S * K
-        assert m[core.TF_TEXT_MATCHES] is True
+        m = summary[spm_summary.MODELS][str(budget)]
+        assert m[spm_summary.REQUESTED_VOCAB_SIZE] == budget
+        assert m[spm_summary.ACTUAL_VOCAB_SIZE] <= budget
+        assert m[spm_summary.UNKNOWN_PIECE_SHARE_ON_UNSEEN_SYMBOLS] == 0
+        assert m[spm_summary.UNKNOWN_PIECE_SHARE_ON_ALL_SYMBOLS] == 0
+        assert m[spm_summary.NUM_SYMBOLS_AS_SINGLE_PIECES] == S * K
+        assert m[spm_summary.TF_TEXT_MATCHES] is True
         with open(SpmModels.model_path(out.uri, budget), "rb") as f:
             model = f.read()
         assert os.path.exists(SpmModels.vocab_path(out.uri, budget))
-        assert len(core.vocab_pieces(model)) == m[core.ACTUAL_VOCAB_SIZE]
+        assert len(model_proto.vocab_pieces(model)) == m[spm_summary.ACTUAL_VOCAB_SIZE]
         # eval-only symbols: single pieces, never inside a learned multi-symbol piece
-        for piece in core.vocab_pieces(model):
+        for piece in model_proto.vocab_pieces(model):
             if len(piece) > 1 and piece != core.UNK_PIECE:
                 assert not set(piece) & eval_only
-        new = [core.sid_sentence(c, K) for c in eval_items.values()]
-        ids = core.tokenize_sid_sentences(model, new)
+        new = [sid_symbols.sid_sentence(c, K) for c in eval_items.values()]
+        ids = model_proto.tokenize_sid_sentences(model, new)
         assert all(len(x) == S and core.UNK_ID not in x for x in ids)
-        assert core.detokenize(model, ids) == new
-    smallest = summary[core.MODELS][str(S * K + 1)]
-    assert smallest[core.MEAN_PIECES_PER_SENTENCE] == S
-    big = summary[core.MODELS]["32"]
-    assert big[core.ACTUAL_VOCAB_SIZE] == 32
-    assert big[core.MEAN_PIECES_PER_SENTENCE] < 2 and big[core.MULTI_SYMBOL_TOKEN_SHARE] > 0.3
+        assert model_proto.detokenize(model, ids) == new
+    smallest = summary[spm_summary.MODELS][str(S * K + 1)]
+    assert smallest[spm_summary.MEAN_PIECES_PER_SENTENCE] == S
+    big = summary[spm_summary.MODELS]["32"]
+    assert big[spm_summary.ACTUAL_VOCAB_SIZE] == 32
+    assert big[spm_summary.MEAN_PIECES_PER_SENTENCE] < 2
+    assert big[spm_summary.MULTI_SYMBOL_TOKEN_SHARE] > 0.3
 
 
 def test_executor_samples_deterministically(tmp_path, inputs):
@@ -145,7 +148,7 @@ def test_executor_samples_deterministically(tmp_path, inputs):
     out1, s1 = _run(tmp_path, examples, catalog, [40], max_sentences=100, name="a")
     out2, s2 = _run(tmp_path, examples, catalog, [40], max_sentences=100, name="b",
                     model_type="unigram")
-    assert s1[core.NUM_SENTENCES] == 100 and s1[core.SAMPLED] is True
+    assert s1[spm_summary.NUM_SENTENCES] == 100 and s1[spm_summary.SAMPLED] is True
     assert s1 == s2
     with open(SpmModels.model_path(out1.uri, 40), "rb") as f1, \
             open(SpmModels.model_path(out2.uri, 40), "rb") as f2:

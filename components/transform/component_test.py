@@ -8,9 +8,9 @@ from tfx.types import standard_component_specs as specs
 
 from components import artifacts
 from components.transform.component import CatalogTransform
-from pipeline.config import REPO_ROOT
+from models.ranking import preprocessing
 
-PREPROCESSING_MODULE = os.path.join(REPO_ROOT, "models", "ranking", "preprocessing.py")
+PREPROCESSING_MODULE = os.path.abspath(preprocessing.__file__)
 
 
 def _transform(**kwargs):

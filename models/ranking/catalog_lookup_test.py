@@ -9,7 +9,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 
-from components import artifacts
+from schemas import artifact_layout
 from models.ranking import preprocessing
 from schemas import features
 
@@ -18,10 +18,10 @@ CATALOG = {"a": (0, "3-1-0"), "b,x": (1, "3-1-1"), "007": (2, "9-4-0")}
 
 def write_catalog(catalog_dir):
     os.makedirs(catalog_dir)
-    with open(os.path.join(catalog_dir, artifacts.ItemCatalog.CATALOG_TSV), "w") as f:
+    with open(os.path.join(catalog_dir, artifact_layout.ItemCatalog.CATALOG_TSV), "w") as f:
         for item_id, (row, sid) in sorted(CATALOG.items()):
             f.write(f"{item_id}\t{row}\t{sid}\n")
-    with open(os.path.join(catalog_dir, artifacts.ItemCatalog.METADATA_JSON), "w") as f:
+    with open(os.path.join(catalog_dir, artifact_layout.ItemCatalog.METADATA_JSON), "w") as f:
         json.dump({"num_items": 3, "num_levels": 2, "sid_length": 3, "codebook_size": 16,
                    "embedding_dim": 4, "collision_breaker": True}, f)
 

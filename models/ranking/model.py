@@ -1,17 +1,20 @@
 """The TFRS ranking model: candidate item, user and label-split history -> click logit.
 
-Inputs are Transform outputs (schemas/features.py names). The history is pooled separately over
-positively and negatively labelled items (the paper's "with user history" setting), and the
-candidate is crossed with both pools, so the model can score an item it has never seen by how it
-relates to what the user liked and disliked.
+Inputs are Transform outputs (schemas/features.py names): for one configuration, those of
+`representations.model_input_keys` (RankingModel.input_keys), and LABEL_KEY for training. The
+history is pooled separately over positively and negatively labelled items (the paper's "with
+user history" setting), and the candidate is crossed with both pools, so the model can score an
+item it has never seen by how it relates to what the user liked and disliked.
 """
-from typing import Dict, Sequence
+from typing import Dict, Sequence, Tuple
 
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from models.ranking import representations
 from schemas import features
+
+LABEL_KEY = features.transformed_name(features.LABEL)
 
 
 def masked_mean(embeddings: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
@@ -48,6 +51,8 @@ class RankingModel(tfrs.Model):
         super().__init__()
         embedding_dim = options.embedding_dim
         self.use_history = use_history
+        self.representation_name = representation
+        self.table_budget = int(options.table_budget)
         self.item_representation = representations.make_representation(representation, options)
         self.user_embedding = tf.keras.layers.Embedding(
             user_hash_buckets, embedding_dim,
@@ -64,22 +69,28 @@ class RankingModel(tfrs.Model):
             loss=tf.keras.losses.BinaryCrossentropy(from_logits=True),
             metrics=[tf.keras.metrics.AUC(from_logits=True, name="auc")])
 
+    def input_keys(self) -> Tuple[str, ...]:
+        """The Transform outputs `call` reads (the label aside)."""
+        return representations.model_input_keys(self.representation_name, self.table_budget,
+                                                self.use_history)
+
     def call(self, inputs: Dict[str, tf.Tensor], training=False) -> tf.Tensor:
         """Returns logits of shape [batch, 1]."""
         candidate = self.item_representation(inputs, role=representations.CANDIDATE)
-        user = self.user_embedding(inputs[features.USER_ID_HASHED])
+        user = self.user_embedding(inputs[representations.USER_KEY])
         parts = [candidate, user]
         if self.use_history:
             history = self.item_representation(inputs, role=representations.HISTORY)
             pos_mean, neg_mean, stats = self.history_pooling(
-                history, inputs[features.HISTORY_LABELS_DENSE], inputs[features.HISTORY_MASK])
+                history, inputs[representations.HISTORY_LABELS_KEY],
+                inputs[representations.HISTORY_MASK_KEY])
             parts += [pos_mean, neg_mean, stats, candidate * pos_mean, candidate * neg_mean,
                       tf.reduce_sum(candidate * pos_mean, axis=1, keepdims=True),
                       tf.reduce_sum(candidate * neg_mean, axis=1, keepdims=True)]
         return self.mlp(tf.concat(parts, axis=1), training=training)
 
     def compute_loss(self, inputs, training=False):
-        labels = inputs[features.transformed_name(features.LABEL)]
+        labels = inputs[LABEL_KEY]
         logits = self(inputs, training=training)
         return self.task(labels=tf.reshape(tf.cast(labels, tf.float32), [-1, 1]),
                          predictions=logits, training=training)

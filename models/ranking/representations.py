@@ -11,9 +11,14 @@ Transform emits budget-independent inputs (an id fingerprint, the SID codes, the
 SentencePiece piece ids per budget); the representation maps them to rows of its tables. So one
 Transform output serves every representation and budget, and changing either reruns only the
 Trainer.
+
+Which Transform outputs a representation reads is said once, here: each class's
+`input_keys(table_budget)` ({role: key}), and `model_input_keys(representation, table_budget,
+use_history)` for everything the ranking model reads (models/ranking/model.py reads its inputs
+by the same keys; the experiment runner loads exactly these).
 """
 import dataclasses
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple, Type
 
 import numpy as np
 import tensorflow as tf
@@ -22,6 +27,13 @@ from schemas import features
 
 CANDIDATE = "candidate"
 HISTORY = "history"
+ROLES = (CANDIDATE, HISTORY)
+
+# The Transform outputs the ranking model reads besides the item representation's: the user, and
+# with history the history's labels and padding mask.
+USER_KEY = features.USER_ID_HASHED
+HISTORY_LABELS_KEY = features.HISTORY_LABELS_DENSE
+HISTORY_MASK_KEY = features.HISTORY_MASK
 
 _INIT = tf.keras.initializers.RandomNormal(stddev=0.05)
 # Odd 64-bit constants of splitmix64: an integer hash for ids larger than their table.
@@ -48,14 +60,29 @@ def hash_int64(x: tf.Tensor, num_rows: int, salt: int = 0) -> tf.Tensor:
     return tf.math.floormod(z, num_rows)
 
 
-def _role_key(role: str, candidate_key: str, history_key: str) -> str:
-    return candidate_key if role == CANDIDATE else history_key
-
-
 class ItemRepresentation(tf.keras.layers.Layer):
-    """Base: maps the transformed features of the candidate or of the history to embeddings."""
+    """Base: maps the transformed features of the candidate or of the history to embeddings.
+
+    A subclass names the Transform output it reads per role in CANDIDATE_KEY / HISTORY_KEY (or
+    overrides `input_keys` when the key depends on the budget) and reads it with `input_key`."""
 
     table_rows: int = 0
+    CANDIDATE_KEY: str = ""
+    HISTORY_KEY: str = ""
+
+    def __init__(self, options: RepresentationOptions, **kwargs):
+        super().__init__(**kwargs)
+        self.table_budget = int(options.table_budget)
+
+    @classmethod
+    def input_keys(cls, table_budget: int) -> Dict[str, str]:
+        """{role: the Transform output this representation reads for it} at budget B."""
+        return {CANDIDATE: cls.CANDIDATE_KEY, HISTORY: cls.HISTORY_KEY}
+
+    def input_key(self, role: str) -> str:
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}, got {role!r}")
+        return self.input_keys(self.table_budget)[role]
 
     def call(self, inputs: Dict[str, tf.Tensor], role: str = CANDIDATE) -> tf.Tensor:
         raise NotImplementedError
@@ -64,14 +91,17 @@ class ItemRepresentation(tf.keras.layers.Layer):
 class RandomHash(ItemRepresentation):
     """random_hash: the item id's fingerprint hashed into B rows of one table."""
 
+    CANDIDATE_KEY = features.ITEM_ID_FINGERPRINT
+    HISTORY_KEY = features.HISTORY_FINGERPRINT
+
     def __init__(self, options: RepresentationOptions, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(options, **kwargs)
         self.table_rows = options.table_budget
         self.table = tf.keras.layers.Embedding(self.table_rows, options.embedding_dim,
                                                embeddings_initializer=_INIT, name="item_hash")
 
     def call(self, inputs, role=CANDIDATE):
-        fp = inputs[_role_key(role, features.ITEM_ID_FINGERPRINT, features.HISTORY_FINGERPRINT)]
+        fp = inputs[self.input_key(role)]
         return self.table(tf.math.floormod(fp, self.table_rows))
 
 
@@ -89,8 +119,11 @@ class _SidTables(ItemRepresentation):
     """Shared machinery: one table per SID-derived key, embeddings summed over the keys; an item
     not in the catalog (codes -1) gets a zero embedding."""
 
+    CANDIDATE_KEY = features.ITEM_SID
+    HISTORY_KEY = features.HISTORY_SID
+
     def __init__(self, options: RepresentationOptions, key_spaces: Sequence[int], **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(options, **kwargs)
         if options.sid_length < 1 or options.codebook_size < 2:
             raise ValueError(f"{self.name}: needs sid_length and codebook_size of the catalog")
         self.options = options
@@ -111,7 +144,7 @@ class _SidTables(ItemRepresentation):
         return hash_int64(key, self.rows[i], salt=i)
 
     def call(self, inputs, role=CANDIDATE):
-        codes = inputs[_role_key(role, features.ITEM_SID, features.HISTORY_SID)]
+        codes = inputs[self.input_key(role)]
         known = tf.cast(tf.reduce_all(codes >= 0, axis=-1, keepdims=True), tf.float32)
         codes = tf.maximum(codes, 0)
         total = 0.0
@@ -163,10 +196,15 @@ class SidPrefixNgram(_SidTables):
 
 class DenseContent(ItemRepresentation):
     """dense_content: the frozen content embedding of the item's catalog row through a learned
-    projection; no id table (0 rows). The frozen table lives in the model, not in the examples."""
+    projection; no id table (0 rows). The frozen table lives in the model, not in the examples.
+    (serving_by_sid may pass features.ITEM_CONTENT_EMBEDDING instead of the candidate's row: an
+    item added after export; that is a serving input, not a Transform output.)"""
+
+    CANDIDATE_KEY = features.ITEM_CATALOG_ROW
+    HISTORY_KEY = features.HISTORY_CATALOG_ROW
 
     def __init__(self, options: RepresentationOptions, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(options, **kwargs)
         emb = options.catalog_embeddings
         if emb is None:
             raise ValueError("dense_content needs the catalog's content embeddings")
@@ -183,7 +221,7 @@ class DenseContent(ItemRepresentation):
         if role == CANDIDATE and features.ITEM_CONTENT_EMBEDDING in inputs:
             # serving_by_sid: an item added after export brings its own content embedding.
             return self.projection(inputs[features.ITEM_CONTENT_EMBEDDING])
-        rows = inputs[_role_key(role, features.ITEM_CATALOG_ROW, features.HISTORY_CATALOG_ROW)]
+        rows = inputs[self.input_key(role)]
         rows = tf.where(rows < 0, tf.constant(self.num_items, tf.int64), rows)
         return self.projection(self.content(rows))
 
@@ -194,30 +232,62 @@ class SidSpm(ItemRepresentation):
     ones); one table of B rows, piece embeddings summed."""
 
     def __init__(self, options: RepresentationOptions, **kwargs):
-        super().__init__(**kwargs)
-        self.budget = options.table_budget
+        super().__init__(options, **kwargs)
         self.table_rows = options.table_budget
         self.table = tf.keras.layers.Embedding(self.table_rows, options.embedding_dim,
                                                embeddings_initializer=_INIT, name="spm_pieces")
 
+    @classmethod
+    def input_keys(cls, table_budget: int) -> Dict[str, str]:
+        """The pieces of the SentencePiece model of budget B (Transform emits one per budget)."""
+        return {CANDIDATE: features.item_spm_pieces(table_budget),
+                HISTORY: features.history_spm_pieces(table_budget)}
+
     def call(self, inputs, role=CANDIDATE):
-        pieces = inputs[_role_key(role, features.item_spm_pieces(self.budget),
-                                  features.history_spm_pieces(self.budget))]
+        pieces = inputs[self.input_key(role)]
         present = tf.cast(tf.expand_dims(pieces >= 0, -1), tf.float32)
         return tf.reduce_sum(self.table(tf.maximum(pieces, 0)) * present, axis=-2)
 
 
+# representation name -> (class, its extra constructor arguments)
+_REPRESENTATIONS: Dict[str, Tuple[Type[ItemRepresentation], dict]] = {
+    features.RANDOM_HASH: (RandomHash, {}),
+    features.SID_NGRAM_1: (SidNgram, {"n": 1}),
+    features.SID_NGRAM_2: (SidNgram, {"n": 2}),
+    features.SID_PREFIX_NGRAM: (SidPrefixNgram, {}),
+    features.DENSE_CONTENT: (DenseContent, {}),
+    features.SID_SPM: (SidSpm, {}),
+}
+
+
+def _lookup(name: str) -> Tuple[Type[ItemRepresentation], dict]:
+    try:
+        return _REPRESENTATIONS[name]
+    except KeyError:
+        raise ValueError(f"unknown representation {name!r}; "
+                         f"known: {features.REPRESENTATIONS}") from None
+
+
+def representation_class(name: str) -> Type[ItemRepresentation]:
+    return _lookup(name)[0]
+
+
 def make_representation(name: str, options: RepresentationOptions) -> ItemRepresentation:
-    if name == features.RANDOM_HASH:
-        return RandomHash(options, name=name)
-    if name == features.SID_NGRAM_1:
-        return SidNgram(options, n=1, name=name)
-    if name == features.SID_NGRAM_2:
-        return SidNgram(options, n=2, name=name)
-    if name == features.SID_PREFIX_NGRAM:
-        return SidPrefixNgram(options, name=name)
-    if name == features.DENSE_CONTENT:
-        return DenseContent(options, name=name)
-    if name == features.SID_SPM:
-        return SidSpm(options, name=name)
-    raise ValueError(f"unknown representation {name!r}; known: {features.REPRESENTATIONS}")
+    cls, kwargs = _lookup(name)
+    return cls(options, name=name, **kwargs)
+
+
+def item_input_keys(representation: str, table_budget: int) -> Dict[str, str]:
+    """{role: Transform output} that `representation` reads at budget B."""
+    return representation_class(representation).input_keys(int(table_budget))
+
+
+def model_input_keys(representation: str, table_budget: int, use_history: bool) -> Tuple[str, ...]:
+    """Every Transform output the ranking model (models/ranking/model.py) reads for one
+    configuration, the label aside: the user, the candidate's item input and, with history, the
+    history's item input, labels and mask."""
+    item = item_input_keys(representation, table_budget)
+    keys = [USER_KEY, item[CANDIDATE]]
+    if use_history:
+        keys += [item[HISTORY], HISTORY_LABELS_KEY, HISTORY_MASK_KEY]
+    return tuple(dict.fromkeys(keys))

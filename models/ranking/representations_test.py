@@ -90,3 +90,70 @@ def test_long_prefixes_past_int64_are_hashed_consistently():
     assert all(k[0] == k[1] for k in keys[:7]) and all(k[0] != k[1] for k in keys[7:])
     rows = prefix({features.ITEM_SID: tf.constant([a, b], tf.int64)})
     assert rows.shape == (2, 2)
+
+
+def _all_inputs(budget, history_length=5):
+    """Every item input Transform emits, for both roles, at budget B."""
+    codes = tf.constant([[1, 2, 3], [-1, -1, -1]], tf.int64)
+    pieces = tf.constant([[3, 9, -1], [-1, -1, -1]], tf.int64)
+
+    def hist(t):
+        return tf.repeat(tf.expand_dims(t, 1), history_length, axis=1)
+
+    candidate = {features.ITEM_ID_FINGERPRINT: tf.constant([5, 6], tf.int64),
+                 features.ITEM_SID: codes,
+                 features.ITEM_CATALOG_ROW: tf.constant([0, -1], tf.int64),
+                 features.item_spm_pieces(budget): pieces}
+    history = {features.HISTORY_FINGERPRINT: hist(candidate[features.ITEM_ID_FINGERPRINT]),
+               features.HISTORY_SID: hist(codes),
+               features.HISTORY_CATALOG_ROW: hist(candidate[features.ITEM_CATALOG_ROW]),
+               features.history_spm_pieces(budget): hist(pieces)}
+    return {**candidate, **history}
+
+
+@pytest.mark.parametrize("name", features.REPRESENTATIONS)
+def test_each_representation_reads_exactly_its_declared_input_per_role(name):
+    opts = _opts(64, catalog_embeddings=np.ones((5, 3), np.float32))
+    rep = reps.make_representation(name, opts)
+    keys = reps.item_input_keys(name, 64)
+    assert keys == type(rep).input_keys(64) == {r: rep.input_key(r) for r in reps.ROLES}
+    everything = _all_inputs(64)
+    assert set(keys.values()) <= set(everything)
+    assert rep({keys[reps.CANDIDATE]: everything[keys[reps.CANDIDATE]]}).shape == (2, 2)
+    out = rep({keys[reps.HISTORY]: everything[keys[reps.HISTORY]]}, role=reps.HISTORY)
+    assert out.shape == (2, 5, 2)
+    # the other representations' inputs alone are not enough
+    others = {k: v for k, v in everything.items() if k not in keys.values()}
+    with pytest.raises(KeyError):
+        rep(others)
+
+
+def test_input_keys_by_representation():
+    expected = {
+        features.RANDOM_HASH: (features.ITEM_ID_FINGERPRINT, features.HISTORY_FINGERPRINT),
+        features.SID_NGRAM_1: (features.ITEM_SID, features.HISTORY_SID),
+        features.SID_NGRAM_2: (features.ITEM_SID, features.HISTORY_SID),
+        features.SID_PREFIX_NGRAM: (features.ITEM_SID, features.HISTORY_SID),
+        features.DENSE_CONTENT: (features.ITEM_CATALOG_ROW, features.HISTORY_CATALOG_ROW),
+        features.SID_SPM: (features.item_spm_pieces(1024), features.history_spm_pieces(1024)),
+    }
+    assert set(expected) == set(features.REPRESENTATIONS)
+    for name, (candidate, history) in expected.items():
+        assert reps.item_input_keys(name, 1024) == {reps.CANDIDATE: candidate, reps.HISTORY: history}
+    with pytest.raises(ValueError, match="unknown representation"):
+        reps.item_input_keys("nope", 512)
+
+
+def test_model_input_keys_add_user_and_history_context():
+    for name in features.REPRESENTATIONS:
+        item = reps.item_input_keys(name, 512)
+        without = reps.model_input_keys(name, 512, use_history=False)
+        with_history = reps.model_input_keys(name, 512, use_history=True)
+        assert without == (features.USER_ID_HASHED, item[reps.CANDIDATE])
+        assert with_history == without + (item[reps.HISTORY], features.HISTORY_LABELS_DENSE,
+                                          features.HISTORY_MASK)
+        assert not any(k.startswith("history") for k in without)
+        assert features.LABEL not in with_history  # the label is the trainer's, not an input
+    assert features.history_spm_pieces(1024) in reps.model_input_keys(features.SID_SPM, 1024, True)
+    with pytest.raises(ValueError, match="unknown representation"):
+        reps.model_input_keys("nope", 512, True)

@@ -127,10 +127,10 @@ def test_encode_is_deterministic():
     assert err.shape == (100,) and np.all(err.numpy() >= 0)
 
 
-def test_keras_fit_uses_the_custom_train_step():
+def test_keras_fit_uses_the_custom_train_step(seeded_training):
     rng = np.random.default_rng(5)
     x = _unit(rng, 200, 32)
-    m = _model()
+    m = _model(seed=seeded_training)
     m.initialize_codebooks(x[:64])
     hist = m.fit(tf.data.Dataset.from_tensor_slices({"embedding": x}).batch(64), epochs=2,
                  verbose=0)
@@ -139,11 +139,11 @@ def test_keras_fit_uses_the_custom_train_step():
     assert int(m.step.numpy()) == 8
 
 
-def test_training_improves_and_clusters_share_prefixes():
+def test_training_improves_and_clusters_share_prefixes(seeded_training):
     rng = np.random.default_rng(6)
     x = _clustered(rng, 1000, 48, clusters=12)
     cfg = RqVaeConfig(num_levels=3, codebook_size=16, latent_dim=16, epochs=15, batch_size=128,
-                      learning_rate=3e-3, dead_code_window=10)
+                      learning_rate=3e-3, dead_code_window=10, seed=seeded_training)
     res = train_lib.train_rqvae(x, cfg)
     s = res.summary
     losses = s["losses_per_epoch"]["loss"]
@@ -155,11 +155,11 @@ def test_training_improves_and_clusters_share_prefixes():
     assert 0 < s["final_reconstruction_mse"] < 1.0 / 48
 
 
-def test_paper_setting_runs():
+def test_paper_setting_runs(seeded_training):
     """1-layer encoder/decoder, D=256, L=8, K=2048, beta=0.25 on 3000 random unit vectors."""
     rng = np.random.default_rng(7)
     x = _unit(rng, 3000, 384)
-    cfg = RqVaeConfig.paper(epochs=1, batch_size=256)
+    cfg = RqVaeConfig.paper(epochs=1, batch_size=256, seed=seeded_training)
     res = train_lib.train_rqvae(x, cfg, steps_per_epoch=3)
     assert res.summary["steps"] == 3
     assert res.codes.shape == (3000, 8)

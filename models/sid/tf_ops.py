@@ -57,7 +57,8 @@ def load_tokenizer(model_path: str):
 
 def tf_tokenize(model_bytes: bytes, sentences: Sequence[str]) -> List[List[int]]:
     """Piece ids (int64) of each sentence with tensorflow_text.SentencepieceTokenizer, as a list
-    of lists (to compare with core.tokenize_sid_sentences)."""
+    of lists (to compare with the sentencepiece API's ids: SpmTrainer's
+    model_proto.tokenize_sid_sentences)."""
     import tensorflow_text  # pylint: disable=import-outside-toplevel
 
     if not len(sentences):

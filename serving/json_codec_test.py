@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from serving.tensors import (InputSpec, ServingError, SignatureInfo, format_json_response,
-                             json_to_array, parse_json_request)
+from serving.errors import ServingError
+from serving.json_codec import format_json_response, json_to_array, parse_json_request
+from serving.signatures import InputSpec, SignatureInfo
 
 
 def _sig(**specs):

@@ -1,26 +1,28 @@
-"""The pushed ranking model (outputs/serving/semids, when a pipeline run left one): REST answers
-equal the in-process serving_default call. Skipped when there is no pushed model."""
+"""The shared e2e run's pushed ranking model behind `semids serve`: REST answers equal the
+in-process serving_default call for requests no eval row has (unknown user and item, an empty and
+a full history)."""
 import os
 
 import httpx
 import numpy as np
 import pytest
 
-from serving.testing import free_port, newest_pushed_model
+from serving.testing import free_port
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PUSHED = newest_pushed_model(os.path.join(REPO, "outputs", "serving", "semids"))
+pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.skipif(PUSHED is None, reason="no pushed model under outputs/serving/semids")
-def test_real_pushed_model_rest_equals_in_process(tmp_path):
+def test_pushed_model_rest_equals_in_process(e2e_run, tmp_path):
     import tensorflow as tf
     import tensorflow_text  # noqa: F401 - SentencePiece ops
 
     from serving.server import ModelServer
+    _, metrics, _ = e2e_run
+    pushed = metrics["pushed_model_dir"]
+    assert pushed, "the shared e2e run pushed no model"
     base = tmp_path / "base"
     base.mkdir()
-    os.symlink(os.path.abspath(PUSHED), base / "1")  # one version, whatever else gets pushed
+    os.symlink(os.path.abspath(pushed), base / "1")  # one version, whatever else gets pushed
     with ModelServer(str(base), port=0, rest_api_port=free_port(), host="127.0.0.1",
                      file_system_poll_wait_seconds=60) as server:
         fn = server.registry.get().signature("serving_default")
@@ -33,7 +35,7 @@ def test_real_pushed_model_rest_equals_in_process(tmp_path):
                        json={"instances": rows}, timeout=60)
         assert r.status_code == 200, r.text
         got = r.json()["predictions"]
-    loaded = tf.saved_model.load(PUSHED)  # independent in-process load
+    loaded = tf.saved_model.load(pushed)  # independent in-process load
     sig = loaded.signatures["serving_default"]
     want = sig(**{k: tf.constant([row[k] for row in rows],
                                  dtype=tf.int64 if k == "history_labels" else tf.string)

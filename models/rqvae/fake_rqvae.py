@@ -1,6 +1,6 @@
 """A tiny stand-in for the RQ-VAE SavedModel, for tests (same signatures as models/rqvae/).
 
-    from components.semantic_id_gen import fake_rqvae
+    from models.rqvae import fake_rqvae
     fake_rqvae.save_fake_rqvae(path_utils.serving_model_path(model.uri), embedding_dim=8,
                                num_levels=3, codebook_size=4)
 

@@ -1,0 +1,188 @@
+"""The experiment's grid runner (`semids experiment`, `make experiment`): every item
+representation x table budgets x with/without user history x seeds, one ranking model trained per
+combination. The package's other modules: data.py (the base run's artifacts, the transformed
+splits in memory), metrics.py (AUCs by slice, the Evaluator check), results.py (results.csv,
+table.md, summary.json, the plot).
+"""
+import dataclasses
+import json
+import os
+import time
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+from pipeline.config import RunConfig
+from pipeline.experiment.data import (IS_NEW_ITEM, LABEL, META_FEATURES, SCORING_BATCH_SIZE,
+                                      TransformedSplits, base_run_artifacts, make_dataset,
+                                      predict_scores, run_features)
+from pipeline.experiment.metrics import (AUC_KEYS, EVALUATOR_TOLERANCE, check_verdict,
+                                         count_interactions, evaluator_check, lookup_counts,
+                                         slice_masks, slice_metrics)
+from pipeline.experiment.results import (BASE_CONFIG_FILE, EVALUATOR_CHECK_FILE, RESULTS_FILE,
+                                         TABLE_FILE, WITH, WITHOUT, append_result, config_key,
+                                         fmt_auc, read_results, run_key, summarize)
+from pipeline.run import fmt_duration, run_pipeline
+from schemas import features
+
+HISTORY_SETTINGS = {WITH: True, WITHOUT: False}
+DEFAULT_SEEDS = (0, 1, 2)
+
+
+def _histories(histories) -> List[str]:
+    out = []
+    for h in histories:
+        if isinstance(h, bool):
+            h = WITH if h else WITHOUT
+        if h not in HISTORY_SETTINGS:
+            raise ValueError(f"history setting must be one of {sorted(HISTORY_SETTINGS)}, got {h!r}")
+        out.append(h)
+    return list(dict.fromkeys(out))
+
+
+def plan_runs(representations, budgets, histories, seeds) -> List[tuple]:
+    """Every (representation, budget, history, seed), representation outermost (so the features
+    in memory change as rarely as possible)."""
+    return [(r, int(b), h, int(s)) for r in representations for b in budgets
+            for h in histories for s in seeds]
+
+
+def run_experiment(base: RunConfig, representations: Sequence[str] = features.REPRESENTATIONS,
+                   budgets: Optional[Sequence[int]] = None, histories=(True, False),
+                   seeds: Sequence[int] = DEFAULT_SEEDS, out_dir: Optional[str] = None,
+                   quiet: bool = False, check_evaluator: bool = True, log=print) -> List[dict]:
+    """Runs what results.csv in out_dir does not hold yet; returns every row of results.csv.
+    Writes table.md / summary.json / auc_vs_budget.png at the end (summarize)."""
+    start = time.time()
+    out_dir = out_dir or os.path.join(base.results_dir, "experiment")
+    budgets = [int(b) for b in (budgets if budgets is not None else base.table_budgets)]
+    histories = _histories(histories)
+    seeds = [int(s) for s in seeds]
+    representations = list(dict.fromkeys(representations))
+    for r in representations:
+        if r not in features.REPRESENTATIONS:
+            raise ValueError(f"unknown representation {r!r}; known: {features.REPRESENTATIONS}")
+    not_prepared = [b for b in budgets if b not in base.all_table_budgets]
+    if not_prepared:
+        raise ValueError(
+            f"table budget(s) {not_prepared} are not prepared by the base run's Transform "
+            f"(it prepares {list(base.all_table_budgets)}: table_budgets + item_table_size); "
+            f"add them with --table_budgets")
+    if not (representations and budgets and histories and seeds):
+        raise ValueError("nothing to run: representations, budgets, histories and seeds must be non-empty")
+
+    os.makedirs(out_dir, exist_ok=True)
+    key = config_key(base)
+    done_rows = read_results(out_dir)
+    foreign = sorted({r.get("config_key") for r in done_rows if r.get("config_key") != key})
+    if foreign:
+        raise ValueError(
+            f"{os.path.join(out_dir, RESULTS_FILE)} holds runs of another base config (key(s) "
+            f"{foreign}, this one is {key}; see {BASE_CONFIG_FILE}); use another --out_dir or "
+            f"move the file away")
+    with open(os.path.join(out_dir, BASE_CONFIG_FILE), "w") as f:
+        json.dump({"config_key": key, "config": base.to_dict()}, f, indent=2, sort_keys=True)
+
+    plan = plan_runs(representations, budgets, histories, seeds)
+    done = {run_key(r) for r in done_rows}
+    todo = [p for p in plan if p not in done]
+    log(f"experiment: {len(plan)} runs planned ({len(representations)} representations x "
+        f"{len(budgets)} budgets x {len(histories)} history settings x {len(seeds)} seeds), "
+        f"{len(plan) - len(todo)} already in {os.path.join(out_dir, RESULTS_FILE)}, {len(todo)} to run")
+
+    if not todo and (not check_evaluator
+                     or os.path.exists(os.path.join(out_dir, EVALUATOR_CHECK_FILE))):
+        summary = summarize(out_dir)
+        log(f"experiment: nothing to run; {os.path.join(out_dir, TABLE_FILE)}, {summary['plot']}")
+        return read_results(out_dir)
+
+    import tensorflow as tf
+
+    from models.ranking import trainer_module
+    from pipeline import pipeline as pipeline_lib
+
+    # 1) The base pipeline run (cached when done before): split, SIDs, SPM models, Transform.
+    log(f"experiment: base pipeline run ({base.dataset_name}, {base.representation}, "
+        f"B={base.item_table_size})")
+    metrics = run_pipeline(base, quiet=quiet)
+    base_run = base_run_artifacts(base, metrics)
+    data = TransformedSplits(base_run.transformed_examples, base_run.transform_graph_uri)
+    catalog_embeddings = trainer_module.load_catalog_embeddings(base_run.transform_graph_uri)
+
+    if check_evaluator and (todo or not os.path.exists(os.path.join(out_dir, EVALUATOR_CHECK_FILE))):
+        check = evaluator_check(base_run, data, catalog_embeddings)
+        with open(os.path.join(out_dir, EVALUATOR_CHECK_FILE), "w") as f:
+            json.dump(check, f, indent=2, sort_keys=True)
+        log("experiment: in-process AUC vs the Evaluator's on the base run: " + ", ".join(
+            f"{k} {fmt_auc(check['evaluator'][k])} vs {fmt_auc(check['in_process'][k])}"
+            for k in check["evaluator"]) + f" -> {check_verdict(check)} "
+            f"(tolerance {EVALUATOR_TOLERANCE})")
+        if not check["explained_by_bucketing"]:
+            raise RuntimeError(f"in-process metrics differ from the Evaluator's: "
+                               f"{json.dumps(check['abs_diff'])} (see {EVALUATOR_CHECK_FILE})")
+        if not check["ok"]:
+            log(f"experiment: a difference exceeds {EVALUATOR_TOLERANCE} but is within what "
+                f"TFMA's bucketing can cause on that slice ({json.dumps(check['bucket_tie_bound'])})")
+
+    # 2) Training interactions per item (tail slice), on the train split.
+    counts = count_interactions(data.get(features.TRAIN, [features.ITEM_ID_FINGERPRINT])
+                                [features.ITEM_ID_FINGERPRINT])
+    eval_meta = data.get(features.EVAL, META_FEATURES)
+    eval_counts = lookup_counts(counts, eval_meta[features.ITEM_ID_FINGERPRINT])
+    slices = slice_masks(eval_meta[IS_NEW_ITEM], eval_counts)
+    log(f"experiment: train {data.num_rows(features.TRAIN)} rows ({counts[0].size} items), "
+        f"validation {data.num_rows(features.VALIDATION)}, eval {len(eval_meta[LABEL])} "
+        f"(new items {int(slices['new_items'].sum())}, tail {int(slices['tail'].sum())})")
+
+    # 3) The runs.
+    run_seconds: List[float] = []
+    loop_start = time.time()
+    for i, (rep, budget, hist, seed) in enumerate(todo):
+        t0 = time.time()
+        use_history = HISTORY_SETTINGS[hist]
+        names = run_features(rep, budget, use_history)
+        # Frees the rest; what this representation and budget read with history stays for
+        # their other runs.
+        data.keep(set(names) | set(META_FEATURES) | set(run_features(rep, budget, True)))
+        train = data.get(features.TRAIN, names)
+        val = data.get(features.VALIDATION, names)
+        ev = data.get(features.EVAL, names)
+
+        cfg = pipeline_lib.ranking_config(dataclasses.replace(
+            base, representation=rep, item_table_size=budget, use_history=use_history, seed=seed))
+        tf.keras.backend.clear_session()
+        # The seed fixes the shuffling order (set before the datasets are built) and, again in
+        # train_model, the initialisation.
+        tf.keras.utils.set_random_seed(seed)
+        train_ds = make_dataset(train, cfg.batch_size, shuffle_seed=seed)
+        val_ds = make_dataset(val, SCORING_BATCH_SIZE)
+        model, summary = trainer_module.train_model(
+            cfg, train_ds, val_ds, verbose=0,
+            catalog_embeddings=catalog_embeddings if rep == features.DENSE_CONTENT else None)
+        scores = predict_scores(model, ev)
+        row = {"representation": rep, "table_budget": budget, "history": hist, "seed": seed,
+               **slice_metrics(eval_meta[LABEL], scores, eval_meta[IS_NEW_ITEM], eval_counts),
+               "epochs_run": summary["epochs_run"], "best_epoch": summary["best_epoch"],
+               "best_val_auc": round(summary["best_val_auc"], 6),
+               "item_table_rows": summary["item_table_rows"],
+               "seconds": round(time.time() - t0, 1), "dataset": base.dataset_name,
+               "config_key": key, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        for k in AUC_KEYS:
+            row[k] = None if row[k] is None else round(row[k], 6)
+        append_result(out_dir, row)
+        done_rows.append(row)
+        del model, train_ds, val_ds
+
+        run_seconds.append(time.time() - t0)
+        elapsed = time.time() - loop_start
+        eta = elapsed / (i + 1) * (len(todo) - i - 1)
+        log(f"  [{i + 1}/{len(todo)}] {rep:<16} B={budget:<6} history={hist:<7} seed={seed}: "
+            f"auc {fmt_auc(row['auc_overall'])} new {fmt_auc(row['auc_new_items'])} "
+            f"tail {fmt_auc(row['auc_tail'])} ({summary['epochs_run']} epochs, "
+            f"{run_seconds[-1]:.0f}s) elapsed {fmt_duration(elapsed)}, ETA {fmt_duration(eta)}")
+
+    summary = summarize(out_dir)
+    log(f"experiment: {len(todo)} runs in {fmt_duration(time.time() - start)}"
+        + (f" ({np.mean(run_seconds):.0f}s per run)" if run_seconds else "")
+        + f"; {os.path.join(out_dir, TABLE_FILE)}, {summary['plot']}")
+    return read_results(out_dir)
