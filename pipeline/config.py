@@ -7,6 +7,7 @@ import json
 import os
 from typing import List, Optional, Tuple
 
+from models.json_config import JsonConfig
 from models.ranking.config import RankingConfig
 from models.rqvae.config import RqVaeConfig
 from schemas import features
@@ -27,7 +28,7 @@ REMOTE_PREFIXES: Tuple[str, ...] = ("gs://",)
 
 
 @dataclasses.dataclass
-class RunConfig:
+class RunConfig(JsonConfig):
     # --- what to run on -------------------------------------------------------------------
     pipeline_name: str = "semids"
     # ml100k: MovieLens-100K from the installed recbole package; synthetic: the seeded generator;
@@ -228,15 +229,6 @@ class RunConfig:
         return os.path.join(self.results_dir, self.dataset_name, self.representation)
 
     # --- (de)serialisation ------------------------------------------------------------------
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["hidden_units"] = list(self.hidden_units)
-        d["rqvae_hidden_units"] = list(self.rqvae_hidden_units)
-        d["table_budgets"] = list(self.table_budgets)
-        return d
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":

@@ -2,9 +2,9 @@
 custom_config (RankingConfig.from_custom_config); pipeline/config.py's RunConfig takes its
 defaults from here."""
 import dataclasses
-import json
 from typing import Any, Mapping, Optional, Tuple
 
+from models.json_config import JsonConfig
 from schemas import features
 
 # custom_config keys that are not model options: the code fingerprint that keys the TFX cache.
@@ -12,7 +12,7 @@ NON_MODEL_KEYS = ("code_version",)
 
 
 @dataclasses.dataclass(frozen=True)
-class RankingConfig:
+class RankingConfig(JsonConfig):
     representation: str = features.RANDOM_HASH
     item_table_size: int = 10_000  # table budget B of the item feature
     user_hash_buckets: int = 10_000
@@ -58,11 +58,3 @@ class RankingConfig:
             raise ValueError(f"RankingConfig: unknown custom_config key(s) {unknown}; "
                              f"known: {sorted(known)}")
         return cls(**{k: v for k, v in cc.items() if v is not None})
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["hidden_units"] = list(self.hidden_units)
-        return d
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)

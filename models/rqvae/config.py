@@ -6,8 +6,9 @@ embedding_dim (otherwise taken from the data). Prefixed keys (rqvae_num_levels, 
 too. Missing keys take the defaults below, which RunConfig's rqvae_* fields take in turn.
 """
 import dataclasses
-import json
 from typing import Any, Mapping, Optional, Tuple
+
+from models.json_config import JsonConfig
 
 _PREFIX = "rqvae_"
 _FIELDS = ("num_levels", "codebook_size", "latent_dim", "hidden_units", "beta", "epochs",
@@ -15,7 +16,7 @@ _FIELDS = ("num_levels", "codebook_size", "latent_dim", "hidden_units", "beta", 
 
 
 @dataclasses.dataclass
-class RqVaeConfig:
+class RqVaeConfig(JsonConfig):
     # Paper: 1-layer encoder/decoder, latent 256, 8 levels x 2048 codes, beta 0.25. Default for a
     # catalog of ~1.7k items (ML-100K): 4 levels x 64 codes, latent 64. 64 level-1 codes put ~26
     # items under each first code (so level-1 utilisation can be high and codes gather real
@@ -61,11 +62,3 @@ class RqVaeConfig:
         """Singh et al. 2024: 1-layer encoder/decoder, D=256, L=8, K=2048, beta=0.25."""
         return cls(**dict(dict(num_levels=8, codebook_size=2048, latent_dim=256,
                                hidden_units=(), beta=0.25), **overrides))
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["hidden_units"] = list(self.hidden_units)
-        return d
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
