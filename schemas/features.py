@@ -38,7 +38,11 @@ RQVAE_RECONSTRUCTION_ERROR_OUTPUT = "reconstruction_error"  # float32 [batch]: m
 # --- features InteractionFeatures adds ----------------------------------------------------
 HISTORY = "history"  # the user's item ids strictly earlier in time, most recent first
 HISTORY_LABELS = "history_labels"  # labels of those interactions, aligned with HISTORY
-IS_NEW_ITEM = "is_new_item"  # 1 on eval rows whose item never appears in the train split
+IS_NEW_ITEM = "is_new_item"  # 1 on validation/eval rows whose item never appears in the train split
+IS_NEW_USER = "is_new_user"  # 1 on rows whose user has no row in the train split
+IS_TAIL_ITEM = "is_tail_item"  # 1 on rows whose item has TAIL_MIN..TAIL_MAX train rows
+# The tail: items with 1 to 4 rows in the train split (bounds inclusive; new items are not tail).
+TAIL_MIN_TRAIN_ROWS, TAIL_MAX_TRAIN_ROWS = 1, 4
 
 # Features a serving request carries (the request contract): label and bookkeeping are absent.
 SERVING_FEATURES = (USER_ID, ITEM_ID, HISTORY, HISTORY_LABELS)

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 from tfx.utils import path_utils
 
-from pipeline import report
+from pipeline import baselines, probes, report
 from schemas import features
 
 pytestmark = pytest.mark.e2e
@@ -29,6 +29,30 @@ def test_metrics_json_has_the_contract_keys(e2e_run):
     assert on_disk["num_train"] > 0 and on_disk["num_eval"] > 0
     assert on_disk["num_new_item_eval"] > 0
     assert on_disk["representation"] == features.RANDOM_HASH
+    # The Evaluator's slices by the row flags InteractionFeatures adds.
+    for key in ("auc_tail", "auc_new_users", "auc_warm_users"):
+        assert key in on_disk, key
+        assert on_disk[key] is None or 0.0 <= on_disk[key] <= 1.0, key
+    assert on_disk["auc_warm_users"] is not None
+    # A slice of one class has no AUC (TFMA would say 0): null, as for the baselines.
+    for key in ("auc_tail", "auc_new_users", "auc_warm_users"):
+        if on_disk["baselines"]["baseline_item_rate"][key] is None:
+            assert on_disk[key] is None, key
+
+    # The must-beat baselines, by slice.
+    assert set(on_disk["baselines"]) == set(baselines.BASELINES)
+    for name, aucs in on_disk["baselines"].items():
+        assert set(aucs) == set(baselines.BASELINE_AUC_KEYS), name
+        assert all(v is None or 0.0 <= v <= 1.0 for v in aucs.values()), (name, aucs)
+        assert aucs["auc_overall"] is not None and aucs["auc_new_items"] is not None, name
+    # A new item's item rate is the global rate: one score for every new-item row, so the
+    # item rate ranks nothing among them.
+    assert on_disk["baselines"]["baseline_item_rate"]["auc_new_items"] == 0.5
+
+    # The probes of the Trainer's model (it reads the history).
+    assert config.use_history
+    assert set(on_disk["probes"]) == set(probes.PROBE_KEYS)
+    assert all(0.0 <= on_disk["probes"][k] <= 1.0 for k in probes.PROBE_KEYS), on_disk["probes"]
 
 
 def test_bad_rows_are_reported_line_by_line_and_the_rest_trains(e2e_run):

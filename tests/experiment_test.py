@@ -2,26 +2,33 @@
 its in-process metrics equal the Evaluator's, and a tiny experiment is resumable."""
 import csv
 import dataclasses
+import json
 import os
 
 import pytest
 
-from pipeline import experiment
-from pipeline.experiment import data, metrics
-
+from pipeline import baselines, experiment, report
+from pipeline import pipeline as pipeline_lib
+from pipeline.experiment import data, metrics, results
 from schemas import features
 
 pytestmark = pytest.mark.e2e
 
 CONTRACT_COLUMNS = ("representation", "table_budget", "history", "seed", "auc_overall",
-                    "auc_new_items", "auc_existing_items", "auc_tail")
+                    "auc_new_items", "auc_existing_items", "auc_tail", "auc_new_users",
+                    "auc_warm_users", "auc_shuffled_labels", "auc_shuffled_labels_new_items",
+                    "auc_no_history", "auc_no_history_new_items", "hparams")
 
 
 def _check_against_evaluator(config):
     from pipeline.run import run_pipeline
     run_metrics = run_pipeline(config, quiet=True)  # cached: makes this config's run the newest
     check = metrics.evaluator_check(data.base_run_artifacts(config, run_metrics))
-    for key in ("auc_overall", "auc_new_items", "auc_existing_items"):
+    # Every slice of the Evaluator is compared, or said why not; the flags InteractionFeatures
+    # adds (is_tail_item, is_new_user) are in the Evaluator's slices and the Transform output.
+    assert set(check["evaluator"]) | set(check["not_compared"]) == set(metrics.EVALUATOR_SLICES)
+    assert {"auc_tail", "auc_warm_users"} <= set(check["evaluator"]), check["not_compared"]
+    for key in check["evaluator"]:
         tfma = check["evaluator"][key]
         assert tfma is not None, (key, check)
         # the experiment's path (transformed eval rows, the model in-process) gives the same
@@ -57,18 +64,36 @@ def test_tiny_experiment_writes_results_resumes_and_summarizes(e2e_run, tmp_path
                   histories=("with",), seeds=(0,), out_dir=out, quiet=True, check_evaluator=False)
     logs = []
     rows = experiment.run_experiment(config, log=logs.append, **kwargs)
-    assert [(r["representation"], r["table_budget"], r["history"], r["seed"]) for r in rows] == [
+    models = [r for r in rows if not results.is_baseline(r)]
+    assert [(r["representation"], r["table_budget"], r["history"], r["seed"]) for r in models] == [
         (features.RANDOM_HASH, budget, "with", 0), (features.SID_NGRAM_1, budget, "with", 0)]
     path = os.path.join(out, experiment.RESULTS_FILE)
     with open(path) as f:
         header = next(csv.reader(f))
     assert all(c in header for c in CONTRACT_COLUMNS)
-    for r in rows:
+    for r in models:
         assert 0.0 <= r["auc_overall"] <= 1.0
         assert r["num_eval"] == r["num_new_items"] + r["num_existing_items"]
         assert r["num_tail"] <= r["num_existing_items"]
+        assert r["num_eval"] == r["num_new_users"] + r["num_warm_users"]
         assert r["epochs_run"] >= 1 and r["item_table_rows"] > 0
+        assert all(0.0 <= r[k] <= 1.0 for k in ("auc_warm_users", "auc_shuffled_labels",
+                                                 "auc_no_history"))
+        assert json.loads(r["hparams"]) == pipeline_lib.ranking_config(
+            dataclasses.replace(config, representation=r["representation"])).hparams()
     assert any("[2/2]" in line and "ETA" in line for line in logs)
+
+    # The baselines: one row each (budget, history and seed blank), the same AUCs as the base
+    # run's metrics.json.
+    base_rows = {r["representation"]: r for r in rows if results.is_baseline(r)}
+    assert list(base_rows) == list(baselines.BASELINES)
+    with open(os.path.join(config.results_path, report.METRICS_FILE)) as f:
+        on_disk = json.load(f)
+    for name, r in base_rows.items():
+        assert r["table_budget"] is None and r["history"] is None and r["seed"] is None
+        for k in baselines.BASELINE_AUC_KEYS:
+            want = on_disk["baselines"][name][k]
+            assert r[k] == (None if want is None else pytest.approx(want, abs=1e-6)), (name, k)
 
     # A rerun skips both finished runs and runs nothing.
     logs.clear()
@@ -83,14 +108,17 @@ def test_tiny_experiment_writes_results_resumes_and_summarizes(e2e_run, tmp_path
         f.writelines(lines[:-1])
     logs.clear()
     resumed = experiment.run_experiment(config, log=logs.append, **kwargs)
-    assert len(resumed) == 2 and any("1 to run" in line for line in logs)
-    assert resumed[0] == rows[0] and resumed[1]["representation"] == features.SID_NGRAM_1
+    assert len(resumed) == len(rows) and any("1 to run" in line for line in logs)
+    assert len([r for r in resumed if results.is_baseline(r)]) == len(baselines.BASELINES)
+    assert resumed[:-1] == rows[:-1] and resumed[-1]["representation"] == features.SID_NGRAM_1
 
     for name in (experiment.TABLE_FILE, experiment.PLOT_FILE, experiment.SUMMARY_FILE):
         assert os.path.getsize(os.path.join(out, name)) > 0, name
     with open(os.path.join(out, experiment.TABLE_FILE)) as f:
         table = f.read()
     assert features.SID_NGRAM_1 in table and "vs random_hash" in table
+    assert all(f"*{name}*" in table for name in baselines.BASELINES)
+    assert "AUC new users" in table and "AUC shuffled history labels" in table
 
     # Rows of another base config are not mixed in.
     with pytest.raises(ValueError, match="another base config"):

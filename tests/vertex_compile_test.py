@@ -1,6 +1,7 @@
 """Vertex AI Pipelines: the full pipeline compiles offline into a job JSON (pipeline/vertex.py),
 and the local pipeline keeps its own settings. No network: nothing under gs:// is read."""
 import json
+import filecmp
 import os
 import re
 
@@ -218,7 +219,9 @@ def test_local_pipeline_is_unchanged(tmp_path):
         props = by_id[component].exec_properties
         assert props["module_file"] == module_file, component
         assert not props.get("run_fn") and not props.get("preprocessing_fn"), component
-    assert by_id["ImportSchemaGen"].exec_properties["schema_file"] == INTERACTIONS_SCHEMA
+    # the schema, staged under a path named by its content (ImportSchemaGen caches on the path)
+    staged = by_id["ImportSchemaGen"].exec_properties["schema_file"]
+    assert staged.startswith(config.output_dir) and filecmp.cmp(staged, INTERACTIONS_SCHEMA)
     push = by_id["Pusher"].exec_properties["push_destination"]
     assert config.serving_model_dir in str(push)
     assert by_id["ContentEncoderImporter"].exec_properties["artifact_uri"] == inputs.encoder_dir

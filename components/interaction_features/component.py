@@ -1,12 +1,14 @@
 """InteractionFeatures: a TFX Beam component that splits interactions by time into
-train/validation/eval, holds out a seeded share of items as new at eval, and adds the history
-features (rules: core.py's docstring).
+train/validation/eval, holds out a seeded share of items as new at eval (and optionally a second,
+disjoint share as new in validation), and adds the history features and the per-row flags
+is_new_item, is_new_user and is_tail_item (rules: core.py's docstring).
 
     from components.interaction_features.component import InteractionFeatures
     features_gen = InteractionFeatures(
         examples=example_gen.outputs['examples'], eval_fraction=cfg.eval_fraction,
         validation_fraction=cfg.validation_fraction, new_item_fraction=cfg.new_item_fraction,
-        seed=cfg.seed, history_length=cfg.history_length)
+        seed=cfg.seed, history_length=cfg.history_length,
+        validation_new_item_fraction=cfg.validation_new_item_fraction)  # optional, default 0
     features_gen.outputs['examples']  # Examples with splits train, validation, eval
 
 Input channel key (spec, executor input_dict): `input_examples` (ComponentSpec forbids the same
@@ -35,6 +37,7 @@ class InteractionFeaturesSpec(ComponentSpec):
         core.EVAL_FRACTION_KEY: ExecutionParameter(type=float),
         core.VALIDATION_FRACTION_KEY: ExecutionParameter(type=float),
         core.NEW_ITEM_FRACTION_KEY: ExecutionParameter(type=float),
+        core.VALIDATION_NEW_ITEM_FRACTION_KEY: ExecutionParameter(type=float),
         core.SEED_KEY: ExecutionParameter(type=int),
         core.HISTORY_LENGTH_KEY: ExecutionParameter(type=int),
         # The executor's code (components/fingerprint.py): a code change reruns it.
@@ -61,21 +64,26 @@ class InteractionFeatures(base_beam_component.BaseBeamComponent):
 
     def __init__(self, examples: types.BaseChannel, *, eval_fraction: Union[float, int],
                  validation_fraction: Union[float, int], new_item_fraction: Union[float, int],
-                 seed: int, history_length: int):
+                 seed: int, history_length: int,
+                 validation_new_item_fraction: Union[float, int] = 0.0):
         """examples: ExampleGen's Examples (split `all`); the rest as in RunConfig (no defaults
-        here, so RunConfig stays the one place they are set)."""
-        params = (eval_fraction, validation_fraction, new_item_fraction, seed, history_length)
+        here, so RunConfig stays the one place they are set; validation_new_item_fraction
+        defaults to 0, no validation holdout, like RunConfig's)."""
+        params = (eval_fraction, validation_fraction, new_item_fraction, seed, history_length,
+                  validation_new_item_fraction)
         if all(_is_plain(v) for v in params):  # not placeholders / runtime parameters
             core.validate_params(eval_fraction, validation_fraction, new_item_fraction,
-                                 history_length)
+                                 history_length, validation_new_item_fraction)
             eval_fraction, validation_fraction, new_item_fraction = (
                 float(eval_fraction), float(validation_fraction), float(new_item_fraction))
+            validation_new_item_fraction = float(validation_new_item_fraction)
             seed, history_length = int(seed), int(history_length)
         spec = InteractionFeaturesSpec(**{
             INPUT_EXAMPLES_KEY: examples,
             core.EVAL_FRACTION_KEY: eval_fraction,
             core.VALIDATION_FRACTION_KEY: validation_fraction,
             core.NEW_ITEM_FRACTION_KEY: new_item_fraction,
+            core.VALIDATION_NEW_ITEM_FRACTION_KEY: validation_new_item_fraction,
             core.SEED_KEY: seed,
             core.HISTORY_LENGTH_KEY: history_length,
             fingerprint.CODE_FINGERPRINT_KEY: fingerprint.code_fingerprint(Executor.__module__),

@@ -17,13 +17,17 @@ Time split (exact, by count of rows):
   * Cuts are computed before held-out rows are dropped (they depend on timestamps only).
   * Errors: no rows; an empty eval period (all rows tie at or before the cut); a validation
     period that is empty although validation_fraction > 0.
-Held-out ("new") items:
-  * An item is held out iff a stable hash of (seed, item_id) mapped to [0, 1) is below
-    new_item_fraction (blake2b, see `item_hash_unit`): no global item list, the same answer
-    on every runner and worker.
-  * Interactions with a held-out item at or before T_e are dropped entirely: from train,
-    validation and from every history. Held-out items' eval-period interactions stay as eval
-    rows and may appear in the histories of later eval rows.
+Held-out ("new") items: u = item_hash_unit(seed, item_id), a stable hash of (seed, item_id)
+mapped to [0, 1) (blake2b): no global item list, the same answer on every runner and worker.
+  * Eval-held-out iff u < new_item_fraction. Its interactions at or before T_e are dropped
+    entirely: from train, validation and from every history. Its eval-period interactions stay
+    as eval rows and may appear in the histories of later eval rows.
+  * Validation-held-out iff new_item_fraction <= u < new_item_fraction +
+    validation_new_item_fraction (a second, disjoint share; default 0: none). Its interactions
+    at or before T_v are dropped entirely (from train and every history), so it is new in
+    validation and in eval. Its validation- and eval-period interactions stay and may appear in
+    the histories of later rows. The two fractions must sum to less than 1. With
+    validation_fraction 0 (T_v = T_e) it acts like the eval holdout.
 Splits: train = rows <= T_v minus dropped; validation = (T_v, T_e] minus dropped; eval = > T_e.
 Features added to every kept row:
   * history: the same user's item ids strictly earlier in time (same-second interactions are
@@ -31,11 +35,19 @@ Features added to every kept row:
     timeline (eval rows see earlier eval rows). Variable length, no padding. Rows of a user
     are ordered by (timestamp, item_id, label), so the output is deterministic.
   * history_labels: the labels of those interactions, aligned with history.
-  * is_new_item: 1 on eval rows whose item never appears in the train split, else 0.
+  * is_new_item: 1 on rows whose item never appears in the train split, else 0 (so 0 on every
+    train row; 1 on validation and eval rows of items first seen after T_v, held out or not).
+  * is_new_user: 1 on rows whose user has no row in the train split, else 0 (0 on train rows).
+  * is_tail_item: 1 on rows whose item has TAIL_MIN_TRAIN_ROWS..TAIL_MAX_TRAIN_ROWS (1..4,
+    schemas/features.py) rows in the train split, else 0 (new items are never tail).
+  See `row_flags`; all three are int64, one value, on every row of every split.
 split_summary.json (see `make_split_summary`): num_train, num_validation, num_eval,
-  num_new_item_eval, num_heldout_items (held-out items seen in the data), num_dropped_rows,
-  eval_cut_timestamp, validation_cut_timestamp, eval_rows_from_users_absent_from_train,
-  history_length.
+  num_new_item_eval, num_heldout_items (eval-held-out items seen in the data), num_dropped_rows
+  (rows dropped by either holdout), eval_cut_timestamp, validation_cut_timestamp,
+  eval_rows_from_users_absent_from_train, history_length; and (added later) num_new_item_validation,
+  num_new_user_validation, num_new_user_eval, num_tail_item_validation, num_tail_item_eval
+  (rows with the flag set, per split) and num_heldout_validation_items (validation-held-out
+  items seen in the data).
 """
 from __future__ import annotations
 
@@ -43,7 +55,7 @@ import collections
 import fractions
 import hashlib
 import math
-from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from schemas import features
 
@@ -51,6 +63,7 @@ from schemas import features
 EVAL_FRACTION_KEY = "eval_fraction"
 VALIDATION_FRACTION_KEY = "validation_fraction"
 NEW_ITEM_FRACTION_KEY = "new_item_fraction"
+VALIDATION_NEW_ITEM_FRACTION_KEY = "validation_new_item_fraction"
 SEED_KEY = "seed"
 HISTORY_LENGTH_KEY = "history_length"
 
@@ -67,13 +80,31 @@ EVAL_CUT_TIMESTAMP = "eval_cut_timestamp"
 VALIDATION_CUT_TIMESTAMP = "validation_cut_timestamp"
 EVAL_ROWS_FROM_USERS_ABSENT_FROM_TRAIN = "eval_rows_from_users_absent_from_train"
 HISTORY_LENGTH = "history_length"
+NUM_NEW_ITEM_VALIDATION = "num_new_item_validation"
+NUM_NEW_USER_VALIDATION = "num_new_user_validation"
+NUM_NEW_USER_EVAL = "num_new_user_eval"
+NUM_TAIL_ITEM_VALIDATION = "num_tail_item_validation"
+NUM_TAIL_ITEM_EVAL = "num_tail_item_eval"
+NUM_HELDOUT_VALIDATION_ITEMS = "num_heldout_validation_items"
 
 # Counts the executor computes in Beam (everything in the summary but the cuts and H).
 COUNT_KEYS = (NUM_TRAIN, NUM_VALIDATION, NUM_EVAL, NUM_NEW_ITEM_EVAL, NUM_HELDOUT_ITEMS,
-              NUM_DROPPED_ROWS, EVAL_ROWS_FROM_USERS_ABSENT_FROM_TRAIN)
+              NUM_DROPPED_ROWS, EVAL_ROWS_FROM_USERS_ABSENT_FROM_TRAIN,
+              NUM_NEW_ITEM_VALIDATION, NUM_NEW_USER_VALIDATION, NUM_NEW_USER_EVAL,
+              NUM_TAIL_ITEM_VALIDATION, NUM_TAIL_ITEM_EVAL, NUM_HELDOUT_VALIDATION_ITEMS)
 SUMMARY_KEYS = COUNT_KEYS + (EVAL_CUT_TIMESTAMP, VALIDATION_CUT_TIMESTAMP, HISTORY_LENGTH)
 SPLIT_COUNT_KEYS = {features.TRAIN: NUM_TRAIN, features.VALIDATION: NUM_VALIDATION,
                     features.EVAL: NUM_EVAL}
+# Per-split counts of rows with a flag set (feature name -> {split: summary key}); train rows
+# are not counted (is_new_item and is_new_user are always 0 there).
+FLAG_COUNT_KEYS = {
+    features.IS_NEW_ITEM: {features.VALIDATION: NUM_NEW_ITEM_VALIDATION,
+                           features.EVAL: NUM_NEW_ITEM_EVAL},
+    features.IS_NEW_USER: {features.VALIDATION: NUM_NEW_USER_VALIDATION,
+                           features.EVAL: NUM_NEW_USER_EVAL},
+    features.IS_TAIL_ITEM: {features.VALIDATION: NUM_TAIL_ITEM_VALIDATION,
+                            features.EVAL: NUM_TAIL_ITEM_EVAL},
+}
 
 
 class TimeCuts(collections.namedtuple(
@@ -99,7 +130,7 @@ class Interaction(collections.namedtuple(
 
 
 def validate_params(eval_fraction: float, validation_fraction: float, new_item_fraction: float,
-                    history_length: int) -> None:
+                    history_length: int, validation_new_item_fraction: float = 0.0) -> None:
     """Raises ValueError on parameters the split rules cannot honour."""
     if not 0.0 < eval_fraction < 1.0:
         raise ValueError(f"InteractionFeatures: eval_fraction must be in (0, 1), got {eval_fraction}")
@@ -109,6 +140,15 @@ def validate_params(eval_fraction: float, validation_fraction: float, new_item_f
     if not 0.0 <= new_item_fraction < 1.0:
         raise ValueError(
             f"InteractionFeatures: new_item_fraction must be in [0, 1), got {new_item_fraction}")
+    if not 0.0 <= validation_new_item_fraction < 1.0:
+        raise ValueError(
+            "InteractionFeatures: validation_new_item_fraction must be in [0, 1), got "
+            f"{validation_new_item_fraction}")
+    if not new_item_fraction + validation_new_item_fraction < 1.0:
+        raise ValueError(
+            "InteractionFeatures: new_item_fraction + validation_new_item_fraction must be below "
+            f"1 (every item would be held out), got {new_item_fraction} + "
+            f"{validation_new_item_fraction}")
     if isinstance(history_length, bool) or int(history_length) != history_length or history_length < 1:
         raise ValueError(
             f"InteractionFeatures: history_length must be a positive integer, got {history_length}")
@@ -196,13 +236,77 @@ def item_hash_unit(seed: int, item_id: Union[bytes, str]) -> float:
 
 
 def is_heldout_item(item_id: Union[bytes, str], seed: int, new_item_fraction: float) -> bool:
-    """Whether the item is held out (new at eval). Same answer everywhere for the same seed."""
+    """Whether the item is eval-held-out (new at eval). Same answer everywhere for the same seed."""
     return new_item_fraction > 0 and item_hash_unit(seed, item_id) < new_item_fraction
 
 
-def is_dropped(row: Interaction, cuts: TimeCuts, seed: int, new_item_fraction: float) -> bool:
-    """A held-out item's interaction at or before the eval cut: dropped from everything."""
-    return row.timestamp <= cuts.eval_cut and is_heldout_item(row.item_id, seed, new_item_fraction)
+def is_validation_heldout_item(item_id: Union[bytes, str], seed: int, new_item_fraction: float,
+                               validation_new_item_fraction: float) -> bool:
+    """Whether the item is validation-held-out (new in validation and eval): its hash lies in
+    [new_item_fraction, new_item_fraction + validation_new_item_fraction), so the two shares
+    are disjoint and, for a fixed new_item_fraction, a larger validation share is a superset."""
+    if validation_new_item_fraction <= 0:
+        return False
+    u = item_hash_unit(seed, item_id)
+    return new_item_fraction <= u < new_item_fraction + validation_new_item_fraction
+
+
+def heldout_split(item_id: Union[bytes, str], seed: int, new_item_fraction: float,
+                  validation_new_item_fraction: float = 0.0) -> Optional[str]:
+    """features.EVAL for an eval-held-out item, features.VALIDATION for a validation-held-out
+    one, None for any other item (one hash per call)."""
+    if new_item_fraction <= 0 and validation_new_item_fraction <= 0:
+        return None
+    u = item_hash_unit(seed, item_id)
+    if u < new_item_fraction:
+        return features.EVAL
+    if u < new_item_fraction + validation_new_item_fraction:
+        return features.VALIDATION
+    return None
+
+
+def drop_cut(heldout: Optional[str], cuts: TimeCuts) -> Optional[int]:
+    """The timestamp at or before which a held-out item's rows are dropped (`heldout` from
+    `heldout_split`): T_e for an eval-held-out item, T_v for a validation-held-out one."""
+    if heldout == features.EVAL:
+        return cuts.eval_cut
+    if heldout == features.VALIDATION:
+        return cuts.validation_cut
+    return None
+
+
+def is_dropped(row: Interaction, cuts: TimeCuts, seed: int, new_item_fraction: float,
+               validation_new_item_fraction: float = 0.0) -> bool:
+    """A held-out item's interaction at or before its cut (T_e for eval-held-out items, T_v for
+    validation-held-out ones): dropped from everything."""
+    cut = drop_cut(heldout_split(row.item_id, seed, new_item_fraction,
+                                 validation_new_item_fraction), cuts)
+    return cut is not None and row.timestamp <= cut
+
+
+def is_tail_count(train_rows: int) -> bool:
+    """Whether an item with this many train-split rows is a tail item (1..4 rows)."""
+    return features.TAIL_MIN_TRAIN_ROWS <= train_rows <= features.TAIL_MAX_TRAIN_ROWS
+
+
+class RowFlags(collections.namedtuple("RowFlags", ["is_new_item", "is_new_user", "is_tail_item"])):
+    """The per-row 0/1 features (ints), named like their features (schemas/features.py)."""
+    __slots__ = ()
+
+    def as_features(self) -> Dict[str, int]:
+        return {features.IS_NEW_ITEM: self.is_new_item, features.IS_NEW_USER: self.is_new_user,
+                features.IS_TAIL_ITEM: self.is_tail_item}
+
+
+def row_flags(user_has_train_rows: bool, item_train_rows: int) -> RowFlags:
+    """The flags of a kept row from its user's presence in, and its item's row count in, the
+    train split (after held-out rows are dropped). A train row's own user and item are in the
+    train split, so its is_new_item and is_new_user are 0 by construction."""
+    if item_train_rows < 0:
+        raise ValueError(f"InteractionFeatures: negative train row count {item_train_rows}")
+    return RowFlags(is_new_item=int(item_train_rows == 0),
+                    is_new_user=int(not user_has_train_rows),
+                    is_tail_item=int(is_tail_count(item_train_rows)))
 
 
 def sort_key(row: Interaction) -> Tuple[int, bytes, int]:
@@ -258,7 +362,10 @@ def summary_line(summary: Mapping[str, Any]) -> str:
     """The one log line of a finished run."""
     return (f"InteractionFeatures: {features.TRAIN} {summary[NUM_TRAIN]:,} / "
             f"{features.VALIDATION} {summary[NUM_VALIDATION]:,} / {features.EVAL} "
-            f"{summary[NUM_EVAL]:,} rows ({summary[NUM_NEW_ITEM_EVAL]:,} new-item rows; "
-            f"{summary[NUM_HELDOUT_ITEMS]:,} held-out items, {summary[NUM_DROPPED_ROWS]:,} rows "
-            f"dropped; cuts: validation > {summary[VALIDATION_CUT_TIMESTAMP]}, eval > "
+            f"{summary[NUM_EVAL]:,} rows ({summary[NUM_NEW_ITEM_EVAL]:,} new-item, "
+            f"{summary[NUM_NEW_USER_EVAL]:,} new-user, {summary[NUM_TAIL_ITEM_EVAL]:,} tail-item "
+            f"eval rows; {summary[NUM_NEW_ITEM_VALIDATION]:,} new-item validation rows; "
+            f"{summary[NUM_HELDOUT_ITEMS]:,} eval- and {summary[NUM_HELDOUT_VALIDATION_ITEMS]:,} "
+            f"validation-held-out items, {summary[NUM_DROPPED_ROWS]:,} rows dropped; cuts: "
+            f"validation > {summary[VALIDATION_CUT_TIMESTAMP]}, eval > "
             f"{summary[EVAL_CUT_TIMESTAMP]})")

@@ -185,3 +185,96 @@ def test_make_split_summary_fills_missing_counts():
     assert "train 6" in core.summary_line(s)
     with pytest.raises(ValueError):
         core.make_split_summary({"bogus": 1}, cuts, 5)
+
+
+# --- validation new-item holdout ------------------------------------------------------------
+
+def test_validate_params_validation_new_item_fraction():
+    core.validate_params(0.2, 0.1, 0.1, 5, 0.0)
+    core.validate_params(0.2, 0.1, 0.1, 5, 0.5)
+    core.validate_params(0.2, 0.1, 0.0, 5, 0.99)
+    for vnif, match in [(-0.1, "validation_new_item_fraction"),
+                        (1.0, "validation_new_item_fraction"),
+                        (0.9, "below 1")]:  # 0.1 + 0.9: every item held out
+        with pytest.raises(ValueError, match=match):
+            core.validate_params(0.2, 0.1, 0.1, 5, vnif)
+
+
+def test_heldout_split_disjoint_seeded_shares():
+    items = [str(i).encode() for i in range(20000)]
+    kinds = [core.heldout_split(i, 7, 0.1, 0.2) for i in items]
+    assert kinds == [core.heldout_split(i, 7, 0.1, 0.2) for i in items]  # deterministic
+    # the eval share is exactly today's held-out set; the validation share is disjoint from it
+    assert [k == features.EVAL for k in kinds] == [core.is_heldout_item(i, 7, 0.1) for i in items]
+    assert [k == features.VALIDATION for k in kinds] == [
+        core.is_validation_heldout_item(i, 7, 0.1, 0.2) for i in items]
+    assert 0.09 < kinds.count(features.EVAL) / len(items) < 0.11
+    assert 0.19 < kinds.count(features.VALIDATION) / len(items) < 0.21
+    for item, kind in zip(items[:500], kinds):  # the rule on u itself
+        u = core.item_hash_unit(7, item)
+        assert (kind == features.EVAL) == (u < 0.1)
+        assert (kind == features.VALIDATION) == (0.1 <= u < 0.3)
+    # default 0: no validation holdout; both 0: nothing held out
+    assert all(core.heldout_split(i, 7, 0.1) != features.VALIDATION for i in items[:2000])
+    assert all(core.heldout_split(i, 7, 0.0, 0.0) is None for i in items[:2000])
+    assert not any(core.is_validation_heldout_item(i, 7, 0.1, 0.0) for i in items[:2000])
+    # validation share only (new_item_fraction 0): u < validation_new_item_fraction
+    only = [core.heldout_split(i, 7, 0.0, 0.1) for i in items[:2000]]
+    assert only == [features.VALIDATION if core.is_heldout_item(i, 7, 0.1) else None
+                    for i in items[:2000]]
+
+
+def test_drop_cut_and_is_dropped_with_validation_holdout():
+    cuts = core.TimeCuts(eval_cut=10, validation_cut=5, num_rows=0, num_train=0,
+                         num_validation=0, num_eval=0)
+    assert core.drop_cut(features.EVAL, cuts) == 10
+    assert core.drop_cut(features.VALIDATION, cuts) == 5
+    assert core.drop_cut(None, cuts) is None
+    ids = [str(i) for i in range(1000)]
+    ev = next(i for i in ids if core.heldout_split(i, 3, 0.3, 0.3) == features.EVAL)
+    va = next(i for i in ids if core.heldout_split(i, 3, 0.3, 0.3) == features.VALIDATION)
+    other = next(i for i in ids if core.heldout_split(i, 3, 0.3, 0.3) is None)
+
+    def dropped(item, ts, vnif=0.3):
+        return core.is_dropped(core.Interaction(b"u", item.encode(), ts, 1), cuts, 3, 0.3, vnif)
+
+    assert [dropped(ev, t) for t in (2, 5, 6, 10, 11)] == [True, True, True, True, False]
+    assert [dropped(va, t) for t in (2, 5, 6, 10, 11)] == [True, True, False, False, False]
+    assert not any(dropped(other, t) for t in (2, 5, 6, 10, 11))
+    assert not any(dropped(va, t, vnif=0.0) for t in (2, 5, 6, 10, 11))  # default: kept
+    # the old 4-argument call is unchanged
+    assert core.is_dropped(core.Interaction(b"u", ev.encode(), 7, 1), cuts, 3, 0.3)
+
+
+# --- per-row flags --------------------------------------------------------------------------
+
+def test_tail_bounds():
+    assert (features.TAIL_MIN_TRAIN_ROWS, features.TAIL_MAX_TRAIN_ROWS) == (1, 4)
+    assert [core.is_tail_count(n) for n in range(7)] == [False, True, True, True, True, False,
+                                                          False]
+
+
+def test_row_flags():
+    f = core.row_flags(user_has_train_rows=True, item_train_rows=0)
+    assert f == core.RowFlags(is_new_item=1, is_new_user=0, is_tail_item=0)  # new is not tail
+    assert core.row_flags(False, 3) == (0, 1, 1)
+    assert core.row_flags(True, 4) == (0, 0, 1)
+    assert core.row_flags(True, 5) == (0, 0, 0)
+    assert core.row_flags(False, 0) == (1, 1, 0)
+    assert core.row_flags(True, 1).as_features() == {
+        features.IS_NEW_ITEM: 0, features.IS_NEW_USER: 0, features.IS_TAIL_ITEM: 1}
+    assert all(isinstance(v, int) for v in core.row_flags(False, 2))
+    with pytest.raises(ValueError):
+        core.row_flags(True, -1)
+
+
+def test_summary_has_the_new_keys_and_keeps_the_old_ones():
+    for key in ("num_train", "num_validation", "num_eval", "num_new_item_eval", "num_heldout_items",
+                "num_dropped_rows", "eval_cut_timestamp", "validation_cut_timestamp",
+                "eval_rows_from_users_absent_from_train", "history_length",
+                "num_new_item_validation", "num_new_user_validation", "num_new_user_eval",
+                "num_tail_item_validation", "num_tail_item_eval", "num_heldout_validation_items"):
+        assert key in core.SUMMARY_KEYS
+    assert len(set(core.SUMMARY_KEYS)) == len(core.SUMMARY_KEYS)
+    flag_keys = {k for per_split in core.FLAG_COUNT_KEYS.values() for k in per_split.values()}
+    assert flag_keys <= set(core.COUNT_KEYS)

@@ -3,9 +3,10 @@
 Pipeline (runner-agnostic: no shared local state, every DoFn is picklable):
   read Split-all  -> parse rows
   rows  -> (timestamp, 1) -> CombinePerKey(sum) -> CombineGlobally(cuts)    [one global combine]
-  rows  -> AssignSplit(cuts side input) -> kept / dropped / held-out item ids
-  kept train rows -> item ids -> Distinct -> AsDict side input               [train item set]
-  kept  -> key by user -> GroupByKey -> UserHistories(train items) -> one tagged output per split
+  rows  -> AssignSplit(cuts side input) -> kept / dropped / held-out item ids (both holdouts)
+  kept train rows -> (item id, 1) -> CombinePerKey(sum) -> AsDict side input [train rows per item]
+  kept  -> key by user -> GroupByKey -> UserHistories(train item counts) -> one tagged output per
+           split (is_new_user from the user's own group: does it hold a train row?)
   per-split writes: WriteSplit (gzipped TFRecords Split-<name>/data_tfrecord-*.gz)
   stats -> CombinePerKey(sum) -> ToDict -> WriteSummary (split_summary.json)
 """
@@ -38,6 +39,7 @@ EXAMPLES_KEY = standard_component_specs.EXAMPLES_KEY
 
 _DROPPED = "dropped"
 _HELDOUT_ITEMS = "heldout_items"
+_HELDOUT_VALIDATION_ITEMS = "heldout_validation_items"
 _STATS = "stats"
 
 
@@ -65,15 +67,17 @@ def parse_row(serialized: bytes) -> core.Interaction:
 
 
 def encode_row(row: core.Interaction, history: List[bytes], history_labels: List[int],
-               is_new_item: bool) -> bytes:
-    """The input example plus history, history_labels (possibly empty lists) and is_new_item."""
+               flags: core.RowFlags) -> bytes:
+    """The input example plus history, history_labels (possibly empty lists) and the 0/1 flags
+    is_new_item, is_new_user and is_tail_item (one int64 each)."""
     example = tf.train.Example.FromString(row.payload)
     fmap = example.features.feature
     fmap[features.HISTORY].bytes_list.SetInParent()  # present even when empty
     fmap[features.HISTORY].bytes_list.value[:] = history
     fmap[features.HISTORY_LABELS].int64_list.SetInParent()
     fmap[features.HISTORY_LABELS].int64_list.value[:] = history_labels
-    fmap[features.IS_NEW_ITEM].int64_list.value[:] = [int(is_new_item)]
+    for name, value in flags.as_features().items():
+        fmap[name].int64_list.value[:] = [int(value)]
     return example.SerializeToString()
 
 
@@ -104,17 +108,22 @@ class _TimeCutsFn(beam.CombineFn):
 
 
 class _AssignSplit(beam.DoFn):
-    """Kept rows (split set) to the main output; dropped rows and held-out item ids tagged."""
+    """Kept rows (split set) to the main output; dropped rows and the ids of eval- and
+    validation-held-out items tagged."""
 
-    def __init__(self, seed: int, new_item_fraction: float):
+    def __init__(self, seed: int, new_item_fraction: float, validation_new_item_fraction: float):
         self._seed = seed
         self._new_item_fraction = new_item_fraction
+        self._validation_new_item_fraction = validation_new_item_fraction
 
     def process(self, row: core.Interaction, cuts: core.TimeCuts):
-        heldout = core.is_heldout_item(row.item_id, self._seed, self._new_item_fraction)
-        if heldout:
-            yield beam.pvalue.TaggedOutput(_HELDOUT_ITEMS, row.item_id)
-            if row.timestamp <= cuts.eval_cut:
+        heldout = core.heldout_split(row.item_id, self._seed, self._new_item_fraction,
+                                     self._validation_new_item_fraction)
+        if heldout is not None:
+            yield beam.pvalue.TaggedOutput(
+                _HELDOUT_ITEMS if heldout == features.EVAL else _HELDOUT_VALIDATION_ITEMS,
+                row.item_id)
+            if row.timestamp <= core.drop_cut(heldout, cuts):
                 yield beam.pvalue.TaggedOutput(_DROPPED, 1)
                 return
         yield row._replace(split=core.assign_split(row.timestamp, cuts))
@@ -126,17 +135,19 @@ class _UserHistories(beam.DoFn):
     def __init__(self, history_length: int):
         self._history_length = history_length
 
-    def process(self, keyed_rows, train_items):
+    def process(self, keyed_rows, train_item_rows):
         _, rows = keyed_rows
         rows = list(rows)
         counts = {key: 0 for key in core.COUNT_KEYS}
-        has_train = False
+        has_train = any(row.split == features.TRAIN for row in rows)
         for row, history, history_labels in core.build_histories(rows, self._history_length):
-            is_new = row.split == features.EVAL and row.item_id not in train_items
-            has_train = has_train or row.split == features.TRAIN
+            flags = core.row_flags(has_train, train_item_rows.get(row.item_id, 0))
             counts[core.SPLIT_COUNT_KEYS[row.split]] += 1
-            counts[core.NUM_NEW_ITEM_EVAL] += int(is_new)
-            yield beam.pvalue.TaggedOutput(row.split, encode_row(row, history, history_labels, is_new))
+            for name, value in flags.as_features().items():
+                key = core.FLAG_COUNT_KEYS[name].get(row.split)
+                if key is not None:
+                    counts[key] += value
+            yield beam.pvalue.TaggedOutput(row.split, encode_row(row, history, history_labels, flags))
         if not has_train:
             counts[core.EVAL_ROWS_FROM_USERS_ABSENT_FROM_TRAIN] = counts[core.NUM_EVAL]
         for key, value in counts.items():
@@ -162,10 +173,15 @@ def _read_exec_properties(exec_properties: Dict[str, Any]):
     eval_fraction = float(exec_properties[core.EVAL_FRACTION_KEY])
     validation_fraction = float(exec_properties[core.VALIDATION_FRACTION_KEY])
     new_item_fraction = float(exec_properties[core.NEW_ITEM_FRACTION_KEY])
+    # Absent from exec properties recorded before the validation holdout existed: none.
+    validation_new_item_fraction = float(
+        exec_properties.get(core.VALIDATION_NEW_ITEM_FRACTION_KEY) or 0.0)
     seed = int(exec_properties[core.SEED_KEY])
     history_length = int(exec_properties[core.HISTORY_LENGTH_KEY])
-    core.validate_params(eval_fraction, validation_fraction, new_item_fraction, history_length)
-    return eval_fraction, validation_fraction, new_item_fraction, seed, history_length
+    core.validate_params(eval_fraction, validation_fraction, new_item_fraction, history_length,
+                         validation_new_item_fraction)
+    return (eval_fraction, validation_fraction, new_item_fraction, validation_new_item_fraction,
+            seed, history_length)
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
@@ -175,8 +191,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
            output_dict: Dict[str, List[types.Artifact]],
            exec_properties: Dict[str, Any]) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
-        (eval_fraction, validation_fraction, new_item_fraction, seed,
-         history_length) = _read_exec_properties(exec_properties)
+        (eval_fraction, validation_fraction, new_item_fraction, validation_new_item_fraction,
+         seed, history_length) = _read_exec_properties(exec_properties)
 
         input_uri = artifact_utils.get_split_uri(input_dict[INPUT_EXAMPLES_KEY], features.SPLIT_ALL)
         output_artifact = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
@@ -197,22 +213,23 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             cuts_si = beam.pvalue.AsSingleton(cuts)
 
             assigned = rows | "AssignSplit" >> beam.ParDo(
-                _AssignSplit(seed, new_item_fraction), cuts_si).with_outputs(
-                    _DROPPED, _HELDOUT_ITEMS, main="kept")
+                _AssignSplit(seed, new_item_fraction, validation_new_item_fraction),
+                cuts_si).with_outputs(
+                    _DROPPED, _HELDOUT_ITEMS, _HELDOUT_VALIDATION_ITEMS, main="kept")
             kept = assigned.kept
 
-            train_items = (kept
-                           | "TrainRows" >> beam.Filter(lambda r: r.split == features.TRAIN)
-                           | "TrainItemIds" >> beam.Map(lambda r: r.item_id)
-                           | "DistinctTrainItems" >> beam.Distinct()
-                           | "TrainItemKV" >> beam.Map(lambda item: (item, True)))
+            # Train rows per item (items absent from train: not in the dict, i.e. 0 rows).
+            train_item_rows = (kept
+                               | "TrainRows" >> beam.Filter(lambda r: r.split == features.TRAIN)
+                               | "TrainItemOnes" >> beam.Map(lambda r: (r.item_id, 1))
+                               | "CountTrainRowsPerItem" >> beam.CombinePerKey(sum))
 
             per_split = (kept
                          | "KeyByUser" >> beam.Map(lambda r: (r.user_id, r))
                          | "GroupByUser" >> beam.GroupByKey()
                          | "UserHistories" >> beam.ParDo(
                              _UserHistories(history_length),
-                             beam.pvalue.AsDict(train_items)).with_outputs(
+                             beam.pvalue.AsDict(train_item_rows)).with_outputs(
                                  _STATS, *features.SPLITS))
 
             for split in features.SPLITS:
@@ -226,7 +243,12 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             heldout_stats = (assigned[_HELDOUT_ITEMS]
                              | "DistinctHeldoutItems" >> beam.Distinct()
                              | "HeldoutStat" >> beam.Map(lambda _: (core.NUM_HELDOUT_ITEMS, 1)))
-            _ = ((per_split[_STATS], dropped_stats, heldout_stats)
+            heldout_validation_stats = (
+                assigned[_HELDOUT_VALIDATION_ITEMS]
+                | "DistinctHeldoutValidationItems" >> beam.Distinct()
+                | "HeldoutValidationStat" >> beam.Map(
+                    lambda _: (core.NUM_HELDOUT_VALIDATION_ITEMS, 1)))
+            _ = ((per_split[_STATS], dropped_stats, heldout_stats, heldout_validation_stats)
                  | "FlattenStats" >> beam.Flatten()
                  | "SumStats" >> beam.CombinePerKey(sum)
                  | "StatsDict" >> beam.combiners.ToDict().with_defaults()

@@ -1,4 +1,5 @@
 """Runs the InteractionFeatures executor (DirectRunner) on a tiny hand-made `all` split."""
+import collections
 import glob
 import json
 import os
@@ -40,19 +41,25 @@ def _example(user, item, ts, label):
     }))
 
 
-def _run(tmp_path, rows, eval_fraction, validation_fraction):
-    inp = write_examples_artifact(str(tmp_path / "input"),
+def _run(tmp_path, rows, eval_fraction, validation_fraction, validation_new_item_fraction=None,
+         name="output"):
+    """validation_new_item_fraction None: the exec property is absent (as recorded before it
+    existed)."""
+    inp = write_examples_artifact(str(tmp_path / f"input-{name}"),
                                   {features.SPLIT_ALL: [_example(*r) for r in rows]})
     out = standard_artifacts.Examples()
-    out.uri = str(tmp_path / "output")
+    out.uri = str(tmp_path / name)
     os.makedirs(out.uri)
-    Executor().Do({INPUT_EXAMPLES_KEY: [inp]}, {EXAMPLES_KEY: [out]}, {
+    props = {
         core.EVAL_FRACTION_KEY: eval_fraction,
         core.VALIDATION_FRACTION_KEY: validation_fraction,
         core.NEW_ITEM_FRACTION_KEY: NEW_ITEM_FRACTION,
         core.SEED_KEY: SEED,
         core.HISTORY_LENGTH_KEY: HISTORY_LENGTH,
-    })
+    }
+    if validation_new_item_fraction is not None:
+        props[core.VALIDATION_NEW_ITEM_FRACTION_KEY] = validation_new_item_fraction
+    Executor().Do({INPUT_EXAMPLES_KEY: [inp]}, {EXAMPLES_KEY: [out]}, props)
     return out
 
 
@@ -63,7 +70,8 @@ def _read_split(out, split):
     for rec in tf.data.TFRecordDataset(files, compression_type="GZIP"):
         ex = tf.train.Example.FromString(rec.numpy())
         f = ex.features.feature
-        for key in (features.HISTORY, features.HISTORY_LABELS, features.IS_NEW_ITEM):
+        for key in (features.HISTORY, features.HISTORY_LABELS, features.IS_NEW_ITEM,
+                    features.IS_NEW_USER, features.IS_TAIL_ITEM):
             assert f[key].WhichOneof("kind") is not None, f"{key} missing"
         result.append(dict(
             user=f[features.USER_ID].bytes_list.value[0],
@@ -72,8 +80,27 @@ def _read_split(out, split):
             label=f[features.LABEL].int64_list.value[0],
             history=list(f[features.HISTORY].bytes_list.value),
             history_labels=list(f[features.HISTORY_LABELS].int64_list.value),
-            is_new_item=list(f[features.IS_NEW_ITEM].int64_list.value)))
+            is_new_item=list(f[features.IS_NEW_ITEM].int64_list.value),
+            is_new_user=list(f[features.IS_NEW_USER].int64_list.value),
+            is_tail_item=list(f[features.IS_TAIL_ITEM].int64_list.value)))
     return result
+
+
+def _check_flags_and_flag_counts(got, summary):
+    """is_new_item / is_new_user / is_tail_item on every row, and their summary counts, against
+    the brute-force answer from the train split as written."""
+    train_users = {r["user"] for r in got[features.TRAIN]}
+    train_item_rows = collections.Counter(r["item"] for r in got[features.TRAIN])
+    for split, split_rows in got.items():
+        for r in split_rows:
+            n = train_item_rows.get(r["item"], 0)
+            assert r["is_new_item"] == [int(n == 0)], (split, r)
+            assert r["is_new_user"] == [int(r["user"] not in train_users)], (split, r)
+            assert r["is_tail_item"] == [int(1 <= n <= 4)], (split, r)
+    assert all(r["is_new_item"] == [0] and r["is_new_user"] == [0] for r in got[features.TRAIN])
+    for flag, per_split in core.FLAG_COUNT_KEYS.items():
+        for split, key in per_split.items():
+            assert summary[key] == sum(r[flag][0] for r in got[split]), key
 
 
 def _expected_history(kept, user, ts):
@@ -126,14 +153,19 @@ def test_executor_splits_histories_and_summary(tmp_path):
             hist, labels = _expected_history(kept, r["user"], r["ts"])
             assert (r["history"], r["history_labels"]) == (hist, labels)
 
-    # is_new_item
+    # is_new_item (validation and eval rows of items absent from train), is_new_user, is_tail_item
     train_items = {r["item"] for r in got[features.TRAIN]}
-    for split in (features.TRAIN, features.VALIDATION):
-        assert all(r["is_new_item"] == [0] for r in got[split])
-    for r in got[features.EVAL]:
-        assert r["is_new_item"] == [int(r["item"] not in train_items)]
+    assert all(r["is_new_item"] == [0] for r in got[features.TRAIN])
+    for split in (features.VALIDATION, features.EVAL):
+        for r in got[split]:
+            assert r["is_new_item"] == [int(r["item"] not in train_items)]
     late = [r for r in got[features.EVAL] if r["item"] == late_item]
     assert late and all(r["is_new_item"] == [1] for r in late)  # new without being held out
+    _check_flags_and_flag_counts(got, summary)
+    assert any(r["is_tail_item"] == [1] for split in got.values() for r in split)
+    late_user = [r for r in got[features.EVAL] if r["user"] == b"late_user"]
+    assert late_user and all(r["is_new_user"] == [1] for r in late_user)
+    assert summary[core.NUM_HELDOUT_VALIDATION_ITEMS] == 0  # no validation holdout by default
 
     # summary counts agree with the files
     train_users = {r["user"] for r in got[features.TRAIN]}
@@ -175,3 +207,92 @@ def test_component_wiring():
     with pytest.raises(ValueError, match="history_length"):
         InteractionFeatures(examples=examples, eval_fraction=0.2, validation_fraction=0.1,
                             new_item_fraction=0.1, seed=3, history_length=0)
+
+
+def _read_all(out):
+    got = {split: _read_split(out, split) for split in features.SPLITS}
+    with open(os.path.join(out.uri, core.SUMMARY_FILE)) as f:
+        return got, json.load(f)
+
+
+def _split_records(out):
+    """Every split's records, each re-serialized deterministically (the map order of a
+    tf.Example's features is not fixed on the wire), sorted."""
+    result = {}
+    for split in features.SPLITS:
+        files = sorted(glob.glob(os.path.join(artifact_utils.get_split_uri([out], split), "*.gz")))
+        result[split] = sorted(
+            tf.train.Example.FromString(rec.numpy()).SerializeToString(deterministic=True)
+            for rec in tf.data.TFRecordDataset(files, compression_type="GZIP"))
+    return result
+
+
+def test_validation_new_item_holdout(tmp_path):
+    rows, _ = _make_rows()
+    vnif = 0.25
+    out = _run(tmp_path, rows, eval_fraction=0.25, validation_fraction=0.2,
+               validation_new_item_fraction=vnif)
+    got, summary = _read_all(out)
+    assert set(summary) == set(core.SUMMARY_KEYS)
+    t_e, t_v = summary[core.EVAL_CUT_TIMESTAMP], summary[core.VALIDATION_CUT_TIMESTAMP]
+    assert t_v < t_e
+
+    def kind(item):
+        return core.heldout_split(item, SEED, NEW_ITEM_FRACTION, vnif)
+
+    b = [(u.encode(), i.encode(), ts, lab) for u, i, ts, lab in rows]
+    dropped = [r for r in b if (kind(r[1]) == features.EVAL and r[2] <= t_e)
+               or (kind(r[1]) == features.VALIDATION and r[2] <= t_v)]
+    kept = [r for r in b if r not in dropped]
+    val_items = {r[1] for r in b if kind(r[1]) == features.VALIDATION}
+    assert val_items and not val_items & {r[1] for r in b if kind(r[1]) == features.EVAL}
+    assert any(r[1] in val_items and r[2] <= t_v for r in b)  # something to drop
+
+    # validation-held-out items: in no train row or train history; new in validation and eval
+    for r in got[features.TRAIN]:
+        assert kind(r["item"]) is None and not any(kind(h) for h in r["history"])
+    val_rows = [r for r in got[features.VALIDATION] if r["item"] in val_items]
+    eval_rows = [r for r in got[features.EVAL] if r["item"] in val_items]
+    assert val_rows and eval_rows
+    assert all(r["is_new_item"] == [1] and r["is_tail_item"] == [0] for r in val_rows + eval_rows)
+    for split in (features.VALIDATION, features.EVAL):  # only later, kept rows in histories
+        for r in got[split]:
+            for h in r["history"]:
+                if h in val_items:
+                    assert any(k[0] == r["user"] and k[1] == h and t_v < k[2] < r["ts"]
+                               for k in kept)
+    assert sum(len(v) for v in got.values()) == len(kept)
+    for split_rows in got.values():
+        for r in split_rows:
+            assert (r["history"], r["history_labels"]) == _expected_history(kept, r["user"], r["ts"])
+
+    _check_flags_and_flag_counts(got, summary)
+    assert summary[core.NUM_NEW_ITEM_VALIDATION] >= len(val_rows)
+    assert summary[core.NUM_DROPPED_ROWS] == len(dropped)
+    assert summary[core.NUM_HELDOUT_VALIDATION_ITEMS] == len(val_items)
+    assert summary[core.NUM_HELDOUT_ITEMS] == len({r[1] for r in b if kind(r[1]) == features.EVAL})
+    assert summary[core.NUM_TRAIN] == len(got[features.TRAIN])
+    assert summary[core.NUM_VALIDATION] == len(got[features.VALIDATION])
+
+
+def test_default_validation_holdout_changes_nothing(tmp_path):
+    rows, _ = _make_rows()
+    absent = _run(tmp_path, rows, 0.25, 0.2, validation_new_item_fraction=None, name="absent")
+    zero = _run(tmp_path, rows, 0.25, 0.2, validation_new_item_fraction=0.0, name="zero")
+    assert _split_records(absent) == _split_records(zero)
+    assert _read_all(absent)[1] == _read_all(zero)[1]
+
+
+def test_component_validation_new_item_fraction():
+    examples = channel_utils.as_channel([standard_artifacts.Examples()])
+    c = InteractionFeatures(examples=examples, eval_fraction=0.2, validation_fraction=0.1,
+                            new_item_fraction=0.1, seed=3, history_length=5)
+    assert c.exec_properties[core.VALIDATION_NEW_ITEM_FRACTION_KEY] == 0.0
+    c = InteractionFeatures(examples=examples, eval_fraction=0.2, validation_fraction=0.1,
+                            new_item_fraction=0.1, seed=3, history_length=5,
+                            validation_new_item_fraction=0.2)
+    assert c.exec_properties[core.VALIDATION_NEW_ITEM_FRACTION_KEY] == 0.2
+    with pytest.raises(ValueError, match="below 1"):
+        InteractionFeatures(examples=examples, eval_fraction=0.2, validation_fraction=0.1,
+                            new_item_fraction=0.5, seed=3, history_length=5,
+                            validation_new_item_fraction=0.5)

@@ -9,6 +9,9 @@ from schemas import features
 
 # custom_config keys that are not model options: the code fingerprint that keys the TFX cache.
 NON_MODEL_KEYS = ("code_version",)
+# The settings tuning chooses (per representation and dataset; models/ranking/tuned_hparams.json).
+TUNABLE_FIELDS = ("learning_rate", "embedding_dim", "dropout", "l2", "cold_start_dropout",
+                  "attention", "use_user_id")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -16,10 +19,17 @@ class RankingConfig(JsonConfig):
     representation: str = features.RANDOM_HASH
     item_table_size: int = 10_000  # table budget B of the item feature
     user_hash_buckets: int = 10_000
-    embedding_dim: int = 32
+    embedding_dim: int = 16
     hidden_units: Tuple[int, ...] = (128, 64)
-    dropout: float = 0.2
-    learning_rate: float = 2e-3
+    dropout: float = 0.5
+    learning_rate: float = 1e-3
+    l2: float = 0.0  # on the embedding rows a batch reads
+    cold_start_dropout: float = 0.0  # see representations.RepresentationOptions
+    attention: bool = True  # candidate-aware attention over the liked / disliked history
+    item_prior: bool = True  # an additive item bias read through the representation
+    use_user_id: bool = False  # a hashed user-id embedding (untrained for users new at eval)
+    # Halve the learning rate when validation AUC stops improving for this many epochs.
+    lr_patience: int = 1
     batch_size: int = 512
     max_epochs: int = 20
     early_stopping_patience: int = 2
@@ -48,6 +58,10 @@ class RankingConfig(JsonConfig):
                      "max_epochs", "history_length"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"RankingConfig: {name} must be positive")
+
+    def hparams(self) -> dict:
+        """The tuned settings this config trains with (results.csv's `hparams` column)."""
+        return {name: getattr(self, name) for name in TUNABLE_FIELDS}
 
     @classmethod
     def from_custom_config(cls, custom_config: Optional[Mapping[str, Any]]) -> "RankingConfig":

@@ -1,70 +1,79 @@
-"""The TFRS ranking model: candidate item, user and label-split history -> click logit.
+"""The TFRS ranking model: candidate item, user and labelled history -> click logit.
 
 Inputs are Transform outputs (schemas/features.py names): for one configuration, those of
-`representations.model_input_keys` (RankingModel.input_keys), and LABEL_KEY for training. The
-history is pooled separately over positively and negatively labelled items (the paper's "with
-user history" setting), and the candidate is crossed with both pools, so the model can score an
-item it has never seen by how it relates to what the user liked and disliked.
+`representations.model_input_keys` (RankingModel.input_keys), and LABEL_KEY for training.
+
+The logit is an MLP, a linear ("wide") path and an additive item prior:
+  * history (the paper's "with user history" setting): per label, the mean of the liked and of
+    the disliked items and a candidate-aware attention pool of each (models/ranking/history.py);
+    the pools enter only through the candidate (products and dot products), beside the user's
+    counts, so an item the model knows nothing about (a zero embedding: tables start at zero) is
+    scored by the counts alone;
+  * item prior: a scalar read from a second instance of the same representation (one column per
+    row), so a new item inherits the prior of its SID-prefix family or content neighbourhood
+    instead of an untrained hash row's;
+  * regularisation: L2 on the rows each table lends a batch (representations.py), dropout, and
+    in training "cold-start dropout" of the candidate's item-specific tables.
+Nothing is keyed by item id except through the representation under test; the model reads no
+item rates or counts. docs/architecture.md ("The ranking model") says why.
 """
+import dataclasses
 from typing import Dict, Sequence, Tuple
 
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from models.ranking import representations
+from models.ranking.history import HistoryPooling, TargetAttention, masked_mean  # noqa: F401
 from schemas import features
 
 LABEL_KEY = features.transformed_name(features.LABEL)
 
 
-def masked_mean(embeddings: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
-    """Mean of [batch, H, d] embeddings weighted by [batch, H] 0/1 weights (0 where none)."""
-    w = tf.expand_dims(weights, -1)
-    total = tf.reduce_sum(embeddings * w, axis=1)
-    count = tf.reduce_sum(w, axis=1)
-    return tf.math.divide_no_nan(total, count)
-
-
-class HistoryPooling(tf.keras.layers.Layer):
-    """Pools history embeddings by label: [pos mean, neg mean] plus count statistics."""
-
-    # A Beta prior on the user's positive rate, so a user with 1 rated item is not at 0 or 1.
-    PRIOR_POSITIVES = 1.0
-    PRIOR_TOTAL = 2.0
-
-    def call(self, history_embeddings, labels, mask):
-        mask = tf.cast(mask, tf.float32)
-        labels = tf.cast(labels, tf.float32)
-        pos = mask * labels
-        neg = mask * (1.0 - labels)
-        n_pos = tf.reduce_sum(pos, axis=1, keepdims=True)
-        n_all = tf.reduce_sum(mask, axis=1, keepdims=True)
-        rate = (n_pos + self.PRIOR_POSITIVES) / (n_all + self.PRIOR_TOTAL)
-        stats = tf.concat([tf.math.log1p(n_pos), tf.math.log1p(n_all - n_pos), rate], axis=1)
-        return masked_mean(history_embeddings, pos), masked_mean(history_embeddings, neg), stats
+def _dot(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_sum(a * b, axis=-1, keepdims=True)
 
 
 class RankingModel(tfrs.Model):
     def __init__(self, representation: str, options: representations.RepresentationOptions,
                  user_hash_buckets: int, hidden_units: Sequence[int] = (128, 64),
-                 dropout: float = 0.2, use_history: bool = True):
+                 dropout: float = 0.2, use_history: bool = True, attention: bool = True,
+                 item_prior: bool = True, use_user_id: bool = True, l2: float = 0.0,
+                 cold_start_dropout: float = 0.0):
         super().__init__()
         embedding_dim = options.embedding_dim
         self.use_history = use_history
+        self.use_attention = bool(attention) and use_history
+        self.use_user_id = bool(use_user_id)
+        self.l2 = float(l2)
         self.representation_name = representation
         self.table_budget = int(options.table_budget)
+        options = dataclasses.replace(options, l2=float(l2),
+                                      cold_start_dropout=float(cold_start_dropout))
         self.item_representation = representations.make_representation(representation, options)
-        self.user_embedding = tf.keras.layers.Embedding(
-            user_hash_buckets, embedding_dim,
-            embeddings_initializer=tf.keras.initializers.RandomNormal(stddev=0.05),
-            name="user_embedding")
+        self.item_prior = None
+        if item_prior:
+            prior_options = dataclasses.replace(options, embedding_dim=1)
+            self.item_prior = representations.make_representation(
+                representation, prior_options, layer_name=f"{representation}_prior")
+        self.user_embedding = None
+        if self.use_user_id:
+            self.user_embedding = tf.keras.layers.Embedding(
+                user_hash_buckets, embedding_dim,
+                embeddings_initializer=tf.keras.initializers.RandomNormal(stddev=0.05),
+                name="user_embedding")
         self.history_pooling = HistoryPooling()
+        self.attention = TargetAttention(embedding_dim) if self.use_attention else None
+        self.embedding_dropout = tf.keras.layers.Dropout(dropout)
         layers = []
         for units in hidden_units:
             layers += [tf.keras.layers.Dense(units, activation="relu"),
                        tf.keras.layers.Dropout(dropout)]
         layers.append(tf.keras.layers.Dense(1, name="logit"))
         self.mlp = tf.keras.Sequential(layers, name="mlp")
+        # A linear path for the user's counts and the candidate-history similarities, beside the
+        # MLP: the similarities then shape the item embeddings from the first step.
+        self.wide = tf.keras.layers.Dense(1, name="wide") if use_history else None
         self.task = tfrs.tasks.Ranking(
             loss=tf.keras.losses.BinaryCrossentropy(from_logits=True),
             metrics=[tf.keras.metrics.AUC(from_logits=True, name="auc")])
@@ -72,22 +81,45 @@ class RankingModel(tfrs.Model):
     def input_keys(self) -> Tuple[str, ...]:
         """The Transform outputs `call` reads (the label aside)."""
         return representations.model_input_keys(self.representation_name, self.table_budget,
-                                                self.use_history)
+                                                self.use_history, self.use_user_id)
+
+    def _regularise_user(self, user: tf.Tensor, training) -> tf.Tensor:
+        """L2 on the user rows a batch reads (the item tables regularise themselves)."""
+        if training and self.l2 > 0:
+            self.add_loss(self.l2 * tf.reduce_mean(tf.reduce_sum(tf.square(user), axis=-1)))
+        return user
 
     def call(self, inputs: Dict[str, tf.Tensor], training=False) -> tf.Tensor:
         """Returns logits of shape [batch, 1]."""
-        candidate = self.item_representation(inputs, role=representations.CANDIDATE)
-        user = self.user_embedding(inputs[representations.USER_KEY])
-        parts = [candidate, user]
+        candidate = self.item_representation(inputs, role=representations.CANDIDATE,
+                                             training=training)
+        candidate = self.embedding_dropout(candidate, training=training)
+        parts = [candidate]
+        if self.user_embedding is not None:
+            parts.append(self._regularise_user(
+                self.user_embedding(inputs[representations.USER_KEY]), training))
         if self.use_history:
-            history = self.item_representation(inputs, role=representations.HISTORY)
-            pos_mean, neg_mean, stats = self.history_pooling(
-                history, inputs[representations.HISTORY_LABELS_KEY],
-                inputs[representations.HISTORY_MASK_KEY])
-            parts += [pos_mean, neg_mean, stats, candidate * pos_mean, candidate * neg_mean,
-                      tf.reduce_sum(candidate * pos_mean, axis=1, keepdims=True),
-                      tf.reduce_sum(candidate * neg_mean, axis=1, keepdims=True)]
-        return self.mlp(tf.concat(parts, axis=1), training=training)
+            history = self.item_representation(inputs, role=representations.HISTORY,
+                                               training=training)
+            labels = inputs[representations.HISTORY_LABELS_KEY]
+            mask = inputs[representations.HISTORY_MASK_KEY]
+            pos_mean, neg_mean, stats = self.history_pooling(history, labels, mask)
+            wide = [stats, _dot(candidate, pos_mean), _dot(candidate, neg_mean)]
+            # The pools enter only through the candidate, so an item the model knows nothing about
+            # (a zero embedding) is scored by the user's counts alone.
+            parts += [candidate * pos_mean, candidate * neg_mean]
+            if self.attention is not None:
+                pos_att, neg_att = self.attention(candidate, history, labels, mask)
+                parts += [candidate * pos_att, candidate * neg_att]
+                wide += [_dot(candidate, pos_att), _dot(candidate, neg_att)]
+            parts += wide
+        logit = self.mlp(tf.concat(parts, axis=1), training=training)
+        if self.wide is not None:
+            logit = logit + self.wide(tf.concat(wide, axis=1))
+        if self.item_prior is not None:
+            prior = self.item_prior(inputs, role=representations.CANDIDATE, training=training)
+            logit = logit + prior
+        return logit
 
     def compute_loss(self, inputs, training=False):
         labels = inputs[LABEL_KEY]

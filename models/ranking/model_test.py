@@ -44,16 +44,6 @@ def cfg(representation, use_history=True):
                 sid_length=S, codebook_size=K, use_history=use_history)
 
 
-def test_history_pooling_splits_by_label_and_ignores_padding():
-    emb = tf.constant([[[1.0], [3.0], [100.0]]])
-    labels = tf.constant([[1, 0, 1]])
-    mask = tf.constant([[1, 1, 0]])
-    pos, neg, stats = model_lib.HistoryPooling()(emb, labels, mask)
-    np.testing.assert_allclose(pos.numpy(), [[1.0]])
-    np.testing.assert_allclose(neg.numpy(), [[3.0]])
-    np.testing.assert_allclose(stats.numpy()[0, 2], (1 + 1) / (2 + 2))
-
-
 @pytest.fixture(scope="module")
 def shared_data():
     rng = np.random.default_rng(0)
@@ -94,7 +84,8 @@ def test_the_model_reads_exactly_its_input_keys(representation, use_history, sha
     data, catalog_embeddings = shared_data
     model = trainer_module.build_model(cfg(representation, use_history), catalog_embeddings)
     keys = model.input_keys()
-    assert keys == representations.model_input_keys(representation, BUDGET, use_history)
+    assert keys == representations.model_input_keys(representation, BUDGET, use_history,
+                                                     use_user_id=False)
     inputs = {k: tf.constant(data[k][:4]) for k in keys}
     assert model(inputs).shape == (4, 1)
     for k in keys:

@@ -115,8 +115,9 @@ def preprocessing_fn(inputs: Dict[str, Any], custom_config: Dict[str, Any]) -> D
                     tokenizer, history_sid, codebook_size)
 
     # Absent at serving time (their outputs are then pruned from the Transform layer); the
-    # experiment runner slices the transformed eval split by is_new_item.
-    for key in (features.LABEL, features.IS_NEW_ITEM):
+    # experiment runner slices the transformed eval split by is_new_item, is_new_user and
+    # is_tail_item.
+    for key in (features.LABEL, features.IS_NEW_ITEM, features.IS_NEW_USER, features.IS_TAIL_ITEM):
         if key in inputs:
             outputs[features.transformed_name(key)] = tf.cast(_dense_scalar(inputs[key]), tf.int64)
     return outputs

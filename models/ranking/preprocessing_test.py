@@ -54,3 +54,21 @@ def test_integer_ids_are_hashed_as_their_string_form():
     a = preprocessing.preprocessing_fn(ints, CFG)[features.ITEM_ID_FINGERPRINT]
     b = preprocessing.preprocessing_fn(_inputs(), CFG)[features.ITEM_ID_FINGERPRINT]
     np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_row_flags_pass_through_like_is_new_item_and_are_optional():
+    flags = (features.IS_NEW_ITEM, features.IS_NEW_USER, features.IS_TAIL_ITEM)
+    training = dict(_inputs())
+    training[features.IS_NEW_ITEM] = tf.constant([[0], [1]], tf.int64)
+    training[features.IS_NEW_USER] = tf.constant([[1], [0]], tf.int64)
+    training[features.IS_TAIL_ITEM] = tf.constant([[1], [1]], tf.int64)
+    out = preprocessing.preprocessing_fn(training, CFG)
+    np.testing.assert_array_equal(out[features.transformed_name(features.IS_NEW_ITEM)].numpy(), [0, 1])
+    np.testing.assert_array_equal(out[features.transformed_name(features.IS_NEW_USER)].numpy(), [1, 0])
+    np.testing.assert_array_equal(out[features.transformed_name(features.IS_TAIL_ITEM)].numpy(), [1, 1])
+    for key in flags:
+        assert out[features.transformed_name(key)].dtype == tf.int64
+    # a serving request has none of them: no output, nothing required
+    serving = {k: v for k, v in _inputs().items() if k in features.SERVING_FEATURES}
+    out = preprocessing.preprocessing_fn(serving, CFG)
+    assert not {features.transformed_name(k) for k in flags + (features.LABEL,)} & set(out)

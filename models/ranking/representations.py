@@ -35,7 +35,9 @@ USER_KEY = features.USER_ID_HASHED
 HISTORY_LABELS_KEY = features.HISTORY_LABELS_DENSE
 HISTORY_MASK_KEY = features.HISTORY_MASK
 
-_INIT = tf.keras.initializers.RandomNormal(stddev=0.05)
+# Rows start at zero: a row no training item reached (a new item, a hash bucket or SID prefix
+# never seen) then reads as the average item, not as noise.
+_INIT = tf.keras.initializers.Zeros()
 # Odd 64-bit constants of splitmix64: an integer hash for ids larger than their table.
 _MIX_1 = np.int64(-4658895280553007687)  # 0xBF58476D1CE4E5B9
 _MIX_2 = np.int64(-7723592293110705685)  # 0x94D049BB133111EB
@@ -48,6 +50,13 @@ class RepresentationOptions:
     sid_length: int = 0  # S: codes per SID (RQ-VAE levels + the collision breaker)
     codebook_size: int = 0  # K
     catalog_embeddings: Optional[np.ndarray] = None  # [N, E] frozen content embeddings
+    # L2 on every embedding row a batch reads, table by table (frequency-weighted, as in sparse
+    # training): a row shared by many items (a SID prefix) then carries what they have in common
+    # and an item's own rows only what sets it apart, which a new item inherits.
+    l2: float = 0.0
+    # In training, the share of candidates seen as the model would see a new item: only a
+    # random number of their leading tables / pieces is kept (none for random_hash).
+    cold_start_dropout: float = 0.0
 
 
 def hash_int64(x: tf.Tensor, num_rows: int, salt: int = 0) -> tf.Tensor:
@@ -73,6 +82,27 @@ class ItemRepresentation(tf.keras.layers.Layer):
     def __init__(self, options: RepresentationOptions, **kwargs):
         super().__init__(**kwargs)
         self.table_budget = int(options.table_budget)
+        self.l2 = float(options.l2)
+        self.cold_start_dropout = float(options.cold_start_dropout)
+
+    def kept_parts(self, batch_shape, num_parts: int, role: str, training) -> Optional[tf.Tensor]:
+        """[batch, num_parts] 0/1: which leading parts of each candidate to keep (cold-start
+        dropout); None when everything is kept."""
+        if not (training and role == CANDIDATE and self.cold_start_dropout > 0):
+            return None
+        batch = batch_shape[0]
+        drop = tf.random.uniform([batch, 1]) < self.cold_start_dropout
+        keep = tf.random.uniform([batch, 1], 0, num_parts, dtype=tf.int32)  # 0..num_parts-1
+        keep = tf.where(drop, keep, num_parts)
+        return tf.cast(tf.range(num_parts)[None, :] < keep, tf.float32)
+
+    def regularise(self, rows: tf.Tensor, training) -> tf.Tensor:
+        """Adds the L2 penalty of looked-up rows [..., d] (zero rows cost nothing) when
+        training; returns them unchanged."""
+        if training and self.l2 > 0:
+            per_example = tf.reduce_sum(tf.reshape(tf.square(rows), [tf.shape(rows)[0], -1]), 1)
+            self.add_loss(self.l2 * tf.reduce_mean(per_example))
+        return rows
 
     @classmethod
     def input_keys(cls, table_budget: int) -> Dict[str, str]:
@@ -84,7 +114,7 @@ class ItemRepresentation(tf.keras.layers.Layer):
             raise ValueError(f"role must be one of {ROLES}, got {role!r}")
         return self.input_keys(self.table_budget)[role]
 
-    def call(self, inputs: Dict[str, tf.Tensor], role: str = CANDIDATE) -> tf.Tensor:
+    def call(self, inputs: Dict[str, tf.Tensor], role: str = CANDIDATE, training=False) -> tf.Tensor:
         raise NotImplementedError
 
 
@@ -100,9 +130,15 @@ class RandomHash(ItemRepresentation):
         self.table = tf.keras.layers.Embedding(self.table_rows, options.embedding_dim,
                                                embeddings_initializer=_INIT, name="item_hash")
 
-    def call(self, inputs, role=CANDIDATE):
+    def call(self, inputs, role=CANDIDATE, training=False):
         fp = inputs[self.input_key(role)]
-        return self.table(tf.math.floormod(fp, self.table_rows))
+        rows = self.table(tf.math.floormod(fp, self.table_rows))
+        kept = self.kept_parts(tf.shape(fp), 1, role, training)
+        if kept is not None:
+            rows = rows * kept
+        if role == HISTORY and HISTORY_MASK_KEY in inputs:  # padding reads no row
+            rows = rows * tf.cast(tf.expand_dims(inputs[HISTORY_MASK_KEY], -1), rows.dtype)
+        return self.regularise(rows, training)
 
 
 def split_budget(key_spaces: Sequence[int], budget: int):
@@ -143,14 +179,16 @@ class _SidTables(ItemRepresentation):
             return key
         return hash_int64(key, self.rows[i], salt=i)
 
-    def call(self, inputs, role=CANDIDATE):
+    def call(self, inputs, role=CANDIDATE, training=False):
         codes = inputs[self.input_key(role)]
         known = tf.cast(tf.reduce_all(codes >= 0, axis=-1, keepdims=True), tf.float32)
         codes = tf.maximum(codes, 0)
+        kept = self.kept_parts(tf.shape(codes), len(self.tables), role, training)
         total = 0.0
         for i, key in enumerate(self.keys(codes)):
-            total += self.tables[i](self._row(i, key))
-        return total * known
+            weight = known if kept is None else known * kept[:, i:i + 1]
+            total += self.regularise(self.tables[i](self._row(i, key)) * weight, training)
+        return total
 
 
 class SidNgram(_SidTables):
@@ -217,7 +255,7 @@ class DenseContent(ItemRepresentation):
         self.projection = tf.keras.layers.Dense(options.embedding_dim, name="content_projection")
         self.table_rows = 0
 
-    def call(self, inputs, role=CANDIDATE):
+    def call(self, inputs, role=CANDIDATE, training=False):
         if role == CANDIDATE and features.ITEM_CONTENT_EMBEDDING in inputs:
             # serving_by_sid: an item added after export brings its own content embedding.
             return self.projection(inputs[features.ITEM_CONTENT_EMBEDDING])
@@ -243,10 +281,14 @@ class SidSpm(ItemRepresentation):
         return {CANDIDATE: features.item_spm_pieces(table_budget),
                 HISTORY: features.history_spm_pieces(table_budget)}
 
-    def call(self, inputs, role=CANDIDATE):
+    def call(self, inputs, role=CANDIDATE, training=False):
         pieces = inputs[self.input_key(role)]
         present = tf.cast(tf.expand_dims(pieces >= 0, -1), tf.float32)
-        return tf.reduce_sum(self.table(tf.maximum(pieces, 0)) * present, axis=-2)
+        kept = self.kept_parts(tf.shape(pieces), pieces.shape[-1], role, training)
+        if kept is not None:
+            present = present * tf.expand_dims(kept, -1)
+        rows = self.regularise(self.table(tf.maximum(pieces, 0)) * present, training)
+        return tf.reduce_sum(rows, axis=-2)
 
 
 # representation name -> (class, its extra constructor arguments)
@@ -272,9 +314,11 @@ def representation_class(name: str) -> Type[ItemRepresentation]:
     return _lookup(name)[0]
 
 
-def make_representation(name: str, options: RepresentationOptions) -> ItemRepresentation:
+def make_representation(name: str, options: RepresentationOptions,
+                        layer_name: Optional[str] = None) -> ItemRepresentation:
+    """The representation `name` as a layer (named `layer_name`, default `name`)."""
     cls, kwargs = _lookup(name)
-    return cls(options, name=name, **kwargs)
+    return cls(options, name=layer_name or name, **kwargs)
 
 
 def item_input_keys(representation: str, table_budget: int) -> Dict[str, str]:
@@ -282,12 +326,13 @@ def item_input_keys(representation: str, table_budget: int) -> Dict[str, str]:
     return representation_class(representation).input_keys(int(table_budget))
 
 
-def model_input_keys(representation: str, table_budget: int, use_history: bool) -> Tuple[str, ...]:
+def model_input_keys(representation: str, table_budget: int, use_history: bool,
+                     use_user_id: bool = True) -> Tuple[str, ...]:
     """Every Transform output the ranking model (models/ranking/model.py) reads for one
-    configuration, the label aside: the user, the candidate's item input and, with history, the
-    history's item input, labels and mask."""
+    configuration, the label aside: the user (with use_user_id), the candidate's item input
+    and, with history, the history's item input, labels and mask."""
     item = item_input_keys(representation, table_budget)
-    keys = [USER_KEY, item[CANDIDATE]]
+    keys = ([USER_KEY] if use_user_id else []) + [item[CANDIDATE]]
     if use_history:
         keys += [item[HISTORY], HISTORY_LABELS_KEY, HISTORY_MASK_KEY]
     return tuple(dict.fromkeys(keys))

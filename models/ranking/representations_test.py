@@ -157,3 +157,44 @@ def test_model_input_keys_add_user_and_history_context():
     assert features.history_spm_pieces(1024) in reps.model_input_keys(features.SID_SPM, 1024, True)
     with pytest.raises(ValueError, match="unknown representation"):
         reps.model_input_keys("nope", 512, True)
+
+
+def _inputs():
+    return {
+        features.ITEM_ID_FINGERPRINT: tf.constant([5, 6, 7, 8], tf.int64),
+        features.ITEM_SID: tf.constant([[1, 2, 3]] * 4, tf.int64),
+        features.item_spm_pieces(64): tf.constant([[3, 9, 4]] * 4, tf.int64),
+    }
+
+
+@pytest.mark.parametrize("name", [features.RANDOM_HASH, features.SID_PREFIX_NGRAM, features.SID_SPM])
+def test_tables_start_at_zero_so_an_unseen_row_reads_as_the_average_item(name):
+    out = reps.make_representation(name, _opts(64))(_inputs()).numpy()
+    np.testing.assert_array_equal(out, 0.0)
+
+
+@pytest.mark.parametrize("name", [features.RANDOM_HASH, features.SID_PREFIX_NGRAM, features.SID_SPM])
+def test_l2_adds_a_loss_in_training_only(name):
+    rep = reps.make_representation(name, _opts(64, l2=0.1))
+    rep(_inputs())
+    for table in rep.trainable_weights:
+        table.assign(tf.ones_like(table))
+    rep(_inputs(), training=False)
+    assert not rep.losses
+    rep(_inputs(), training=True)
+    assert len(rep.losses) >= 1 and float(tf.add_n(rep.losses)) > 0
+
+
+def test_cold_start_dropout_keeps_a_leading_run_of_tables_in_training_only():
+    tf.keras.utils.set_random_seed(0)
+    rep = reps.SidPrefixNgram(_opts(64, cold_start_dropout=1.0))
+    inputs = {features.ITEM_SID: tf.constant([[1, 2, 3]] * 200, tf.int64)}
+    rep(inputs)
+    for i, table in enumerate(rep.tables):  # table i contributes 10^i to every item
+        table.embeddings.assign(tf.fill(table.embeddings.shape, 10.0 ** i))
+    np.testing.assert_allclose(rep(inputs).numpy()[:, 0], 111.0)  # inference: every table
+    kept = set(np.round(rep(inputs, training=True).numpy()[:, 0]).tolist())
+    assert kept == {0.0, 1.0, 11.0}  # the first 0, 1 or 2 levels, never the whole SID
+    history = rep({features.HISTORY_SID: tf.constant([[[1, 2, 3]]] * 4, tf.int64)},
+                  role=reps.HISTORY, training=True)
+    np.testing.assert_allclose(history.numpy()[..., 0], 111.0)  # only the candidate drops

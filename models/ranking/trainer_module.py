@@ -38,7 +38,9 @@ def build_model(cfg: RankingConfig,
     model = model_lib.RankingModel(
         representation=cfg.representation, options=options,
         user_hash_buckets=cfg.user_hash_buckets, hidden_units=list(cfg.hidden_units),
-        dropout=cfg.dropout, use_history=cfg.use_history)
+        dropout=cfg.dropout, use_history=cfg.use_history, attention=cfg.attention,
+        item_prior=cfg.item_prior, use_user_id=cfg.use_user_id, l2=cfg.l2,
+        cold_start_dropout=cfg.cold_start_dropout)
     model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate=cfg.learning_rate))
     return model
 
@@ -63,7 +65,9 @@ def train_model(cfg: RankingConfig, train_ds: tf.data.Dataset, val_ds: tf.data.D
     model = build_model(cfg, catalog_embeddings)
     callbacks = [tf.keras.callbacks.EarlyStopping(
         monitor="val_auc", mode="max", patience=cfg.early_stopping_patience,
-        restore_best_weights=True)]
+        restore_best_weights=True),
+        tf.keras.callbacks.ReduceLROnPlateau(monitor="val_auc", mode="max", factor=0.5,
+                                             patience=cfg.lr_patience, min_lr=1e-5)]
     if log_dir:
         callbacks.append(tf.keras.callbacks.TensorBoard(log_dir=log_dir))
     history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.max_epochs,

@@ -15,13 +15,18 @@ table budgets x with/without user history x seeds, one ranking model trained per
    appends one row to results.csv at once, so a rerun skips finished runs (resumable) (run.py).
 
 Metrics are exact ROC AUCs (sklearn) on the transformed eval split, overall and by slice: new items
-(is_new_item=1), existing items (is_new_item=0) and the tail (items with 1..4 training
-interactions, new items excluded). `evaluator_check` shows that this in-process path gives the
-pipeline Evaluator's (TFMA) AUCs for the pipeline Trainer's own model; `run_experiment` runs it on
-the base configuration and writes `evaluator_check.json` (metrics.py).
+(is_new_item=1), existing items (is_new_item=0), the tail (is_tail_item=1: items with 1..4
+training interactions, new items excluded), new users (is_new_user=1) and warm users
+(is_new_user=0); a run with history also gets its probes (pipeline/probes.py: the AUC with the
+history labels shuffled within each row and with no history). The must-beat baselines
+(pipeline/baselines.py: user rate, item rate, their log-odds sum) are rows of results.csv too,
+computed once. `evaluator_check` shows that this in-process path gives the pipeline Evaluator's
+(TFMA) AUCs, slice by slice, for the pipeline Trainer's own model; `run_experiment` runs it on the
+base configuration and writes `evaluator_check.json` (metrics.py).
 
-Outputs in out_dir (default results/experiment/): results.csv (one row per run), table.md,
-summary.json, auc_vs_budget.png, base_config.json, evaluator_check.json (results.py).
+Outputs in out_dir (default results/experiment/): results.csv (one row per run and per
+baseline), table.md, summary.json, auc_vs_budget.png, base_config.json, evaluator_check.json
+(results.py).
 """
 from pipeline.experiment.results import (BASE_CONFIG_FILE, EVALUATOR_CHECK_FILE, PLOT_FILE,
                                          RESULTS_FILE, SUMMARY_FILE, TABLE_FILE, summarize)

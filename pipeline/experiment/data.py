@@ -5,32 +5,33 @@ Artifact paths come from TFX's utilities (artifact_utils.get_split_uri, path_uti
 read through tf.io.gfile only, so an artifact root on gs:// works as a local one.
 """
 import dataclasses
-import os
-from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Tuple
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from models.ranking import representations
+from pipeline import report
 from pipeline.config import RunConfig
 from schemas import features
 
 if TYPE_CHECKING:
     from tfx import types as tfx_types
 
-LABEL = features.transformed_name(features.LABEL)
-IS_NEW_ITEM = features.transformed_name(features.IS_NEW_ITEM)
+LABEL = report.LABEL
+IS_NEW_ITEM = report.IS_NEW_ITEM
+IS_NEW_USER = report.IS_NEW_USER
+IS_TAIL_ITEM = report.IS_TAIL_ITEM
 # What every run reads besides the model's inputs: the label and the slicing columns.
 META_FEATURES = (LABEL, IS_NEW_ITEM, features.ITEM_ID_FINGERPRINT)
+# Slicing columns read when the Transform output has them (passed through like is_new_item).
+OPTIONAL_META_FEATURES = (IS_NEW_USER, IS_TAIL_ITEM)
 
-# Batch size for validation and eval scoring (no effect on the metrics: dropout is off and
-# Keras' AUC accumulates over batches); training keeps the config's batch_size.
-SCORING_BATCH_SIZE = 4096
-
-
-def run_features(representation: str, budget: int, use_history: bool) -> Tuple[str, ...]:
-    """The transformed features one run trains and scores on: the label and what the ranking
-    model reads (models/ranking/representations.model_input_keys, the one mapping)."""
-    return (LABEL,) + representations.model_input_keys(representation, budget, use_history)
+# Moved below the experiment (pipeline/report.py, which scores the Trainer's model for
+# metrics.json's probes too); kept here under their old names.
+SCORING_BATCH_SIZE = report.SCORING_BATCH_SIZE
+run_features = report.run_features
+split_files = report.split_files
+TransformedSplits = report.TransformedSplits
+make_dataset = report.make_dataset
+predict_scores = report.predict_scores
+_tfx_artifact = report.tfx_artifact
 
 
 # --- pipeline artifacts --------------------------------------------------------------------------
@@ -61,15 +62,7 @@ class BaseRun:
         return path_utils.serving_model_path(self.trainer_model_uri)
 
 
-def _tfx_artifact(store, mlmd_artifact):
-    """An MLMD Artifact proto as the TFX Artifact of its registered type (split_names etc.)."""
-    from tfx.types import artifact_utils
-    [artifact_type] = store.get_artifact_types_by_id([mlmd_artifact.type_id])
-    return artifact_utils.deserialize_artifact(artifact_type, mlmd_artifact)
-
-
 def base_run_artifacts(config: RunConfig, metrics: dict) -> BaseRun:
-    from pipeline import report
     outputs = report.latest_run_outputs(config)
 
     def artifact(component, key):
@@ -93,81 +86,28 @@ def base_run_artifacts(config: RunConfig, metrics: dict) -> BaseRun:
                    trainer_model_uri=artifact("Trainer", "model").uri, evaluation_uri=evaluation)
 
 
-def split_files(examples: "tfx_types.Artifact", split: str) -> List[str]:
-    """The files of one split of an Examples artifact (sorted; an error when there are none)."""
+def prepare_base_run(config: RunConfig, quiet: bool = False):
+    """Runs the base pipeline (cached when done before: split, SIDs, SPM models, Transform) and
+    returns (BaseRun, its TransformedSplits, the catalog embeddings or None)."""
+    from models.ranking import trainer_module
+    from pipeline.run import run_pipeline
+    metrics = run_pipeline(config, quiet=quiet)
+    base_run = base_run_artifacts(config, metrics)
+    data = TransformedSplits(base_run.transformed_examples, base_run.transform_graph_uri)
+    return base_run, data, trainer_module.load_catalog_embeddings(base_run.transform_graph_uri)
+
+
+def train_in_memory(cfg, train, val, catalog_embeddings=None):
+    """Trains the ranking model of RankingConfig `cfg` on in-memory splits (early stopping on
+    `val`); returns (model, training summary). The seed fixes the shuffling order (set before
+    the datasets are built) and, again in train_model, the initialisation."""
     import tensorflow as tf
-    from tfx.types import artifact_utils
-    split_uri = artifact_utils.get_split_uri([examples], split)
-    files = sorted(tf.io.gfile.glob(os.path.join(split_uri, "*")))
-    if not files:
-        raise RuntimeError(f"no examples for split {split!r} under {split_uri}")
-    return files
 
-
-# --- the transformed splits in memory ------------------------------------------------------------
-class TransformedSplits:
-    """The Transform output's splits held in memory as numpy arrays, feature by feature: a
-    feature is parsed from the gzipped TFRecords the first time it is asked for, and `keep`
-    frees those no longer needed (history_spm_<B> is [rows, H, S] int64 per budget)."""
-
-    def __init__(self, transformed_examples: "tfx_types.Artifact", transform_graph_uri: str):
-        import tensorflow_transform as tft
-        self.examples = transformed_examples
-        self.spec = tft.TFTransformOutput(transform_graph_uri).transformed_feature_spec()
-        self._data: Dict[str, Dict[str, np.ndarray]] = {s: {} for s in features.SPLITS}
-
-    def files(self, split: str) -> List[str]:
-        return split_files(self.examples, split)
-
-    def get(self, split: str, names: Iterable[str]) -> Dict[str, np.ndarray]:
-        import tensorflow as tf
-        names = list(dict.fromkeys(names))
-        unknown = [n for n in names if n not in self.spec]
-        if unknown:
-            raise ValueError(f"features {unknown} are not in the Transform output "
-                             f"(has {sorted(self.spec)})")
-        cache = self._data[split]
-        missing = [n for n in names if n not in cache]
-        if missing:
-            spec = {n: self.spec[n] for n in missing}
-            parts: Dict[str, list] = {n: [] for n in missing}
-            ds = (tf.data.TFRecordDataset(self.files(split), compression_type="GZIP")
-                  .batch(8192).map(lambda x: tf.io.parse_example(x, spec)))
-            for batch in ds:
-                for n in missing:
-                    parts[n].append(batch[n].numpy())
-            for n in missing:
-                cache[n] = np.concatenate(parts[n]) if parts[n] else np.zeros([0], np.int64)
-        return {n: cache[n] for n in names}
-
-    def keep(self, names: Iterable[str]) -> None:
-        names = set(names)
-        for cache in self._data.values():
-            for n in [n for n in cache if n not in names]:
-                del cache[n]
-
-    def num_rows(self, split: str) -> int:
-        return int(len(self.get(split, [LABEL])[LABEL]))
-
-    def nbytes(self) -> int:
-        return int(sum(a.nbytes for cache in self._data.values() for a in cache.values()))
-
-
-def make_dataset(arrays: Dict[str, np.ndarray], batch_size: int, shuffle_seed: Optional[int] = None):
-    """Batches of `arrays` (row-aligned): reshuffled every epoch with `shuffle_seed`, or in order.
-    Shuffles row indices and gathers whole batches (cheaper than shuffling row structures)."""
-    import tensorflow as tf
-    n = len(next(iter(arrays.values())))
-    tensors = {k: tf.constant(v) for k, v in arrays.items()}
-    ds = tf.data.Dataset.range(n)
-    if shuffle_seed is not None:
-        ds = ds.shuffle(n, seed=int(shuffle_seed), reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size).map(lambda idx: {k: tf.gather(t, idx) for k, t in tensors.items()})
-    return ds.prefetch(tf.data.AUTOTUNE)
-
-
-def predict_scores(model, arrays: Dict[str, np.ndarray]) -> np.ndarray:
-    """Probabilities of a positive label, in row order."""
-    import tensorflow as tf
-    logits = model.predict(make_dataset(arrays, SCORING_BATCH_SIZE), verbose=0)
-    return tf.sigmoid(tf.reshape(logits, [-1])).numpy()
+    from models.ranking import trainer_module
+    tf.keras.backend.clear_session()
+    tf.keras.utils.set_random_seed(cfg.seed)
+    return trainer_module.train_model(
+        cfg, make_dataset(train, cfg.batch_size, shuffle_seed=cfg.seed),
+        make_dataset(val, SCORING_BATCH_SIZE), verbose=0,
+        catalog_embeddings=(catalog_embeddings if cfg.representation == features.DENSE_CONTENT
+                            else None))

@@ -42,3 +42,27 @@ def test_bucket_tie_bound_counts_only_close_pairs():
     # one positive/negative pair closer than a bucket: half of the single pair
     assert metrics.bucket_tie_bound(np.array([1, 0]), np.array([.5, .50001])) == 0.5
     assert metrics.bucket_tie_bound(np.array([1, 1]), np.array([.5, .6])) is None
+
+
+def test_tail_from_the_flag_equals_the_count_based_tail_and_user_slices():
+    rng = np.random.default_rng(1)
+    n = 400
+    labels = rng.integers(0, 2, n)
+    scores = rng.random(n)
+    is_new = rng.integers(0, 2, n)
+    counts = np.where(is_new == 1, 0, rng.integers(1, 9, n))
+    is_tail = ((is_new == 0) & (counts >= 1) & (counts <= 4)).astype(np.int64)
+    is_new_user = rng.integers(0, 2, n)
+    by_counts = metrics.slice_metrics(labels, scores, is_new, counts)
+    by_flag = metrics.slice_metrics(labels, scores, is_new, is_tail_item=is_tail,
+                                    is_new_user=is_new_user)
+    assert by_flag["auc_tail"] == by_counts["auc_tail"] and by_flag["num_tail"] == by_counts["num_tail"]
+    assert "auc_new_users" not in by_counts
+    assert by_flag["num_new_users"] + by_flag["num_warm_users"] == n
+    assert by_flag["auc_new_users"] == metrics.exact_auc(labels[is_new_user == 1],
+                                                         scores[is_new_user == 1])
+    # the flag wins over the counts when both are given
+    assert metrics.slice_metrics(labels, scores, is_new, np.zeros(n),
+                                 is_tail_item=is_tail)["num_tail"] == int(is_tail.sum())
+    assert metrics.AUC_KEYS[:4] == ("auc_overall", "auc_new_items", "auc_existing_items",
+                                    "auc_tail")

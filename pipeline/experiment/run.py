@@ -1,8 +1,9 @@
 """The experiment's grid runner (`semids experiment`, `make experiment`): every item
 representation x table budgets x with/without user history x seeds, one ranking model trained per
-combination. The package's other modules: data.py (the base run's artifacts, the transformed
-splits in memory), metrics.py (AUCs by slice, the Evaluator check), results.py (results.csv,
-table.md, summary.json, the plot).
+combination, plus the must-beat baselines (pipeline/baselines.py) once per experiment. The
+package's other modules: data.py (the base run's artifacts, the transformed splits in memory),
+metrics.py (AUCs by slice, the Evaluator check), results.py (results.csv, table.md,
+summary.json, the plot).
 """
 import dataclasses
 import json
@@ -12,17 +13,20 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
+from pipeline import baselines as baselines_lib
+from pipeline import report
 from pipeline.config import RunConfig
-from pipeline.experiment.data import (IS_NEW_ITEM, LABEL, META_FEATURES, SCORING_BATCH_SIZE,
-                                      TransformedSplits, base_run_artifacts, make_dataset,
-                                      predict_scores, run_features)
-from pipeline.experiment.metrics import (AUC_KEYS, EVALUATOR_TOLERANCE, check_verdict,
-                                         count_interactions, evaluator_check, lookup_counts,
-                                         slice_masks, slice_metrics)
-from pipeline.experiment.results import (BASE_CONFIG_FILE, EVALUATOR_CHECK_FILE, RESULTS_FILE,
-                                         TABLE_FILE, WITH, WITHOUT, append_result, config_key,
-                                         fmt_auc, read_results, run_key, summarize)
-from pipeline.run import fmt_duration, run_pipeline
+from pipeline.experiment.data import (IS_NEW_ITEM, IS_NEW_USER, IS_TAIL_ITEM, LABEL,
+                                      META_FEATURES, OPTIONAL_META_FEATURES, predict_scores,
+                                      prepare_base_run, run_features, train_in_memory)
+from pipeline.experiment.metrics import (AUC_KEYS, EVALUATOR_TOLERANCE, PROBE_KEYS,
+                                         check_verdict, count_interactions, evaluator_check,
+                                         lookup_counts, metrics_of_masks, slice_masks)
+from pipeline.experiment.results import (BASE_CONFIG_FILE, EVALUATOR_CHECK_FILE, NUM_KEYS,
+                                         RESULTS_FILE, TABLE_FILE, WITH, WITHOUT, append_result,
+                                         baseline_key, config_key, fmt_auc, read_results, run_key,
+                                         summarize)
+from pipeline.run import fmt_duration
 from schemas import features
 
 HISTORY_SETTINGS = {WITH: True, WITHOUT: False}
@@ -47,6 +51,19 @@ def plan_runs(representations, budgets, histories, seeds) -> List[tuple]:
             for h in histories for s in seeds]
 
 
+def baseline_rows(base_run, key: str) -> List[dict]:
+    """results.csv's rows of the baselines (representation = the baseline's name; budget,
+    history and seed blank): computed from the base run's InteractionFeatures splits, as
+    metrics.json's `baselines` (report.baseline_results), H = the base run's history_length."""
+    result = report.baseline_results(base_run.raw_examples, base_run.config.history_length)
+    finished = time.strftime("%Y-%m-%dT%H:%M:%S")
+    return [{"representation": name, "table_budget": None, "history": None, "seed": None,
+             **{k: None if v is None else round(v, 6) for k, v in aucs.items()},
+             **result["counts"], "dataset": base_run.config.dataset_name, "config_key": key,
+             "finished_at": finished}
+            for name, aucs in result["metrics"].items()]
+
+
 def run_experiment(base: RunConfig, representations: Sequence[str] = features.REPRESENTATIONS,
                    budgets: Optional[Sequence[int]] = None, histories=(True, False),
                    seeds: Sequence[int] = DEFAULT_SEEDS, out_dir: Optional[str] = None,
@@ -54,7 +71,7 @@ def run_experiment(base: RunConfig, representations: Sequence[str] = features.RE
     """Runs what results.csv in out_dir does not hold yet; returns every row of results.csv.
     Writes table.md / summary.json / auc_vs_budget.png at the end (summarize)."""
     start = time.time()
-    out_dir = out_dir or os.path.join(base.results_dir, "experiment")
+    out_dir = out_dir or os.path.join(base.results_dir, "experiment", base.dataset_name)
     budgets = [int(b) for b in (budgets if budgets is not None else base.table_budgets)]
     histories = _histories(histories)
     seeds = [int(s) for s in seeds]
@@ -86,28 +103,25 @@ def run_experiment(base: RunConfig, representations: Sequence[str] = features.RE
     plan = plan_runs(representations, budgets, histories, seeds)
     done = {run_key(r) for r in done_rows}
     todo = [p for p in plan if p not in done]
+    # The baselines: written once per experiment (a rerun finds them by their key).
+    baselines_todo = [b for b in baselines_lib.BASELINES if baseline_key(b) not in done]
     log(f"experiment: {len(plan)} runs planned ({len(representations)} representations x "
         f"{len(budgets)} budgets x {len(histories)} history settings x {len(seeds)} seeds), "
-        f"{len(plan) - len(todo)} already in {os.path.join(out_dir, RESULTS_FILE)}, {len(todo)} to run")
+        f"{len(plan) - len(todo)} already in {os.path.join(out_dir, RESULTS_FILE)}, {len(todo)} to run"
+        + (f"; baselines {', '.join(baselines_todo)} to compute" if baselines_todo else ""))
 
-    if not todo and (not check_evaluator
+    if not todo and not baselines_todo and (not check_evaluator
                      or os.path.exists(os.path.join(out_dir, EVALUATOR_CHECK_FILE))):
         summary = summarize(out_dir)
         log(f"experiment: nothing to run; {os.path.join(out_dir, TABLE_FILE)}, {summary['plot']}")
         return read_results(out_dir)
 
-    import tensorflow as tf
-
-    from models.ranking import trainer_module
     from pipeline import pipeline as pipeline_lib
 
     # 1) The base pipeline run (cached when done before): split, SIDs, SPM models, Transform.
     log(f"experiment: base pipeline run ({base.dataset_name}, {base.representation}, "
         f"B={base.item_table_size})")
-    metrics = run_pipeline(base, quiet=quiet)
-    base_run = base_run_artifacts(base, metrics)
-    data = TransformedSplits(base_run.transformed_examples, base_run.transform_graph_uri)
-    catalog_embeddings = trainer_module.load_catalog_embeddings(base_run.transform_graph_uri)
+    base_run, data, catalog_embeddings = prepare_base_run(base, quiet=quiet)
 
     if check_evaluator and (todo or not os.path.exists(os.path.join(out_dir, EVALUATOR_CHECK_FILE))):
         check = evaluator_check(base_run, data, catalog_embeddings)
@@ -124,17 +138,33 @@ def run_experiment(base: RunConfig, representations: Sequence[str] = features.RE
             log(f"experiment: a difference exceeds {EVALUATOR_TOLERANCE} but is within what "
                 f"TFMA's bucketing can cause on that slice ({json.dumps(check['bucket_tie_bound'])})")
 
-    # 2) Training interactions per item (tail slice), on the train split.
+    # 2) The must-beat baselines, once (from the base run's InteractionFeatures splits).
+    if baselines_todo:
+        for row in baseline_rows(base_run, key):
+            if row["representation"] in baselines_todo:
+                append_result(out_dir, row)
+                done_rows.append(row)
+                log(f"  {row['representation']:<24}: auc {fmt_auc(row['auc_overall'])} new "
+                    f"{fmt_auc(row['auc_new_items'])} tail {fmt_auc(row['auc_tail'])} new users "
+                    f"{fmt_auc(row['auc_new_users'])}")
+
+    # 3) The slices of the eval rows: new items and, when the Transform output passes them
+    # through, new users and the tail (else the tail from the train split's interaction counts
+    # per item).
+    meta = list(META_FEATURES) + [f for f in OPTIONAL_META_FEATURES if data.has(f)]
     counts = count_interactions(data.get(features.TRAIN, [features.ITEM_ID_FINGERPRINT])
                                 [features.ITEM_ID_FINGERPRINT])
-    eval_meta = data.get(features.EVAL, META_FEATURES)
+    eval_meta = data.get(features.EVAL, meta)
     eval_counts = lookup_counts(counts, eval_meta[features.ITEM_ID_FINGERPRINT])
-    slices = slice_masks(eval_meta[IS_NEW_ITEM], eval_counts)
+    slices = slice_masks(eval_meta[IS_NEW_ITEM], eval_counts,
+                         is_new_user=eval_meta.get(IS_NEW_USER),
+                         is_tail_item=eval_meta.get(IS_TAIL_ITEM))
     log(f"experiment: train {data.num_rows(features.TRAIN)} rows ({counts[0].size} items), "
         f"validation {data.num_rows(features.VALIDATION)}, eval {len(eval_meta[LABEL])} "
-        f"(new items {int(slices['new_items'].sum())}, tail {int(slices['tail'].sum())})")
+        f"(new items {int(slices['new_items'].sum())}, tail {int(slices['tail'].sum())}"
+        + (f", new users {int(slices['new_users'].sum())})" if "new_users" in slices else ")"))
 
-    # 3) The runs.
+    # 4) The runs.
     run_seconds: List[float] = []
     loop_start = time.time()
     for i, (rep, budget, hist, seed) in enumerate(todo):
@@ -143,42 +173,43 @@ def run_experiment(base: RunConfig, representations: Sequence[str] = features.RE
         names = run_features(rep, budget, use_history)
         # Frees the rest; what this representation and budget read with history stays for
         # their other runs.
-        data.keep(set(names) | set(META_FEATURES) | set(run_features(rep, budget, True)))
+        data.keep(set(names) | set(meta) | set(run_features(rep, budget, True)))
         train = data.get(features.TRAIN, names)
         val = data.get(features.VALIDATION, names)
         ev = data.get(features.EVAL, names)
 
         cfg = pipeline_lib.ranking_config(dataclasses.replace(
             base, representation=rep, item_table_size=budget, use_history=use_history, seed=seed))
-        tf.keras.backend.clear_session()
-        # The seed fixes the shuffling order (set before the datasets are built) and, again in
-        # train_model, the initialisation.
-        tf.keras.utils.set_random_seed(seed)
-        train_ds = make_dataset(train, cfg.batch_size, shuffle_seed=seed)
-        val_ds = make_dataset(val, SCORING_BATCH_SIZE)
-        model, summary = trainer_module.train_model(
-            cfg, train_ds, val_ds, verbose=0,
-            catalog_embeddings=catalog_embeddings if rep == features.DENSE_CONTENT else None)
+        model, summary = train_in_memory(cfg, train, val, catalog_embeddings)
         scores = predict_scores(model, ev)
+        # Probes (runs with history): the model on the eval rows with the history labels
+        # shuffled and with no history.
+        probes = (report.probe_metrics(model, {**ev, IS_NEW_ITEM: eval_meta[IS_NEW_ITEM]},
+                                       rep, budget)
+                  if use_history else dict.fromkeys(PROBE_KEYS))
         row = {"representation": rep, "table_budget": budget, "history": hist, "seed": seed,
-               **slice_metrics(eval_meta[LABEL], scores, eval_meta[IS_NEW_ITEM], eval_counts),
+               **dict.fromkeys(AUC_KEYS + NUM_KEYS),
+               **metrics_of_masks(eval_meta[LABEL], scores, slices), **probes,
                "epochs_run": summary["epochs_run"], "best_epoch": summary["best_epoch"],
                "best_val_auc": round(summary["best_val_auc"], 6),
                "item_table_rows": summary["item_table_rows"],
                "seconds": round(time.time() - t0, 1), "dataset": base.dataset_name,
-               "config_key": key, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+               "config_key": key, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+               "hparams": json.dumps(cfg.hparams(), sort_keys=True)}
         for k in AUC_KEYS:
             row[k] = None if row[k] is None else round(row[k], 6)
         append_result(out_dir, row)
         done_rows.append(row)
-        del model, train_ds, val_ds
+        del model
 
         run_seconds.append(time.time() - t0)
         elapsed = time.time() - loop_start
         eta = elapsed / (i + 1) * (len(todo) - i - 1)
         log(f"  [{i + 1}/{len(todo)}] {rep:<16} B={budget:<6} history={hist:<7} seed={seed}: "
             f"auc {fmt_auc(row['auc_overall'])} new {fmt_auc(row['auc_new_items'])} "
-            f"tail {fmt_auc(row['auc_tail'])} ({summary['epochs_run']} epochs, "
+            f"tail {fmt_auc(row['auc_tail'])}"
+            + (f" shuffled-labels {fmt_auc(row['auc_shuffled_labels'])}" if use_history else "")
+            + f" ({summary['epochs_run']} epochs, "
             f"{run_seconds[-1]:.0f}s) elapsed {fmt_duration(elapsed)}, ETA {fmt_duration(eta)}")
 
     summary = summarize(out_dir)

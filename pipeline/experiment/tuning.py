@@ -1,0 +1,173 @@
+"""Tuning of the ranking model per representation and dataset (`semids tune`), on the
+validation split only: eval is never read.
+
+Validation normally holds no new items (a held-out item loses every row before the eval cut), so
+the tuning base run holds out a second, disjoint, seeded share of items whose rows before the
+validation cut are dropped (InteractionFeatures' validation_new_item_fraction): they are new in
+validation. Each trial trains at the largest table budget, with history, seed 0, and is scored by
+the mean of its validation AUC overall and on the new items. The best trial's settings go into
+models/ranking/tuned_hparams.json (read by pipeline.ranking_config for every budget, history
+setting and seed); every trial goes into results/tuning/<dataset>/tuning.csv (resumable).
+Stock KerasTuner runs on Keras 3 here and rejects tf-keras models, hence this small runner.
+"""
+import csv
+import dataclasses
+import itertools
+import json
+import os
+import random
+import time
+from typing import Dict, List, Optional, Sequence
+
+from models.ranking import tuned as tuned_lib
+from models.ranking.config import TUNABLE_FIELDS, RankingConfig
+from pipeline.config import RunConfig
+from schemas import features
+
+# The search space: every combination is a candidate; `trials` of them are drawn per
+# representation (seeded), RankingConfig's defaults always among them.
+SEARCH_SPACE: Dict[str, tuple] = {
+    "learning_rate": (1e-3, 3e-3),
+    "embedding_dim": (16, 32),
+    "dropout": (0.3, 0.5),
+    "l2": (0.0, 1e-3),
+    "cold_start_dropout": (0.0, 0.3),
+    "attention": (True, False),
+    "use_user_id": (False, True),
+}
+assert set(SEARCH_SPACE) == set(TUNABLE_FIELDS)
+DEFAULT_TRIALS = 8
+VALIDATION_NEW_ITEM_FRACTION = 0.1
+TUNING_FILE = "tuning.csv"
+COLUMNS = ("dataset", "representation", "table_budget", "trial", "hparams", "objective",
+           "val_auc_overall", "val_auc_new_items", "epochs_run", "best_epoch", "seconds")
+
+
+def candidates(trials: int, seed: int = 0) -> List[dict]:
+    """RankingConfig's defaults, then `trials - 1` other points of the search space (seeded)."""
+    defaults = {name: getattr(RankingConfig(), name) for name in TUNABLE_FIELDS}
+    grid = [dict(zip(SEARCH_SPACE, values)) for values in itertools.product(*SEARCH_SPACE.values())]
+    others = [g for g in grid if g != defaults]
+    random.Random(seed).shuffle(others)
+    return [defaults] + others[:max(0, trials - 1)]
+
+
+def objective(val_auc_overall: float, val_auc_new_items: Optional[float]) -> float:
+    """What a trial is chosen by: validation AUC overall and on new items, equally weighted
+    (overall alone when validation has no new items)."""
+    if val_auc_new_items is None:
+        return val_auc_overall
+    return 0.5 * (val_auc_overall + val_auc_new_items)
+
+
+def hparams_key(settings: dict) -> str:
+    return json.dumps(settings, sort_keys=True)
+
+
+def read_trials(path: str) -> List[dict]:
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def best_settings(rows: Sequence[dict]) -> Dict[str, dict]:
+    """{representation: the settings of its best trial} (ties: the earlier trial)."""
+    best: Dict[str, dict] = {}
+    for row in sorted(rows, key=lambda r: int(r["trial"])):
+        rep = row["representation"]
+        if rep not in best or float(row["objective"]) > float(best[rep]["objective"]):
+            best[rep] = row
+    return {rep: json.loads(row["hparams"]) for rep, row in best.items()}
+
+
+def write_tuned(dataset: str, rows: Sequence[dict], meta: dict,
+                path: str = tuned_lib.TUNED_HPARAMS_FILE) -> dict:
+    """Merges this dataset's chosen settings into tuned_hparams.json (other datasets kept)."""
+    everything = tuned_lib.load_all(path)
+    entry = {rep: settings for rep, settings in sorted(best_settings(rows).items())}
+    entry[tuned_lib.META_KEY] = meta
+    everything[dataset] = entry
+    with open(path, "w") as f:
+        json.dump(everything, f, indent=2, sort_keys=True)
+        f.write("\n")
+    return entry
+
+
+def tuning_config(base: RunConfig) -> RunConfig:
+    """The tuning base run: its own pipeline (so the experiment's cache stays), with items held
+    out of the train split that are new in validation."""
+    return dataclasses.replace(base, pipeline_name=f"{base.pipeline_name}_tune",
+                               validation_new_item_fraction=VALIDATION_NEW_ITEM_FRACTION)
+
+
+def run_tuning(base: RunConfig, representations: Sequence[str] = features.REPRESENTATIONS,
+               trials: int = DEFAULT_TRIALS, out_dir: Optional[str] = None,
+               tuned_path: str = tuned_lib.TUNED_HPARAMS_FILE, quiet: bool = False,
+               log=print) -> dict:
+    from pipeline import pipeline as pipeline_lib
+    from pipeline.baselines import exact_auc
+    from pipeline.experiment.data import (IS_NEW_ITEM, LABEL, predict_scores, prepare_base_run,
+                                          run_features, train_in_memory)
+    from pipeline.run import fmt_duration
+
+    cfg_tune = tuning_config(base)
+    out_dir = out_dir or os.path.join(base.results_dir, "tuning", base.dataset_name)
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, TUNING_FILE)
+    budget = max(cfg_tune.all_table_budgets)
+    start = time.time()
+    log(f"tune: base pipeline run {cfg_tune.pipeline_name!r} ({base.dataset_name}, "
+        f"validation_new_item_fraction={VALIDATION_NEW_ITEM_FRACTION})")
+    _, data, catalog_embeddings = prepare_base_run(cfg_tune, quiet=quiet)
+    val_meta = data.get(features.VALIDATION, [LABEL, IS_NEW_ITEM])
+    new = val_meta[IS_NEW_ITEM] == 1
+    log(f"tune: validation {len(new)} rows, {int(new.sum())} on items new in validation; "
+        f"B={budget}, with history, seed 0, {trials} trials per representation")
+
+    rows = [r for r in read_trials(path) if r["dataset"] == base.dataset_name]
+    done = {(r["representation"], r["hparams"]) for r in rows}
+    for rep in representations:
+        names = run_features(rep, budget, True)
+        data.keep(set(names) | {LABEL, IS_NEW_ITEM})
+        train = data.get(features.TRAIN, names)
+        val = data.get(features.VALIDATION, names)
+        for trial, settings in enumerate(candidates(trials)):
+            if (rep, hparams_key(settings)) in done:
+                continue
+            t0 = time.time()
+            cfg = pipeline_lib.ranking_config(dataclasses.replace(
+                cfg_tune, representation=rep, item_table_size=budget, use_history=True, seed=0,
+                **settings))
+            model, summary = train_in_memory(cfg, train, val, catalog_embeddings)
+            scores = predict_scores(model, val)
+            overall = exact_auc(val_meta[LABEL], scores)
+            new_auc = exact_auc(val_meta[LABEL][new], scores[new])
+            row = {"dataset": base.dataset_name, "representation": rep, "table_budget": budget,
+                   "trial": trial, "hparams": hparams_key(settings),
+                   "objective": round(objective(overall, new_auc), 6),
+                   "val_auc_overall": round(overall, 6),
+                   "val_auc_new_items": None if new_auc is None else round(new_auc, 6),
+                   "epochs_run": summary["epochs_run"], "best_epoch": summary["best_epoch"],
+                   "seconds": round(time.time() - t0, 1)}
+            exists = os.path.exists(path)
+            with open(path, "a", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=COLUMNS)
+                if not exists:
+                    writer.writeheader()
+                writer.writerow(row)
+            rows.append({k: str(v) for k, v in row.items()})
+            log(f"  {rep:<16} trial {trial}: objective {row['objective']:.4f} (val overall "
+                f"{overall:.4f}, new {new_auc if new_auc is None else round(new_auc, 4)}) "
+                f"{row['hparams']} {row['seconds']:.0f}s, elapsed {fmt_duration(time.time() - start)}")
+    meta = {"objective": "mean of validation AUC overall and on items new in validation",
+            "validation_new_item_fraction": VALIDATION_NEW_ITEM_FRACTION,
+            "table_budget": budget, "use_history": True, "seed": 0, "trials": trials,
+            "search_space": {k: list(v) for k, v in SEARCH_SPACE.items()},
+            "trials_file": os.path.relpath(path, base.results_dir)}
+    entry = write_tuned(base.dataset_name, [r for r in rows if r["representation"] in representations
+                                           or r["representation"] in tuned_lib.load_all(tuned_path).get(base.dataset_name, {})],
+                        meta, tuned_path)
+    log(f"tune: {tuned_path} updated for {base.dataset_name}: " + json.dumps(
+        {k: v for k, v in entry.items() if k != tuned_lib.META_KEY}, sort_keys=True))
+    return entry

@@ -1,0 +1,57 @@
+import dataclasses
+import json
+
+from models.ranking import tuned
+from models.ranking.config import TUNABLE_FIELDS, RankingConfig
+from pipeline import pipeline as pipeline_lib
+from pipeline.config import RunConfig
+from pipeline.experiment import tuning
+
+
+def test_candidates_start_with_the_defaults_and_are_distinct_and_seeded():
+    c = tuning.candidates(8)
+    assert c[0] == {name: getattr(RankingConfig(), name) for name in TUNABLE_FIELDS}
+    assert len({json.dumps(x, sort_keys=True) for x in c}) == 8
+    assert c == tuning.candidates(8) and c != tuning.candidates(8, seed=1)
+    for x in c:
+        assert all(x[k] in tuning.SEARCH_SPACE[k] for k in TUNABLE_FIELDS)
+
+
+def test_objective_weighs_overall_and_new_items_equally():
+    assert tuning.objective(0.8, 0.6) == 0.7
+    assert tuning.objective(0.8, None) == 0.8
+
+
+def test_best_settings_per_representation_and_merge_into_the_file(tmp_path):
+    rows = [{"representation": "random_hash", "trial": "0", "objective": "0.70",
+             "hparams": json.dumps({"learning_rate": 0.001})},
+            {"representation": "random_hash", "trial": "1", "objective": "0.72",
+             "hparams": json.dumps({"learning_rate": 0.003})},
+            {"representation": "sid_spm", "trial": "0", "objective": "0.71",
+             "hparams": json.dumps({"dropout": 0.3})}]
+    assert tuning.best_settings(rows) == {"random_hash": {"learning_rate": 0.003},
+                                          "sid_spm": {"dropout": 0.3}}
+    path = str(tmp_path / "tuned.json")
+    tuning.write_tuned("ml1m", rows[:1], {"objective": "o"}, path)
+    tuning.write_tuned("ml100k", rows, {"objective": "o"}, path)
+    everything = tuned.load_all(path)
+    assert set(everything) == {"ml1m", "ml100k"}
+    assert everything["ml100k"]["random_hash"] == {"learning_rate": 0.003}
+    assert everything["ml100k"][tuned.META_KEY] == {"objective": "o"}
+
+
+def test_ranking_config_takes_tuned_settings_unless_the_run_sets_them(monkeypatch):
+    monkeypatch.setattr(pipeline_lib, "tuned_hparams",
+                        lambda dataset, rep: {"learning_rate": 0.0042, "attention": False})
+    cfg = pipeline_lib.ranking_config(RunConfig())
+    assert cfg.learning_rate == 0.0042 and cfg.attention is False
+    assert cfg.dropout == RankingConfig().dropout  # not tuned: the model's default
+    cfg = pipeline_lib.ranking_config(dataclasses.replace(RunConfig(), learning_rate=0.01))
+    assert cfg.learning_rate == 0.01
+    assert cfg.hparams()["learning_rate"] == 0.01
+
+
+def test_the_tuning_run_holds_out_items_new_in_validation_in_its_own_pipeline():
+    cfg = tuning.tuning_config(RunConfig())
+    assert cfg.validation_new_item_fraction == tuning.VALIDATION_NEW_ITEM_FRACTION > 0
+    assert cfg.pipeline_name != RunConfig().pipeline_name
