@@ -10,7 +10,7 @@ import tensorflow as tf
 from tfx.types import artifact_utils, standard_artifacts
 
 from models.ranking import representations
-from pipeline import baselines, probes, report
+from pipeline import baselines, evaluation, probes, report
 from schemas import features
 
 
@@ -49,7 +49,7 @@ def test_the_table_shows_the_baselines_under_the_model_and_its_probes():
 
 def test_history_item_keys_are_the_representations_history_input():
     for rep in features.REPRESENTATIONS:
-        assert report.history_item_keys(rep, 512) == (
+        assert evaluation.history_item_keys(rep, 512) == (
             representations.item_input_keys(rep, 512)[representations.HISTORY],)
 
 
@@ -110,7 +110,7 @@ def test_baselines_from_raw_examples_follow_the_definition(tmp_path, with_flags)
     train, ev, counts, train_users = _synthetic_rows(with_flags)
     examples = _raw_examples(tmp_path / "examples", {features.TRAIN: train, features.EVAL: ev})
     h = 5
-    got = report.baseline_results(examples, history_length=h)
+    got = evaluation.baseline_results(examples, history_length=h)
 
     # The definition, row by row.
     labels = np.array([r[2] for r in ev])
@@ -141,7 +141,7 @@ def test_a_slice_of_one_class_has_no_auc(tmp_path):
     train, ev, _, train_users = _synthetic_rows(True, seed=1)
     ev = [(u, i, 1 if u not in train_users else lab, h, f) for u, i, lab, h, f in ev]
     examples = _raw_examples(tmp_path / "examples", {features.TRAIN: train, features.EVAL: ev})
-    got = report.baseline_results(examples, history_length=5)
+    got = evaluation.baseline_results(examples, history_length=5)
     assert got["undefined"] == ["auc_new_users"]
     assert all(m["auc_new_users"] is None for m in got["metrics"].values())
 
@@ -169,7 +169,7 @@ class _StandIn:
 def test_probe_metrics_score_the_perturbed_inputs():
     rng = np.random.default_rng(0)
     n, h = 300, 6
-    pad = report.empty_id_fingerprint()
+    pad = evaluation.empty_id_fingerprint()
     assert pad == int(tf.strings.to_hash_bucket_fast([features.HISTORY_PAD], 2 ** 62).numpy()[0])
     lengths = rng.integers(0, h + 1, n)
     mask = (np.arange(h)[None, :] < lengths[:, None]).astype(np.int64)
@@ -182,7 +182,7 @@ def test_probe_metrics_score_the_perturbed_inputs():
         features.HISTORY_LABELS_DENSE: rng.integers(0, 2, (n, h)) * mask,
         features.HISTORY_MASK: mask}
     model = _StandIn(features.HISTORY_FINGERPRINT, pad)
-    got = report.probe_metrics(model, arrays, features.RANDOM_HASH, 512)
+    got = evaluation.probe_metrics(model, arrays, features.RANDOM_HASH, 512)
     assert tuple(got) == probes.PROBE_KEYS
 
     new = arrays[features.IS_NEW_ITEM] == 1

@@ -117,12 +117,12 @@ def _latest_run_states(metadata_path: str) -> dict:
     """{component id: 'COMPLETE' / 'CACHED' / ...} of the newest pipeline run in MLMD."""
     from ml_metadata.proto import metadata_store_pb2
 
-    from pipeline import report
-    store = report.open_store(metadata_path)
+    from pipeline import mlmd
+    store = mlmd.open_store(metadata_path)
     run = max(store.get_contexts_by_type("pipeline_run"),
               key=lambda c: (c.create_time_since_epoch, c.id))
     executions = store.get_executions_by_context(run.id)
-    component_of = report.component_ids(store, executions)
+    component_of = mlmd.component_ids(store, executions)
     return {component_of[e.id]: metadata_store_pb2.Execution.State.Name(e.last_known_state)
             for e in executions}
 

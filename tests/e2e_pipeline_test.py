@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 from tfx.utils import path_utils
 
-from pipeline import baselines, probes, report
+from pipeline import baselines, mlmd, probes, report
 from schemas import features
 
 pytestmark = pytest.mark.e2e
@@ -75,7 +75,7 @@ def test_pushed_model_is_a_numbered_version_under_the_serving_dir(e2e_run):
 
 def _eval_rows(config, n=40):
     """Raw eval rows from InteractionFeatures' output."""
-    outputs = report.latest_run_outputs(config)
+    outputs = mlmd.latest_run_outputs(config)
     uri = outputs["InteractionFeatures"]["examples"][0].uri
     files = sorted(glob.glob(os.path.join(uri, f"Split-{features.EVAL}", "*")))
     ds = tf.data.TFRecordDataset(files, compression_type="GZIP").take(n)
@@ -140,7 +140,7 @@ def test_pushed_model_reloads_in_a_fresh_process_with_the_trained_scores(e2e_run
                                         features.SERVING_BY_SID_SIGNATURE}
 
     # The Trainer's own export, loaded here, scores the same rows the same way.
-    outputs = report.latest_run_outputs(config)
+    outputs = mlmd.latest_run_outputs(config)
     trained = tf.saved_model.load(path_utils.serving_model_path(outputs["Trainer"]["model"][0].uri))
     expected = trained.signatures[features.SERVING_TF_EXAMPLE_SIGNATURE](
         examples=tf.constant([e.SerializeToString() for e in examples]))[features.PREDICTION_KEY].numpy()
@@ -170,7 +170,7 @@ def test_sid_report_is_copied_to_results(e2e_run):
 
 
 def _catalog(config):
-    outputs = report.latest_run_outputs(config)
+    outputs = mlmd.latest_run_outputs(config)
     uri = outputs["SemanticIdGen"]["catalog"][0].uri
     with open(os.path.join(uri, "catalog.tsv")) as f:
         rows = [line.rstrip("\n").split("\t") for line in f]
@@ -271,7 +271,7 @@ def test_serving_by_sid_scores_an_item_from_its_sid_alone(e2e_spm_run, tmp_path)
 def test_every_exported_graph_runs_on_the_stock_tf_serving_op_set(e2e_spm_run):
     from serving import stock_ops
     config, metrics, first = e2e_spm_run
-    outputs = report.latest_run_outputs(config)
+    outputs = mlmd.latest_run_outputs(config)
     graphs = [first["pushed_model_dir"], metrics["pushed_model_dir"],  # random_hash, sid_spm
               path_utils.serving_model_path(outputs["RqVaeTrainer"]["model"][0].uri)]
     assert stock_ops.missing_in_stock_server(graphs) == {g: [] for g in graphs}

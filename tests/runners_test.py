@@ -238,14 +238,14 @@ def _check_run(config: RunConfig, metrics: dict):
     """The run pushed a model, reported metrics, and every Beam component wrote its outputs."""
     import tensorflow as tf
     from components.artifacts import ItemCatalog, SpmModels
-    from pipeline import report
+    from pipeline import mlmd
 
     assert metrics["pushed_model_dir"], metrics
     assert tf.io.gfile.exists(os.path.join(metrics["pushed_model_dir"], "saved_model.pb"))
     assert 0.0 <= metrics["auc_overall"] <= 1.0 and metrics["eval_example_count"] > 0
     assert metrics["num_train"] > 0 and metrics["num_eval"] > 0
 
-    outputs = report.latest_run_outputs(config)
+    outputs = mlmd.latest_run_outputs(config)
     missing = sorted(set(BEAM_COMPONENTS) - set(outputs))
     assert not missing, f"no outputs recorded for {missing}"
 

@@ -7,31 +7,22 @@ read through tf.io.gfile only, so an artifact root on gs:// works as a local one
 import dataclasses
 from typing import TYPE_CHECKING
 
-from pipeline import report
+from pipeline import mlmd
 from pipeline.config import RunConfig
+# The in-process evaluation the experiment shares with `make run`'s report (pipeline/evaluation.py).
+from pipeline.evaluation import (IS_NEW_ITEM, IS_NEW_USER, IS_TAIL_ITEM, LABEL,  # noqa: F401
+                                 SCORING_BATCH_SIZE, TransformedSplits, make_dataset,
+                                 predict_scores, run_features)
+from pipeline.mlmd import split_files  # noqa: F401
 from schemas import features
 
 if TYPE_CHECKING:
     from tfx import types as tfx_types
 
-LABEL = report.LABEL
-IS_NEW_ITEM = report.IS_NEW_ITEM
-IS_NEW_USER = report.IS_NEW_USER
-IS_TAIL_ITEM = report.IS_TAIL_ITEM
 # What every run reads besides the model's inputs: the label and the slicing columns.
 META_FEATURES = (LABEL, IS_NEW_ITEM, features.ITEM_ID_FINGERPRINT)
 # Slicing columns read when the Transform output has them (passed through like is_new_item).
 OPTIONAL_META_FEATURES = (IS_NEW_USER, IS_TAIL_ITEM)
-
-# Moved below the experiment (pipeline/report.py, which scores the Trainer's model for
-# metrics.json's probes too); kept here under their old names.
-SCORING_BATCH_SIZE = report.SCORING_BATCH_SIZE
-run_features = report.run_features
-split_files = report.split_files
-TransformedSplits = report.TransformedSplits
-make_dataset = report.make_dataset
-predict_scores = report.predict_scores
-_tfx_artifact = report.tfx_artifact
 
 
 # --- pipeline artifacts --------------------------------------------------------------------------
@@ -63,7 +54,7 @@ class BaseRun:
 
 
 def base_run_artifacts(config: RunConfig, metrics: dict) -> BaseRun:
-    outputs = report.latest_run_outputs(config)
+    outputs = mlmd.latest_run_outputs(config)
 
     def artifact(component, key):
         try:
@@ -77,11 +68,11 @@ def base_run_artifacts(config: RunConfig, metrics: dict) -> BaseRun:
         raise RuntimeError(
             f"another run of pipeline {config.pipeline_name!r} finished while the experiment's "
             f"base run was read ({metrics['evaluation_uri']} vs {evaluation}); rerun the experiment")
-    store = report.open_store(config.metadata_path)
+    store = mlmd.open_store(config.metadata_path)
     return BaseRun(config=config, metrics=metrics,
-                   transformed_examples=_tfx_artifact(
+                   transformed_examples=mlmd.tfx_artifact(
                        store, artifact("Transform", "transformed_examples")),
-                   raw_examples=_tfx_artifact(store, artifact("InteractionFeatures", "examples")),
+                   raw_examples=mlmd.tfx_artifact(store, artifact("InteractionFeatures", "examples")),
                    transform_graph_uri=artifact("Transform", "transform_graph").uri,
                    trainer_model_uri=artifact("Trainer", "model").uri, evaluation_uri=evaluation)
 

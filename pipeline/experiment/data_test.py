@@ -11,6 +11,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.types import artifact_utils, standard_artifacts
 
 from models.ranking import representations
+from pipeline import mlmd
 from pipeline.experiment import data
 from schemas import features
 
@@ -67,7 +68,7 @@ def test_base_run_reads_mlmd_artifacts_as_tfx_artifacts():
     [proto.id] = store.put_artifacts([proto])
     [stored] = store.get_artifacts_by_id([proto.id])
 
-    examples = data._tfx_artifact(store, stored)
+    examples = mlmd.tfx_artifact(store, stored)
     assert isinstance(examples, standard_artifacts.Examples)
     assert artifact_utils.get_split_uri([examples], features.VALIDATION) == (
         "/a/Transform/transformed_examples/7/Split-validation")

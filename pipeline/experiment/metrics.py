@@ -12,7 +12,7 @@ import numpy as np
 
 from pipeline import baselines as baselines_lib
 from pipeline import probes as probes_lib
-from pipeline import report
+from pipeline import evaluation, report
 from pipeline.baselines import exact_auc  # noqa: F401  (the experiment's AUC, re-exported)
 from pipeline.experiment.data import (IS_NEW_ITEM, IS_NEW_USER, IS_TAIL_ITEM, LABEL, BaseRun,
                                       TransformedSplits, predict_scores, run_features, split_files)
@@ -126,13 +126,13 @@ def _serving_scores(model_dir: str, raw_eval_files: Sequence[str], batch_size: i
 
 def load_trainer_model(base: BaseRun, data: TransformedSplits, catalog_embeddings=None):
     """The pipeline Trainer's model as a Keras model taking transformed features: built from the
-    Trainer's config and given the exported SavedModel's weights (report.load_ranking_model)."""
+    Trainer's config and given the exported SavedModel's weights (evaluation.load_ranking_model)."""
     from pipeline import pipeline as pipeline_lib
     cfg = pipeline_lib.ranking_config(base.config)
     names = run_features(base.config.representation, base.config.item_table_size,
                          base.config.use_history)
     sample = {k: v[:2] for k, v in data.get(features.VALIDATION, names).items()}
-    return report.load_ranking_model(cfg, base.serving_model_dir, sample, catalog_embeddings), names
+    return evaluation.load_ranking_model(cfg, base.serving_model_dir, sample, catalog_embeddings), names
 
 
 # The slices every check compares; the others (tail, new / warm users) when the Evaluator has

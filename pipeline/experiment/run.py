@@ -14,7 +14,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from pipeline import baselines as baselines_lib
-from pipeline import report
+from pipeline import evaluation
 from pipeline.config import RunConfig
 from pipeline.experiment.data import (IS_NEW_ITEM, IS_NEW_USER, IS_TAIL_ITEM, LABEL,
                                       META_FEATURES, OPTIONAL_META_FEATURES, predict_scores,
@@ -54,8 +54,8 @@ def plan_runs(representations, budgets, histories, seeds) -> List[tuple]:
 def baseline_rows(base_run, key: str) -> List[dict]:
     """results.csv's rows of the baselines (representation = the baseline's name; budget,
     history and seed blank): computed from the base run's InteractionFeatures splits, as
-    metrics.json's `baselines` (report.baseline_results), H = the base run's history_length."""
-    result = report.baseline_results(base_run.raw_examples, base_run.config.history_length)
+    metrics.json's `baselines` (evaluation.baseline_results), H = the base run's history_length."""
+    result = evaluation.baseline_results(base_run.raw_examples, base_run.config.history_length)
     finished = time.strftime("%Y-%m-%dT%H:%M:%S")
     return [{"representation": name, "table_budget": None, "history": None, "seed": None,
              **{k: None if v is None else round(v, 6) for k, v in aucs.items()},
@@ -184,7 +184,7 @@ def run_experiment(base: RunConfig, representations: Sequence[str] = features.RE
         scores = predict_scores(model, ev)
         # Probes (runs with history): the model on the eval rows with the history labels
         # shuffled and with no history.
-        probes = (report.probe_metrics(model, {**ev, IS_NEW_ITEM: eval_meta[IS_NEW_ITEM]},
+        probes = (evaluation.probe_metrics(model, {**ev, IS_NEW_ITEM: eval_meta[IS_NEW_ITEM]},
                                        rep, budget)
                   if use_history else dict.fromkeys(PROBE_KEYS))
         row = {"representation": rep, "table_budget": budget, "history": hist, "seed": seed,
