@@ -107,7 +107,11 @@ def make_dataset(arrays: Dict[str, np.ndarray], batch_size: int, shuffle_seed: O
     ds = tf.data.Dataset.range(n)
     if shuffle_seed is not None:
         ds = ds.shuffle(n, seed=int(shuffle_seed), reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size).map(lambda idx: {k: tf.gather(t, idx) for k, t in tensors.items()})
+
+    def gather(idx):  # a named function: AutoGraph cannot read a lambda's source here
+        return {k: tf.gather(t, idx) for k, t in tensors.items()}
+
+    ds = ds.batch(batch_size).map(gather)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
