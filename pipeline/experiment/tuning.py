@@ -165,9 +165,9 @@ def run_tuning(base: RunConfig, representations: Sequence[str] = features.REPRES
             "table_budget": budget, "use_history": True, "seed": 0, "trials": trials,
             "search_space": {k: list(v) for k, v in SEARCH_SPACE.items()},
             "trials_file": os.path.relpath(path, base.results_dir)}
-    entry = write_tuned(base.dataset_name, [r for r in rows if r["representation"] in representations
-                                           or r["representation"] in tuned_lib.load_all(tuned_path).get(base.dataset_name, {})],
-                        meta, tuned_path)
+    # Every trial of this dataset in tuning.csv (earlier sittings too): each representation's
+    # best over all its trials.
+    entry = write_tuned(base.dataset_name, rows, meta, tuned_path)
     log(f"tune: {tuned_path} updated for {base.dataset_name}: " + json.dumps(
         {k: v for k, v in entry.items() if k != tuned_lib.META_KEY}, sort_keys=True))
     return entry
