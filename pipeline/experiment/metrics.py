@@ -6,7 +6,7 @@ existing items (is_new_item=0), the tail (is_tail_item=1: items with 1..4 train 
 excluded; from the train split's counts when the Transform output lacks the flag), new users
 (is_new_user=1) and warm users (is_new_user=0).
 """
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 
@@ -49,20 +49,6 @@ def bucket_tie_bound(labels: np.ndarray, scores: np.ndarray,
     close = (np.searchsorted(neg, pos + width, side="right")
              - np.searchsorted(neg, pos - width, side="left"))
     return float(0.5 * close.sum() / (pos.size * neg.size))
-
-
-def count_interactions(train_fingerprints: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """(sorted unique item fingerprints, their training interaction counts)."""
-    return np.unique(np.asarray(train_fingerprints, np.int64), return_counts=True)
-
-
-def lookup_counts(counts: Tuple[np.ndarray, np.ndarray], fingerprints: np.ndarray) -> np.ndarray:
-    keys, n = counts
-    fingerprints = np.asarray(fingerprints, np.int64)
-    if keys.size == 0:
-        return np.zeros(fingerprints.shape, np.int64)
-    pos = np.clip(np.searchsorted(keys, fingerprints), 0, keys.size - 1)
-    return np.where(keys[pos] == fingerprints, n[pos], 0)
 
 
 def slice_masks(is_new: np.ndarray, train_counts: Optional[np.ndarray] = None,

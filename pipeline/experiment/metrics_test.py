@@ -3,6 +3,7 @@ bound (no pipeline; tests/experiment_test.py checks them against the Evaluator).
 import numpy as np
 import pytest
 
+from pipeline import baselines
 from pipeline.experiment import metrics
 
 
@@ -29,11 +30,11 @@ def test_auc_is_none_for_one_class_or_empty_slices():
 
 
 def test_interaction_counts_by_fingerprint():
-    counts = metrics.count_interactions(np.array([5, 3, 5, 2 ** 61, 5]))
-    got = metrics.lookup_counts(counts, np.array([5, 3, 4, 2 ** 61, 0, 2 ** 62 - 1]))
+    """The experiment counts train rows per item fingerprint with baselines.train_rows."""
+    got = baselines.train_rows(np.array([5, 3, 5, 2 ** 61, 5]),
+                               np.array([5, 3, 4, 2 ** 61, 0, 2 ** 62 - 1]))
     np.testing.assert_array_equal(got, [3, 1, 0, 1, 0, 0])
-    np.testing.assert_array_equal(
-        metrics.lookup_counts(metrics.count_interactions(np.array([], np.int64)), [1]), [0])
+    np.testing.assert_array_equal(baselines.train_rows(np.array([], np.int64), [1]), [0])
 
 
 def test_bucket_tie_bound_counts_only_close_pairs():

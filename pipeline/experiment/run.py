@@ -20,8 +20,8 @@ from pipeline.experiment.data import (IS_NEW_ITEM, IS_NEW_USER, IS_TAIL_ITEM, LA
                                       META_FEATURES, OPTIONAL_META_FEATURES, predict_scores,
                                       prepare_base_run, run_features, train_in_memory)
 from pipeline.experiment.metrics import (AUC_KEYS, EVALUATOR_TOLERANCE, PROBE_KEYS,
-                                         check_verdict, count_interactions, evaluator_check,
-                                         lookup_counts, metrics_of_masks, slice_masks)
+                                         check_verdict, evaluator_check, metrics_of_masks,
+                                         slice_masks)
 from pipeline.experiment.results import (BASE_CONFIG_FILE, EVALUATOR_CHECK_FILE, NUM_KEYS,
                                          RESULTS_FILE, TABLE_FILE, WITH, WITHOUT, append_result,
                                          baseline_key, config_key, fmt_auc, read_results, run_key,
@@ -152,14 +152,13 @@ def run_experiment(base: RunConfig, representations: Sequence[str] = features.RE
     # through, new users and the tail (else the tail from the train split's interaction counts
     # per item).
     meta = list(META_FEATURES) + [f for f in OPTIONAL_META_FEATURES if data.has(f)]
-    counts = count_interactions(data.get(features.TRAIN, [features.ITEM_ID_FINGERPRINT])
-                                [features.ITEM_ID_FINGERPRINT])
+    train_items = data.get(features.TRAIN, [features.ITEM_ID_FINGERPRINT])[features.ITEM_ID_FINGERPRINT]
     eval_meta = data.get(features.EVAL, meta)
-    eval_counts = lookup_counts(counts, eval_meta[features.ITEM_ID_FINGERPRINT])
+    eval_counts = baselines_lib.train_rows(train_items, eval_meta[features.ITEM_ID_FINGERPRINT])
     slices = slice_masks(eval_meta[IS_NEW_ITEM], eval_counts,
                          is_new_user=eval_meta.get(IS_NEW_USER),
                          is_tail_item=eval_meta.get(IS_TAIL_ITEM))
-    log(f"experiment: train {data.num_rows(features.TRAIN)} rows ({counts[0].size} items), "
+    log(f"experiment: train {data.num_rows(features.TRAIN)} rows ({np.unique(train_items).size} items), "
         f"validation {data.num_rows(features.VALIDATION)}, eval {len(eval_meta[LABEL])} "
         f"(new items {int(slices['new_items'].sum())}, tail {int(slices['tail'].sum())}"
         + (f", new users {int(slices['new_users'].sum())})" if "new_users" in slices else ")"))
