@@ -24,7 +24,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from models.ranking import representations
-from models.ranking.history import HistoryPooling, TargetAttention, masked_mean  # noqa: F401
+from models.ranking.history import HistoryPooling, TargetAttention
 from schemas import features
 
 LABEL_KEY = features.transformed_name(features.LABEL)
@@ -55,7 +55,8 @@ class RankingModel(tfrs.Model):
         if item_prior:
             prior_options = dataclasses.replace(options, embedding_dim=1)
             self.item_prior = representations.make_representation(
-                representation, prior_options, layer_name=f"{representation}_prior")
+                representation, prior_options, layer_name=f"{representation}_prior",
+                **self.item_representation.shared_state())
         self.user_embedding = None
         if self.use_user_id:
             self.user_embedding = tf.keras.layers.Embedding(

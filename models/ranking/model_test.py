@@ -93,3 +93,10 @@ def test_the_model_reads_exactly_its_input_keys(representation, use_history, sha
             model({n: v for n, v in inputs.items() if n != k})
     loss = model.compute_loss({**inputs, model_lib.LABEL_KEY: tf.constant(data[features.LABEL][:4])})
     assert np.isfinite(float(loss))
+
+
+def test_the_item_prior_of_dense_content_reads_the_same_frozen_table(shared_data):
+    """The frozen catalog table is held once, not once per representation instance."""
+    _, catalog_embeddings = shared_data
+    model = trainer_module.build_model(cfg(features.DENSE_CONTENT), catalog_embeddings)
+    assert model.item_prior.content is model.item_representation.content

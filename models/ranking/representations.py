@@ -117,6 +117,11 @@ class ItemRepresentation(tf.keras.layers.Layer):
     def call(self, inputs: Dict[str, tf.Tensor], role: str = CANDIDATE, training=False) -> tf.Tensor:
         raise NotImplementedError
 
+    def shared_state(self) -> Dict[str, tf.keras.layers.Layer]:
+        """Constructor arguments a second instance (the item prior) takes from this one instead
+        of building its own: frozen, untrained state only (none here)."""
+        return {}
+
 
 class RandomHash(ItemRepresentation):
     """random_hash: the item id's fingerprint hashed into B rows of one table."""
@@ -241,19 +246,26 @@ class DenseContent(ItemRepresentation):
     CANDIDATE_KEY = features.ITEM_CATALOG_ROW
     HISTORY_KEY = features.HISTORY_CATALOG_ROW
 
-    def __init__(self, options: RepresentationOptions, **kwargs):
+    def __init__(self, options: RepresentationOptions,
+                 frozen_content: Optional[tf.keras.layers.Embedding] = None, **kwargs):
         super().__init__(options, **kwargs)
         emb = options.catalog_embeddings
         if emb is None:
             raise ValueError("dense_content needs the catalog's content embeddings")
-        # One extra zero row for ids outside the catalog (row -1) and history padding.
-        table = np.concatenate([emb, np.zeros((1, emb.shape[1]), emb.dtype)]).astype(np.float32)
         self.num_items = emb.shape[0]
-        self.content = tf.keras.layers.Embedding(
-            table.shape[0], table.shape[1], trainable=False,
-            embeddings_initializer=tf.keras.initializers.Constant(table), name="frozen_content")
+        if frozen_content is None:
+            # One extra zero row for ids outside the catalog (row -1) and history padding.
+            table = np.concatenate([emb, np.zeros((1, emb.shape[1]), emb.dtype)]).astype(np.float32)
+            frozen_content = tf.keras.layers.Embedding(
+                table.shape[0], table.shape[1], trainable=False,
+                embeddings_initializer=tf.keras.initializers.Constant(table), name="frozen_content")
+        self.content = frozen_content
         self.projection = tf.keras.layers.Dense(options.embedding_dim, name="content_projection")
         self.table_rows = 0
+
+    def shared_state(self):
+        """The frozen catalog table: the item prior reads the same one (it is N x E floats)."""
+        return {"frozen_content": self.content}
 
     def call(self, inputs, role=CANDIDATE, training=False):
         if role == CANDIDATE and features.ITEM_CONTENT_EMBEDDING in inputs:
@@ -315,10 +327,11 @@ def representation_class(name: str) -> Type[ItemRepresentation]:
 
 
 def make_representation(name: str, options: RepresentationOptions,
-                        layer_name: Optional[str] = None) -> ItemRepresentation:
-    """The representation `name` as a layer (named `layer_name`, default `name`)."""
+                        layer_name: Optional[str] = None, **shared) -> ItemRepresentation:
+    """The representation `name` as a layer (named `layer_name`, default `name`); `shared`: the
+    `shared_state()` of another instance of it."""
     cls, kwargs = _lookup(name)
-    return cls(options, name=layer_name or name, **kwargs)
+    return cls(options, name=layer_name or name, **kwargs, **shared)
 
 
 def item_input_keys(representation: str, table_budget: int) -> Dict[str, str]:
