@@ -95,9 +95,11 @@ def write_tuned(dataset: str, rows: Sequence[dict], meta: dict,
 
 
 def tuning_config(base: RunConfig) -> RunConfig:
-    """The tuning base run: its own pipeline (so the experiment's cache stays), with items held
-    out of the train split that are new in validation."""
+    """The tuning base run: its own pipeline (so the experiment's cache stays) and its own results
+    folder (so `make run`'s metrics.json stays), with items held out of the train split that are
+    new in validation."""
     return dataclasses.replace(base, pipeline_name=f"{base.pipeline_name}_tune",
+                               results_dir=os.path.join(base.results_dir, "tuning"),
                                validation_new_item_fraction=VALIDATION_NEW_ITEM_FRACTION)
 
 
