@@ -76,6 +76,7 @@ class ItemRepresentation(tf.keras.layers.Layer):
     overrides `input_keys` when the key depends on the budget) and reads it with `input_key`."""
 
     table_rows: int = 0
+    USES_TABLE_BUDGET = True  # False: the budget B changes nothing (no id table)
     CANDIDATE_KEY: str = ""
     HISTORY_KEY: str = ""
 
@@ -245,6 +246,7 @@ class DenseContent(ItemRepresentation):
 
     CANDIDATE_KEY = features.ITEM_CATALOG_ROW
     HISTORY_KEY = features.HISTORY_CATALOG_ROW
+    USES_TABLE_BUDGET = False
 
     def __init__(self, options: RepresentationOptions,
                  frozen_content: Optional[tf.keras.layers.Embedding] = None, **kwargs):
@@ -324,6 +326,11 @@ def _lookup(name: str) -> Tuple[Type[ItemRepresentation], dict]:
 
 def representation_class(name: str) -> Type[ItemRepresentation]:
     return _lookup(name)[0]
+
+
+def uses_table_budget(name: str) -> bool:
+    """Whether the table budget B changes the representation (dense_content has no id table)."""
+    return representation_class(name).USES_TABLE_BUDGET
 
 
 def make_representation(name: str, options: RepresentationOptions,

@@ -13,6 +13,7 @@ table budgets x with/without user history x seeds, one ranking model trained per
    (models/ranking/trainer_module.train_model: early stopping on the *validation* split; the seed
    sets the initialisation, dropout and the shuffling order), scores the eval split in-process and
    appends one row to results.csv at once, so a rerun skips finished runs (resumable) (run.py).
+   `workers` (default 2 on 2+ cores) splits the runs over processes of one TF thread each.
 
 Metrics are exact ROC AUCs (sklearn) on the transformed eval split, overall and by slice: new items
 (is_new_item=1), existing items (is_new_item=0), the tail (is_tail_item=1: items with 1..4
@@ -30,7 +31,7 @@ baseline), table.md, summary.json, auc_vs_budget.png, base_config.json, evaluato
 """
 from pipeline.experiment.results import (BASE_CONFIG_FILE, EVALUATOR_CHECK_FILE, PLOT_FILE,
                                          RESULTS_FILE, SUMMARY_FILE, TABLE_FILE, summarize)
-from pipeline.experiment.run import run_experiment
+from pipeline.experiment.run import DEFAULT_WORKERS, run_experiment
 
-__all__ = ["run_experiment", "summarize", "RESULTS_FILE", "TABLE_FILE", "SUMMARY_FILE",
+__all__ = ["run_experiment", "DEFAULT_WORKERS", "summarize", "RESULTS_FILE", "TABLE_FILE", "SUMMARY_FILE",
            "PLOT_FILE", "BASE_CONFIG_FILE", "EVALUATOR_CHECK_FILE"]

@@ -9,6 +9,7 @@ results.csv written before a column was added reads with that column blank, and 
 column (blank) when the next row is appended.
 """
 import csv
+import fcntl
 import hashlib
 import json
 import math
@@ -132,8 +133,18 @@ def _cell(value) -> str:
 def append_result(out_dir: str, row: dict) -> None:
     """Appends one row (header first when the file is new) and flushes it to disk. A file whose
     header is not COLUMNS (written before columns were added) is first rewritten with COLUMNS,
-    its rows' new cells blank."""
+    its rows' new cells blank. Holds an exclusive lock on out_dir meanwhile, so the experiment's
+    worker processes can share the file."""
     path = os.path.join(out_dir, RESULTS_FILE)
+    lock = os.open(out_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _append_row(path, out_dir, row)
+    finally:
+        os.close(lock)  # releases the lock
+
+
+def _append_row(path: str, out_dir: str, row: dict) -> None:
     new = not os.path.exists(path) or os.path.getsize(path) == 0
     if not new and _header(path) != list(COLUMNS):
         old = read_results(out_dir)

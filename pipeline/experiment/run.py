@@ -31,6 +31,8 @@ from schemas import features
 
 HISTORY_SETTINGS = {WITH: True, WITHOUT: False}
 DEFAULT_SEEDS = (0, 1, 2)
+# `semids experiment`'s training processes: one keeps about 1.2 of this machine's 2 cores busy.
+DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
 
 
 def _histories(histories) -> List[str]:
@@ -64,10 +66,152 @@ def baseline_rows(base_run, key: str) -> List[dict]:
             for name, aucs in result["metrics"].items()]
 
 
+def _eval_slices(data):
+    """(meta feature names, the eval rows' meta features, the slice masks of the eval rows): new
+    items and, when the Transform output passes them through, new users and the tail (else the
+    tail from the train split's interaction counts per item)."""
+    meta = list(META_FEATURES) + [f for f in OPTIONAL_META_FEATURES if data.has(f)]
+    train_items = data.get(features.TRAIN, [features.ITEM_ID_FINGERPRINT])[features.ITEM_ID_FINGERPRINT]
+    eval_meta = data.get(features.EVAL, meta)
+    eval_counts = baselines_lib.train_rows(train_items, eval_meta[features.ITEM_ID_FINGERPRINT])
+    slices = slice_masks(eval_meta[IS_NEW_ITEM], eval_counts,
+                         is_new_user=eval_meta.get(IS_NEW_USER),
+                         is_tail_item=eval_meta.get(IS_TAIL_ITEM))
+    return meta, eval_meta, slices, np.unique(train_items).size
+
+
+def plan_units(todo) -> List[List[tuple]]:
+    """Groups the runs of `todo` that train the same model: a representation the table budget
+    does not change (dense_content) trains once per (history, seed) for all its budgets; every
+    other run is its own unit. Order is kept."""
+    from models.ranking import representations
+    units: List[List[tuple]] = []
+    shared = {}
+    for run in todo:
+        rep, _, hist, seed = run
+        if representations.uses_table_budget(rep):
+            units.append([run])
+        elif (rep, hist, seed) in shared:
+            units[shared[(rep, hist, seed)]].append(run)
+        else:
+            shared[(rep, hist, seed)] = len(units)
+            units.append([run])
+    return units
+
+
+def _run_units(base: RunConfig, units, out_dir: str, key: str, data, catalog_embeddings,
+               log=print, tag: str = "") -> List[float]:
+    """Trains and scores one model per unit (plan_units), appending a row per run of the unit
+    to results.csv as soon as it is done (a unit's later rows carry `seconds` 0: the model was
+    trained once); returns the seconds of each unit."""
+    from pipeline import pipeline as pipeline_lib
+
+    meta, eval_meta, slices, num_train_items = _eval_slices(data)
+    log(f"experiment{tag}: train {data.num_rows(features.TRAIN)} rows ({num_train_items} items), "
+        f"validation {data.num_rows(features.VALIDATION)}, eval {len(eval_meta[LABEL])} "
+        f"(new items {int(slices['new_items'].sum())}, tail {int(slices['tail'].sum())}"
+        + (f", new users {int(slices['new_users'].sum())})" if "new_users" in slices else ")"))
+    run_seconds: List[float] = []
+    loop_start = time.time()
+    for i, unit in enumerate(units):
+        t0 = time.time()
+        rep, budget, hist, seed = unit[0]
+        use_history = HISTORY_SETTINGS[hist]
+        names = run_features(rep, budget, use_history)
+        # Frees the rest; what this representation and budget read with history stays for
+        # their other runs.
+        data.keep(set(names) | set(meta) | set(run_features(rep, budget, True)))
+        train = data.get(features.TRAIN, names)
+        val = data.get(features.VALIDATION, names)
+        ev = data.get(features.EVAL, names)
+
+        cfg = pipeline_lib.ranking_config(dataclasses.replace(
+            base, representation=rep, item_table_size=budget, use_history=use_history, seed=seed))
+        model, summary = train_in_memory(cfg, train, val, catalog_embeddings)
+        scores = predict_scores(model, ev)
+        # Probes (runs with history): the model on the eval rows with the history labels
+        # shuffled and with no history.
+        probes = (evaluation.probe_metrics(model, {**ev, IS_NEW_ITEM: eval_meta[IS_NEW_ITEM]},
+                                       rep, budget)
+                  if use_history else dict.fromkeys(PROBE_KEYS))
+        row = {"representation": rep, "table_budget": budget, "history": hist, "seed": seed,
+               **dict.fromkeys(AUC_KEYS + NUM_KEYS),
+               **metrics_of_masks(eval_meta[LABEL], scores, slices), **probes,
+               "epochs_run": summary["epochs_run"], "best_epoch": summary["best_epoch"],
+               "best_val_auc": round(summary["best_val_auc"], 6),
+               "item_table_rows": summary["item_table_rows"],
+               "seconds": round(time.time() - t0, 1), "dataset": base.dataset_name,
+               "config_key": key, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+               "hparams": json.dumps(cfg.hparams(), sort_keys=True)}
+        for k in AUC_KEYS:
+            row[k] = None if row[k] is None else round(row[k], 6)
+        for j, (_, run_budget, _, _) in enumerate(unit):
+            append_result(out_dir, {**row, "table_budget": run_budget,
+                                    **({"seconds": 0.0} if j else {})})
+        del model
+
+        run_seconds.append(time.time() - t0)
+        elapsed = time.time() - loop_start
+        eta = elapsed / (i + 1) * (len(units) - i - 1)
+        budgets = "/".join(str(b) for _, b, _, _ in unit)
+        log(f"  {tag}[{i + 1}/{len(units)}] {rep:<16} B={budgets:<6} history={hist:<7} seed={seed}: "
+            f"auc {fmt_auc(row['auc_overall'])} new {fmt_auc(row['auc_new_items'])} "
+            f"tail {fmt_auc(row['auc_tail'])}"
+            + (f" shuffled-labels {fmt_auc(row['auc_shuffled_labels'])}" if use_history else "")
+            + f" ({summary['epochs_run']} epochs, "
+            f"{run_seconds[-1]:.0f}s) elapsed {fmt_duration(elapsed)}, ETA {fmt_duration(eta)}")
+    return run_seconds
+
+
+def _worker(base_dict: dict, units, out_dir: str, key: str, metrics: dict, tag: str) -> List[float]:
+    """One worker process of `_run_in_workers`: reads the base run's artifacts (the parent ran
+    it) and runs its share of the plan on one TF thread."""
+    import tensorflow as tf
+
+    from models.ranking import trainer_module
+    from pipeline.experiment.data import TransformedSplits, base_run_artifacts
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    base = RunConfig.from_dict(base_dict)
+    base_run = base_run_artifacts(base, metrics)
+    data = TransformedSplits(base_run.transformed_examples, base_run.transform_graph_uri)
+    catalog_embeddings = trainer_module.load_catalog_embeddings(base_run.transform_graph_uri)
+    return _run_units(base, units, out_dir, key, data, catalog_embeddings,
+                      log=lambda m: print(m, flush=True), tag=tag)
+
+
+def _run_in_workers(base: RunConfig, units, out_dir: str, key: str, metrics: dict, workers: int,
+                    log=print) -> List[float]:
+    """Splits `units` (plan_units) round-robin over `workers` spawned processes; each appends its rows to
+    results.csv (append_result locks the file). A failed worker fails the experiment after the
+    others finish: what they wrote stays, and a rerun resumes."""
+    import concurrent.futures
+    import multiprocessing
+
+    shares = [units[i::workers] for i in range(workers)]
+    log(f"experiment: {len(units)} models to train over {workers} worker processes "
+        f"(one TF thread each)")
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+        futures = [pool.submit(_worker, base.to_dict(), share, out_dir, key, metrics,
+                               f"w{i}") for i, share in enumerate(shares)]
+        run_seconds, errors = [], []
+        for i, future in enumerate(futures):
+            try:
+                run_seconds += future.result()
+            except Exception as e:  # noqa: BLE001 - reported below, after every worker ends
+                errors.append(f"worker w{i}: {type(e).__name__}: {e}")
+    if errors:
+        raise RuntimeError("experiment: " + "; ".join(errors) + f"; finished runs are in "
+                           f"{os.path.join(out_dir, RESULTS_FILE)} and a rerun resumes")
+    return run_seconds
+
+
 def run_experiment(base: RunConfig, representations: Sequence[str] = features.REPRESENTATIONS,
                    budgets: Optional[Sequence[int]] = None, histories=(True, False),
                    seeds: Sequence[int] = DEFAULT_SEEDS, out_dir: Optional[str] = None,
-                   quiet: bool = False, check_evaluator: bool = True, log=print) -> List[dict]:
+                   quiet: bool = False, check_evaluator: bool = True, log=print,
+                   workers: int = 1) -> List[dict]:
     """Runs what results.csv in out_dir does not hold yet; returns every row of results.csv.
     Writes table.md / summary.json / auc_vs_budget.png at the end (summarize)."""
     start = time.time()
@@ -116,8 +260,6 @@ def run_experiment(base: RunConfig, representations: Sequence[str] = features.RE
         log(f"experiment: nothing to run; {os.path.join(out_dir, TABLE_FILE)}, {summary['plot']}")
         return read_results(out_dir)
 
-    from pipeline import pipeline as pipeline_lib
-
     # 1) The base pipeline run (cached when done before): split, SIDs, SPM models, Transform.
     log(f"experiment: base pipeline run ({base.dataset_name}, {base.representation}, "
         f"B={base.item_table_size})")
@@ -148,71 +290,18 @@ def run_experiment(base: RunConfig, representations: Sequence[str] = features.RE
                     f"{fmt_auc(row['auc_new_items'])} tail {fmt_auc(row['auc_tail'])} new users "
                     f"{fmt_auc(row['auc_new_users'])}")
 
-    # 3) The slices of the eval rows: new items and, when the Transform output passes them
-    # through, new users and the tail (else the tail from the train split's interaction counts
-    # per item).
-    meta = list(META_FEATURES) + [f for f in OPTIONAL_META_FEATURES if data.has(f)]
-    train_items = data.get(features.TRAIN, [features.ITEM_ID_FINGERPRINT])[features.ITEM_ID_FINGERPRINT]
-    eval_meta = data.get(features.EVAL, meta)
-    eval_counts = baselines_lib.train_rows(train_items, eval_meta[features.ITEM_ID_FINGERPRINT])
-    slices = slice_masks(eval_meta[IS_NEW_ITEM], eval_counts,
-                         is_new_user=eval_meta.get(IS_NEW_USER),
-                         is_tail_item=eval_meta.get(IS_TAIL_ITEM))
-    log(f"experiment: train {data.num_rows(features.TRAIN)} rows ({np.unique(train_items).size} items), "
-        f"validation {data.num_rows(features.VALIDATION)}, eval {len(eval_meta[LABEL])} "
-        f"(new items {int(slices['new_items'].sum())}, tail {int(slices['tail'].sum())}"
-        + (f", new users {int(slices['new_users'].sum())})" if "new_users" in slices else ")"))
-
-    # 4) The runs.
-    run_seconds: List[float] = []
-    loop_start = time.time()
-    for i, (rep, budget, hist, seed) in enumerate(todo):
-        t0 = time.time()
-        use_history = HISTORY_SETTINGS[hist]
-        names = run_features(rep, budget, use_history)
-        # Frees the rest; what this representation and budget read with history stays for
-        # their other runs.
-        data.keep(set(names) | set(meta) | set(run_features(rep, budget, True)))
-        train = data.get(features.TRAIN, names)
-        val = data.get(features.VALIDATION, names)
-        ev = data.get(features.EVAL, names)
-
-        cfg = pipeline_lib.ranking_config(dataclasses.replace(
-            base, representation=rep, item_table_size=budget, use_history=use_history, seed=seed))
-        model, summary = train_in_memory(cfg, train, val, catalog_embeddings)
-        scores = predict_scores(model, ev)
-        # Probes (runs with history): the model on the eval rows with the history labels
-        # shuffled and with no history.
-        probes = (evaluation.probe_metrics(model, {**ev, IS_NEW_ITEM: eval_meta[IS_NEW_ITEM]},
-                                       rep, budget)
-                  if use_history else dict.fromkeys(PROBE_KEYS))
-        row = {"representation": rep, "table_budget": budget, "history": hist, "seed": seed,
-               **dict.fromkeys(AUC_KEYS + NUM_KEYS),
-               **metrics_of_masks(eval_meta[LABEL], scores, slices), **probes,
-               "epochs_run": summary["epochs_run"], "best_epoch": summary["best_epoch"],
-               "best_val_auc": round(summary["best_val_auc"], 6),
-               "item_table_rows": summary["item_table_rows"],
-               "seconds": round(time.time() - t0, 1), "dataset": base.dataset_name,
-               "config_key": key, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-               "hparams": json.dumps(cfg.hparams(), sort_keys=True)}
-        for k in AUC_KEYS:
-            row[k] = None if row[k] is None else round(row[k], 6)
-        append_result(out_dir, row)
-        done_rows.append(row)
-        del model
-
-        run_seconds.append(time.time() - t0)
-        elapsed = time.time() - loop_start
-        eta = elapsed / (i + 1) * (len(todo) - i - 1)
-        log(f"  [{i + 1}/{len(todo)}] {rep:<16} B={budget:<6} history={hist:<7} seed={seed}: "
-            f"auc {fmt_auc(row['auc_overall'])} new {fmt_auc(row['auc_new_items'])} "
-            f"tail {fmt_auc(row['auc_tail'])}"
-            + (f" shuffled-labels {fmt_auc(row['auc_shuffled_labels'])}" if use_history else "")
-            + f" ({summary['epochs_run']} epochs, "
-            f"{run_seconds[-1]:.0f}s) elapsed {fmt_duration(elapsed)}, ETA {fmt_duration(eta)}")
+    # 3) The runs: in this process, or split over `workers` processes of one TF thread each
+    # (one training process keeps about 1.2 of 2 cores busy).
+    units = plan_units(todo)
+    workers = max(1, min(int(workers), len(units)))
+    if workers == 1:
+        run_seconds = _run_units(base, units, out_dir, key, data, catalog_embeddings, log)
+    else:
+        run_seconds = _run_in_workers(base, units, out_dir, key, base_run.metrics, workers, log)
 
     summary = summarize(out_dir)
     log(f"experiment: {len(todo)} runs in {fmt_duration(time.time() - start)}"
-        + (f" ({np.mean(run_seconds):.0f}s per run)" if run_seconds else "")
+        + (f" ({np.mean(run_seconds):.0f}s per model"
+           + (f", {workers} workers)" if workers > 1 else ")") if run_seconds else "")
         + f"; {os.path.join(out_dir, TABLE_FILE)}, {summary['plot']}")
     return read_results(out_dir)

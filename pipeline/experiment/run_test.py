@@ -26,3 +26,12 @@ def test_plan_runs_is_representation_outermost():
                         ("a", 512, "without", 0), ("a", 512, "without", 1)]
     assert len(plan) == 8 and plan[4][0] == "b"
     assert run._histories([True, False, "with"]) == ["with", "without"]
+
+
+def test_plan_units_trains_a_budget_free_representation_once_per_history_and_seed():
+    plan = run.plan_runs(["random_hash", "dense_content"], [512, 1024], ["with"], [0, 1])
+    units = run.plan_units(plan)
+    assert units[:4] == [[("random_hash", 512, "with", 0)], [("random_hash", 512, "with", 1)],
+                         [("random_hash", 1024, "with", 0)], [("random_hash", 1024, "with", 1)]]
+    assert units[4:] == [[("dense_content", 512, "with", 0), ("dense_content", 1024, "with", 0)],
+                         [("dense_content", 512, "with", 1), ("dense_content", 1024, "with", 1)]]
