@@ -95,24 +95,37 @@ def preprocessing_fn(inputs: Dict[str, Any], custom_config: Dict[str, Any]) -> D
 
     catalog_dir = custom_config.get(CATALOG_DIR)
     if catalog_dir:
-        # Semantic IDs and catalog rows of the candidate and of every history item.
+        # Semantic IDs, catalog rows and SentencePiece pieces of the candidate and of every
+        # history item. A batch's history repeats the same items many times over: each distinct
+        # id is looked up and tokenised once, then gathered back (same outputs, a fraction of the
+        # string work: Transform's cost on MovieLens-1M).
+        ids = tf.concat([item_id, tf.reshape(history, [-1])], axis=0)
+        distinct, index = tf.unique(ids)
+        batch = tf.shape(item_id)[0]
+
+        def per_item(values, *inner: int):
+            """[distinct, *inner] -> (the candidates' [batch, *inner], the histories'
+            [batch, H, *inner]), static shapes set for Transform's schema."""
+            gathered = tf.gather(values, index)
+            candidates = tf.ensure_shape(gathered[:batch], [None, *inner])
+            return candidates, tf.reshape(gathered[batch:], [-1, history_length, *inner])
+
         lookup = CatalogLookup(catalog_dir)
-        outputs[features.ITEM_CATALOG_ROW] = lookup.rows(item_id)
-        outputs[features.HISTORY_CATALOG_ROW] = lookup.rows(history)
-        item_sid = lookup.semantic_ids(item_id)
-        history_sid = lookup.semantic_ids(history)
-        outputs[features.ITEM_SID] = item_sid
-        outputs[features.HISTORY_SID] = history_sid
+        sid_length = lookup.sid_length
+        outputs[features.ITEM_CATALOG_ROW], outputs[features.HISTORY_CATALOG_ROW] = per_item(
+            lookup.rows(distinct))
+        distinct_sid = lookup.semantic_ids(distinct)
+        outputs[features.ITEM_SID], outputs[features.HISTORY_SID] = per_item(
+            distinct_sid, sid_length)
 
         spm_dir = custom_config.get(SPM_DIR)
         if spm_dir:
             codebook_size = int(lookup.metadata["codebook_size"])
             for budget in custom_config[SPM_BUDGETS]:
                 tokenizer = tf_ops.load_tokenizer(artifact_layout.SpmModels.model_path(spm_dir, budget))
-                outputs[features.item_spm_pieces(budget)] = spm_piece_ids(
-                    tokenizer, item_sid, codebook_size)
-                outputs[features.history_spm_pieces(budget)] = spm_piece_ids(
-                    tokenizer, history_sid, codebook_size)
+                (outputs[features.item_spm_pieces(budget)],
+                 outputs[features.history_spm_pieces(budget)]) = per_item(
+                    spm_piece_ids(tokenizer, distinct_sid, codebook_size), sid_length)
 
     # Absent at serving time (their outputs are then pruned from the Transform layer); the
     # experiment runner slices the transformed eval split by is_new_item, is_new_user and

@@ -18,7 +18,7 @@ use_history)` for everything the ranking model reads (models/ranking/model.py re
 by the same keys; the experiment runner loads exactly these).
 """
 import dataclasses
-from typing import Dict, Optional, Sequence, Tuple, Type
+from typing import Dict, List, Optional, Sequence, Tuple, Type
 
 import numpy as np
 import tensorflow as tf
@@ -76,7 +76,6 @@ class ItemRepresentation(tf.keras.layers.Layer):
     overrides `input_keys` when the key depends on the budget) and reads it with `input_key`."""
 
     table_rows: int = 0
-    USES_TABLE_BUDGET = True  # False: the budget B changes nothing (no id table)
     CANDIDATE_KEY: str = ""
     HISTORY_KEY: str = ""
 
@@ -109,6 +108,13 @@ class ItemRepresentation(tf.keras.layers.Layer):
     def input_keys(cls, table_budget: int) -> Dict[str, str]:
         """{role: the Transform output this representation reads for it} at budget B."""
         return {CANDIDATE: cls.CANDIDATE_KEY, HISTORY: cls.HISTORY_KEY}
+
+    @classmethod
+    def table_layout(cls, table_budget: int, sid_length: int, codebook_size: int,
+                     **kwargs) -> Tuple:
+        """What the budget B changes in this representation: two budgets with the same layout
+        build the same model on the same inputs. Here: everything (B itself)."""
+        return ("budget", int(table_budget))
 
     def input_key(self, role: str) -> str:
         if role not in ROLES:
@@ -176,6 +182,18 @@ class _SidTables(ItemRepresentation):
                                                  embeddings_initializer=_INIT, name=f"table_{i}")
                        for i, r in enumerate(self.rows)]
 
+    @classmethod
+    def table_layout(cls, table_budget, sid_length, codebook_size, **kwargs):
+        """Rows per table: once every table is exact, a larger B changes nothing (sid_ngram_1
+        has L x K rows at any budget above that)."""
+        return tuple(split_budget(cls.key_spaces_of(sid_length, codebook_size, **kwargs),
+                                  table_budget))
+
+    @staticmethod
+    def key_spaces_of(sid_length: int, codebook_size: int, **kwargs) -> List[int]:
+        """Distinct keys of each table."""
+        raise NotImplementedError
+
     def keys(self, codes: tf.Tensor):
         """[..., S] codes -> one [...] int64 key per table (exact key in [0, key_space))."""
         raise NotImplementedError
@@ -202,10 +220,17 @@ class SidNgram(_SidTables):
     unigram), one table of K^n rows per group position, group embeddings summed."""
 
     def __init__(self, options: RepresentationOptions, n: int, **kwargs):
-        S, K = options.sid_length, options.codebook_size
-        groups = [tuple(range(g, min(g + n, S))) for g in range(0, S, n)]
-        super().__init__(options, [K ** len(g) for g in groups], **kwargs)
-        self.groups = tuple(groups)
+        super().__init__(options, self.key_spaces_of(options.sid_length, options.codebook_size,
+                                                     n=n), **kwargs)
+        self.groups = self.groups_of(options.sid_length, n)
+
+    @staticmethod
+    def groups_of(sid_length: int, n: int) -> Tuple[Tuple[int, ...], ...]:
+        return tuple(tuple(range(g, min(g + n, sid_length))) for g in range(0, sid_length, n))
+
+    @staticmethod
+    def key_spaces_of(sid_length, codebook_size, n=1, **kwargs):
+        return [codebook_size ** len(g) for g in SidNgram.groups_of(sid_length, n)]
 
     def keys(self, codes):
         K = self.options.codebook_size
@@ -223,9 +248,13 @@ class SidPrefixNgram(_SidTables):
     (exact while K^l fits its share, hashed beyond), summed."""
 
     def __init__(self, options: RepresentationOptions, **kwargs):
-        S, K = options.sid_length, options.codebook_size
+        super().__init__(options, self.key_spaces_of(options.sid_length, options.codebook_size),
+                         **kwargs)
+
+    @staticmethod
+    def key_spaces_of(sid_length, codebook_size, **kwargs):
         # K^l overflows int64 for long prefixes: past 2^62 keys a table is hashed anyway.
-        super().__init__(options, [min(K ** l, 2 ** 62) for l in range(1, S + 1)], **kwargs)
+        return [min(codebook_size ** l, 2 ** 62) for l in range(1, sid_length + 1)]
 
     def keys(self, codes):
         K = self.options.codebook_size
@@ -246,7 +275,6 @@ class DenseContent(ItemRepresentation):
 
     CANDIDATE_KEY = features.ITEM_CATALOG_ROW
     HISTORY_KEY = features.HISTORY_CATALOG_ROW
-    USES_TABLE_BUDGET = False
 
     def __init__(self, options: RepresentationOptions,
                  frozen_content: Optional[tf.keras.layers.Embedding] = None, **kwargs):
@@ -264,6 +292,11 @@ class DenseContent(ItemRepresentation):
         self.content = frozen_content
         self.projection = tf.keras.layers.Dense(options.embedding_dim, name="content_projection")
         self.table_rows = 0
+
+    @classmethod
+    def table_layout(cls, table_budget, sid_length, codebook_size, **kwargs):
+        """No id table: every budget builds the same model."""
+        return ()
 
     def shared_state(self):
         """The frozen catalog table: the item prior reads the same one (it is N x E floats)."""
@@ -328,9 +361,11 @@ def representation_class(name: str) -> Type[ItemRepresentation]:
     return _lookup(name)[0]
 
 
-def uses_table_budget(name: str) -> bool:
-    """Whether the table budget B changes the representation (dense_content has no id table)."""
-    return representation_class(name).USES_TABLE_BUDGET
+def table_layout(name: str, table_budget: int, sid_length: int, codebook_size: int) -> Tuple:
+    """What the budget changes in representation `name` (ItemRepresentation.table_layout): two
+    budgets with the same layout train the same model."""
+    cls, kwargs = _lookup(name)
+    return cls.table_layout(int(table_budget), int(sid_length), int(codebook_size), **kwargs)
 
 
 def make_representation(name: str, options: RepresentationOptions,

@@ -46,6 +46,21 @@ def test_budget_is_split_and_small_tables_use_only_their_keys():
         reps.split_budget([10, 10, 10], 2)
 
 
+def test_table_layout_says_which_budgets_build_the_same_model():
+    def layout(name, budget):
+        return reps.table_layout(name, budget, sid_length=3, codebook_size=K)
+    # the layout of an instance's own tables
+    assert layout(features.SID_NGRAM_2, 20) == tuple(reps.SidNgram(_opts(20), n=2).rows)
+    assert layout(features.SID_PREFIX_NGRAM, 30) == tuple(reps.SidPrefixNgram(_opts(30)).rows)
+    # once every table is exact, more budget changes nothing; no table: nothing ever
+    assert layout(features.SID_NGRAM_1, 100) == layout(features.SID_NGRAM_1, 1000) == (K,) * 3
+    assert layout(features.SID_PREFIX_NGRAM, 30) != layout(features.SID_PREFIX_NGRAM, 300)
+    assert layout(features.DENSE_CONTENT, 30) == layout(features.DENSE_CONTENT, 3000) == ()
+    # one table of B rows (sid_spm: also another SentencePiece model per budget)
+    for name in (features.RANDOM_HASH, features.SID_SPM):
+        assert layout(name, 30) != layout(name, 40)
+
+
 def test_hashed_rows_stay_in_range_and_spread():
     keys = tf.range(10_000, dtype=tf.int64)
     rows = reps.hash_int64(keys, 97).numpy()

@@ -9,7 +9,7 @@ import dataclasses
 import json
 import os
 import time
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -66,106 +66,115 @@ def baseline_rows(base_run, key: str) -> List[dict]:
             for name, aucs in result["metrics"].items()]
 
 
-def _eval_slices(data):
-    """(meta feature names, the eval rows' meta features, the slice masks of the eval rows): new
-    items and, when the Transform output passes them through, new users and the tail (else the
-    tail from the train split's interaction counts per item)."""
-    meta = list(META_FEATURES) + [f for f in OPTIONAL_META_FEATURES if data.has(f)]
-    train_items = data.get(features.TRAIN, [features.ITEM_ID_FINGERPRINT])[features.ITEM_ID_FINGERPRINT]
-    eval_meta = data.get(features.EVAL, meta)
-    eval_counts = baselines_lib.train_rows(train_items, eval_meta[features.ITEM_ID_FINGERPRINT])
-    slices = slice_masks(eval_meta[IS_NEW_ITEM], eval_counts,
-                         is_new_user=eval_meta.get(IS_NEW_USER),
-                         is_tail_item=eval_meta.get(IS_TAIL_ITEM))
-    return meta, eval_meta, slices, np.unique(train_items).size
-
-
-def plan_units(todo) -> List[List[tuple]]:
-    """Groups the runs of `todo` that train the same model: a representation the table budget
-    does not change (dense_content) trains once per (history, seed) for all its budgets; every
-    other run is its own unit. Order is kept."""
-    from models.ranking import representations
+def plan_units(todo, layout) -> List[List[tuple]]:
+    """Groups the runs of `todo` that train the same model: runs of one representation, history
+    setting and seed whose budgets give the same `layout(representation, budget)`
+    (representations.table_layout: dense_content has no table, and sid_ngram_1's tables are
+    exact at every budget above L x K) train once and are written for each budget. Order is
+    kept."""
     units: List[List[tuple]] = []
-    shared = {}
+    first = {}
     for run in todo:
-        rep, _, hist, seed = run
-        if representations.uses_table_budget(rep):
-            units.append([run])
-        elif (rep, hist, seed) in shared:
-            units[shared[(rep, hist, seed)]].append(run)
+        rep, budget, hist, seed = run
+        same = (rep, hist, seed, layout(rep, budget))
+        if same in first:
+            units[first[same]].append(run)
         else:
-            shared[(rep, hist, seed)] = len(units)
+            first[same] = len(units)
             units.append([run])
     return units
 
 
-def _run_units(base: RunConfig, units, out_dir: str, key: str, data, catalog_embeddings,
-               log=print, tag: str = "") -> List[float]:
-    """Trains and scores one model per unit (plan_units), appending a row per run of the unit
-    to results.csv as soon as it is done (a unit's later rows carry `seconds` 0: the model was
-    trained once); returns the seconds of each unit."""
+class _EvalRows:
+    """What every run scores against: the eval rows' meta features and slice masks."""
+
+    def __init__(self, data):
+        self.meta = list(META_FEATURES) + [f for f in OPTIONAL_META_FEATURES if data.has(f)]
+        train_items = data.get(features.TRAIN, [features.ITEM_ID_FINGERPRINT])[
+            features.ITEM_ID_FINGERPRINT]
+        self.eval_meta = data.get(features.EVAL, self.meta)
+        eval_counts = baselines_lib.train_rows(train_items,
+                                               self.eval_meta[features.ITEM_ID_FINGERPRINT])
+        # New items and, when the Transform output passes them through, new users and the tail
+        # (else the tail from the train split's interaction counts per item).
+        self.slices = slice_masks(self.eval_meta[IS_NEW_ITEM], eval_counts,
+                                  is_new_user=self.eval_meta.get(IS_NEW_USER),
+                                  is_tail_item=self.eval_meta.get(IS_TAIL_ITEM))
+        self.num_train_items = int(np.unique(train_items).size)
+
+    def describe(self, data) -> str:
+        s = self.slices
+        return (f"train {data.num_rows(features.TRAIN)} rows ({self.num_train_items} items), "
+                f"validation {data.num_rows(features.VALIDATION)}, eval "
+                f"{len(self.eval_meta[LABEL])} (new items {int(s['new_items'].sum())}, tail "
+                f"{int(s['tail'].sum())}"
+                + (f", new users {int(s['new_users'].sum())})" if "new_users" in s else ")"))
+
+
+def _run_unit(base: RunConfig, unit, out_dir: str, key: str, data, catalog_embeddings,
+              eval_rows: _EvalRows) -> str:
+    """Trains and scores one model (a unit of plan_units) and appends a row per run of the unit
+    to results.csv at once (the unit's later rows carry `seconds` 0: the model was trained
+    once); returns its log line."""
     from pipeline import pipeline as pipeline_lib
 
-    meta, eval_meta, slices, num_train_items = _eval_slices(data)
-    log(f"experiment{tag}: train {data.num_rows(features.TRAIN)} rows ({num_train_items} items), "
-        f"validation {data.num_rows(features.VALIDATION)}, eval {len(eval_meta[LABEL])} "
-        f"(new items {int(slices['new_items'].sum())}, tail {int(slices['tail'].sum())}"
-        + (f", new users {int(slices['new_users'].sum())})" if "new_users" in slices else ")"))
-    run_seconds: List[float] = []
-    loop_start = time.time()
-    for i, unit in enumerate(units):
-        t0 = time.time()
-        rep, budget, hist, seed = unit[0]
-        use_history = HISTORY_SETTINGS[hist]
-        names = run_features(rep, budget, use_history)
-        # Frees the rest; what this representation and budget read with history stays for
-        # their other runs.
-        data.keep(set(names) | set(meta) | set(run_features(rep, budget, True)))
-        train = data.get(features.TRAIN, names)
-        val = data.get(features.VALIDATION, names)
-        ev = data.get(features.EVAL, names)
+    t0 = time.time()
+    rep, budget, hist, seed = unit[0]
+    use_history = HISTORY_SETTINGS[hist]
+    names = run_features(rep, budget, use_history)
+    # Frees the rest; what this representation and budget read with history stays for their
+    # other runs.
+    data.keep(set(names) | set(eval_rows.meta) | set(run_features(rep, budget, True)))
+    train = data.get(features.TRAIN, names)
+    val = data.get(features.VALIDATION, names)
+    ev = data.get(features.EVAL, names)
 
-        cfg = pipeline_lib.ranking_config(dataclasses.replace(
-            base, representation=rep, item_table_size=budget, use_history=use_history, seed=seed))
-        model, summary = train_in_memory(cfg, train, val, catalog_embeddings)
-        scores = predict_scores(model, ev)
-        # Probes (runs with history): the model on the eval rows with the history labels
-        # shuffled and with no history.
-        probes = (evaluation.probe_metrics(model, {**ev, IS_NEW_ITEM: eval_meta[IS_NEW_ITEM]},
+    cfg = pipeline_lib.ranking_config(dataclasses.replace(
+        base, representation=rep, item_table_size=budget, use_history=use_history, seed=seed))
+    model, summary = train_in_memory(cfg, train, val, catalog_embeddings)
+    scores = predict_scores(model, ev)
+    eval_meta = eval_rows.eval_meta
+    # Probes (runs with history): the model on the eval rows with the history labels shuffled
+    # and with no history.
+    probes = (evaluation.probe_metrics(model, {**ev, IS_NEW_ITEM: eval_meta[IS_NEW_ITEM]},
                                        rep, budget)
-                  if use_history else dict.fromkeys(PROBE_KEYS))
-        row = {"representation": rep, "table_budget": budget, "history": hist, "seed": seed,
-               **dict.fromkeys(AUC_KEYS + NUM_KEYS),
-               **metrics_of_masks(eval_meta[LABEL], scores, slices), **probes,
-               "epochs_run": summary["epochs_run"], "best_epoch": summary["best_epoch"],
-               "best_val_auc": round(summary["best_val_auc"], 6),
-               "item_table_rows": summary["item_table_rows"],
-               "seconds": round(time.time() - t0, 1), "dataset": base.dataset_name,
-               "config_key": key, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-               "hparams": json.dumps(cfg.hparams(), sort_keys=True)}
-        for k in AUC_KEYS:
-            row[k] = None if row[k] is None else round(row[k], 6)
-        for j, (_, run_budget, _, _) in enumerate(unit):
-            append_result(out_dir, {**row, "table_budget": run_budget,
-                                    **({"seconds": 0.0} if j else {})})
-        del model
-
-        run_seconds.append(time.time() - t0)
-        elapsed = time.time() - loop_start
-        eta = elapsed / (i + 1) * (len(units) - i - 1)
-        budgets = "/".join(str(b) for _, b, _, _ in unit)
-        log(f"  {tag}[{i + 1}/{len(units)}] {rep:<16} B={budgets:<6} history={hist:<7} seed={seed}: "
+              if use_history else dict.fromkeys(PROBE_KEYS))
+    row = {"representation": rep, "table_budget": budget, "history": hist, "seed": seed,
+           **dict.fromkeys(AUC_KEYS + NUM_KEYS),
+           **metrics_of_masks(eval_meta[LABEL], scores, eval_rows.slices), **probes,
+           "epochs_run": summary["epochs_run"], "best_epoch": summary["best_epoch"],
+           "best_val_auc": round(summary["best_val_auc"], 6),
+           "item_table_rows": summary["item_table_rows"],
+           "seconds": round(time.time() - t0, 1), "dataset": base.dataset_name,
+           "config_key": key, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+           "hparams": json.dumps(cfg.hparams(), sort_keys=True)}
+    for k in AUC_KEYS:
+        row[k] = None if row[k] is None else round(row[k], 6)
+    for j, (_, run_budget, _, _) in enumerate(unit):
+        append_result(out_dir, {**row, "table_budget": run_budget,
+                                **({"seconds": 0.0} if j else {})})
+    del model
+    budgets = "/".join(str(b) for _, b, _, _ in unit)
+    return (f"{rep:<16} B={budgets:<6} history={hist:<7} seed={seed}: "
             f"auc {fmt_auc(row['auc_overall'])} new {fmt_auc(row['auc_new_items'])} "
             f"tail {fmt_auc(row['auc_tail'])}"
             + (f" shuffled-labels {fmt_auc(row['auc_shuffled_labels'])}" if use_history else "")
-            + f" ({summary['epochs_run']} epochs, "
-            f"{run_seconds[-1]:.0f}s) elapsed {fmt_duration(elapsed)}, ETA {fmt_duration(eta)}")
-    return run_seconds
+            + f" ({summary['epochs_run']} epochs, {time.time() - t0:.0f}s)")
 
 
-def _worker(base_dict: dict, units, out_dir: str, key: str, metrics: dict, tag: str) -> List[float]:
-    """One worker process of `_run_in_workers`: reads the base run's artifacts (the parent ran
-    it) and runs its share of the plan on one TF thread."""
+def _progress(log, done: int, total: int, line: str, loop_start: float) -> None:
+    elapsed = time.time() - loop_start
+    eta = elapsed / done * (total - done)
+    log(f"  [{done}/{total}] {line} elapsed {fmt_duration(elapsed)}, ETA {fmt_duration(eta)}")
+
+
+# A worker process's state (_init_worker): the base run's splits in memory, read once.
+_WORKER_STATE: dict = {}
+
+
+def _init_worker(base_dict: dict, metrics: dict) -> None:
+    """Starts a worker of `_run_in_workers`: one TF thread; reads the base run's artifacts (the
+    parent ran it)."""
     import tensorflow as tf
 
     from models.ranking import trainer_module
@@ -175,35 +184,48 @@ def _worker(base_dict: dict, units, out_dir: str, key: str, metrics: dict, tag: 
     base = RunConfig.from_dict(base_dict)
     base_run = base_run_artifacts(base, metrics)
     data = TransformedSplits(base_run.transformed_examples, base_run.transform_graph_uri)
-    catalog_embeddings = trainer_module.load_catalog_embeddings(base_run.transform_graph_uri)
-    return _run_units(base, units, out_dir, key, data, catalog_embeddings,
-                      log=lambda m: print(m, flush=True), tag=tag)
+    _WORKER_STATE.update(
+        base=base, data=data, eval_rows=_EvalRows(data),
+        catalog_embeddings=trainer_module.load_catalog_embeddings(base_run.transform_graph_uri))
+
+
+def _worker_unit(unit, out_dir: str, key: str) -> Tuple[str, float]:
+    t0 = time.time()
+    w = _WORKER_STATE
+    line = _run_unit(w["base"], unit, out_dir, key, w["data"], w["catalog_embeddings"],
+                     w["eval_rows"])
+    return line, time.time() - t0
 
 
 def _run_in_workers(base: RunConfig, units, out_dir: str, key: str, metrics: dict, workers: int,
                     log=print) -> List[float]:
-    """Splits `units` (plan_units) round-robin over `workers` spawned processes; each appends its rows to
-    results.csv (append_result locks the file). A failed worker fails the experiment after the
-    others finish: what they wrote stays, and a rerun resumes."""
+    """Runs `units` (plan_units) on `workers` spawned processes, each taking the next unit when
+    it is free; each appends its rows to results.csv (append_result locks the file). A failed
+    unit fails the experiment after the others finish: what they wrote stays, and a rerun
+    resumes."""
     import concurrent.futures
     import multiprocessing
 
-    shares = [units[i::workers] for i in range(workers)]
     log(f"experiment: {len(units)} models to train over {workers} worker processes "
         f"(one TF thread each)")
     context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-        futures = [pool.submit(_worker, base.to_dict(), share, out_dir, key, metrics,
-                               f"w{i}") for i, share in enumerate(shares)]
-        run_seconds, errors = [], []
-        for i, future in enumerate(futures):
+    run_seconds, errors = [], []
+    loop_start = time.time()
+    with concurrent.futures.ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_init_worker,
+            initargs=(base.to_dict(), metrics)) as pool:
+        futures = {pool.submit(_worker_unit, unit, out_dir, key): unit for unit in units}
+        for future in concurrent.futures.as_completed(futures):
             try:
-                run_seconds += future.result()
-            except Exception as e:  # noqa: BLE001 - reported below, after every worker ends
-                errors.append(f"worker w{i}: {type(e).__name__}: {e}")
+                line, seconds = future.result()
+            except Exception as e:  # noqa: BLE001 - reported below, after every unit ends
+                errors.append(f"{futures[future][0]}: {type(e).__name__}: {e}")
+                continue
+            run_seconds.append(seconds)
+            _progress(log, len(run_seconds), len(units), line, loop_start)
     if errors:
-        raise RuntimeError("experiment: " + "; ".join(errors) + f"; finished runs are in "
-                           f"{os.path.join(out_dir, RESULTS_FILE)} and a rerun resumes")
+        raise RuntimeError("experiment: failed runs " + "; ".join(errors) + f"; finished runs "
+                           f"are in {os.path.join(out_dir, RESULTS_FILE)} and a rerun resumes")
     return run_seconds
 
 
@@ -292,11 +314,21 @@ def run_experiment(base: RunConfig, representations: Sequence[str] = features.RE
 
     # 3) The runs: in this process, or split over `workers` processes of one TF thread each
     # (one training process keeps about 1.2 of 2 cores busy).
-    units = plan_units(todo)
+    from models.ranking import representations
+    units = plan_units(todo, lambda rep, budget: representations.table_layout(
+        rep, budget, base.sid_length, base.rqvae_codebook_size))
     workers = max(1, min(int(workers), len(units)))
+    eval_rows = _EvalRows(data)
+    log(f"experiment: {eval_rows.describe(data)}")
     if workers == 1:
-        run_seconds = _run_units(base, units, out_dir, key, data, catalog_embeddings, log)
+        run_seconds, loop_start = [], time.time()
+        for unit in units:
+            t0 = time.time()
+            line = _run_unit(base, unit, out_dir, key, data, catalog_embeddings, eval_rows)
+            run_seconds.append(time.time() - t0)
+            _progress(log, len(run_seconds), len(units), line, loop_start)
     else:
+        data.keep(())  # each worker reads its own copy
         run_seconds = _run_in_workers(base, units, out_dir, key, base_run.metrics, workers, log)
 
     summary = summarize(out_dir)

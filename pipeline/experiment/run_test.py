@@ -3,6 +3,7 @@ tiny experiment on the shared e2e pipeline)."""
 import pytest
 
 from pipeline.config import RunConfig
+from models.ranking import representations
 from pipeline.experiment import run
 
 
@@ -28,10 +29,17 @@ def test_plan_runs_is_representation_outermost():
     assert run._histories([True, False, "with"]) == ["with", "without"]
 
 
-def test_plan_units_trains_a_budget_free_representation_once_per_history_and_seed():
-    plan = run.plan_runs(["random_hash", "dense_content"], [512, 1024], ["with"], [0, 1])
-    units = run.plan_units(plan)
+def test_plan_units_trains_once_per_table_layout():
+    plan = run.plan_runs(["random_hash", "dense_content", "sid_ngram_1"], [512, 1024], ["with"],
+                         [0, 1])
+    units = run.plan_units(plan, lambda rep, budget: representations.table_layout(
+        rep, budget, sid_length=5, codebook_size=64))
     assert units[:4] == [[("random_hash", 512, "with", 0)], [("random_hash", 512, "with", 1)],
                          [("random_hash", 1024, "with", 0)], [("random_hash", 1024, "with", 1)]]
-    assert units[4:] == [[("dense_content", 512, "with", 0), ("dense_content", 1024, "with", 0)],
-                         [("dense_content", 512, "with", 1), ("dense_content", 1024, "with", 1)]]
+    # no table / 5 x 64 exact rows at both budgets: one model per seed, written for both budgets
+    for rep, units_of_rep in (("dense_content", units[4:6]), ("sid_ngram_1", units[6:])):
+        assert units_of_rep == [[(rep, 512, "with", 0), (rep, 1024, "with", 0)],
+                                [(rep, 512, "with", 1), (rep, 1024, "with", 1)]]
+    # sid_prefix_ngram's deeper tables grow with the budget
+    assert len(run.plan_units(run.plan_runs(["sid_prefix_ngram"], [512, 1024], ["with"], [0]),
+                              lambda r, b: representations.table_layout(r, b, 5, 64))) == 2
