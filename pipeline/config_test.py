@@ -106,3 +106,9 @@ def test_ml1m_budgets_and_ml100k_defaults():
     assert RunConfig(dataset="ml1m").all_table_budgets == (512, 1024, 2048, 4096)
     assert RunConfig().all_table_budgets == (512, 1024, 2048, 10_000)
     assert RunConfig().item_table_size == 10_000
+
+
+def test_ml1m_runs_beam_over_worker_processes_unless_a_runner_is_given():
+    assert RunConfig(dataset="ml1m").runner == "direct_multiprocess"
+    assert RunConfig(dataset="ml1m", runner="direct").runner == "direct"
+    assert RunConfig().runner == RunConfig(dataset="synthetic").runner == "direct"
