@@ -181,17 +181,23 @@ def _init_worker(base_dict: dict, metrics: dict) -> None:
     from pipeline.experiment.data import TransformedSplits, base_run_artifacts
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    base = RunConfig.from_dict(base_dict)
-    base_run = base_run_artifacts(base, metrics)
-    data = TransformedSplits(base_run.transformed_examples, base_run.transform_graph_uri)
-    _WORKER_STATE.update(
-        base=base, data=data, eval_rows=_EvalRows(data),
-        catalog_embeddings=trainer_module.load_catalog_embeddings(base_run.transform_graph_uri))
+    try:
+        base = RunConfig.from_dict(base_dict)
+        base_run = base_run_artifacts(base, metrics)
+        data = TransformedSplits(base_run.transformed_examples, base_run.transform_graph_uri)
+        _WORKER_STATE.update(
+            base=base, data=data, eval_rows=_EvalRows(data),
+            catalog_embeddings=trainer_module.load_catalog_embeddings(
+                base_run.transform_graph_uri))
+    except Exception as e:  # noqa: BLE001 - an exception here would break the pool unexplained
+        _WORKER_STATE["error"] = f"the worker could not read the base run: {type(e).__name__}: {e}"
 
 
 def _worker_unit(unit, out_dir: str, key: str) -> Tuple[str, float]:
     t0 = time.time()
     w = _WORKER_STATE
+    if "error" in w:
+        raise RuntimeError(w["error"])
     line = _run_unit(w["base"], unit, out_dir, key, w["data"], w["catalog_embeddings"],
                      w["eval_rows"])
     return line, time.time() - t0
@@ -224,8 +230,11 @@ def _run_in_workers(base: RunConfig, units, out_dir: str, key: str, metrics: dic
             run_seconds.append(seconds)
             _progress(log, len(run_seconds), len(units), line, loop_start)
     if errors:
-        raise RuntimeError("experiment: failed runs " + "; ".join(errors) + f"; finished runs "
-                           f"are in {os.path.join(out_dir, RESULTS_FILE)} and a rerun resumes")
+        # A worker that could not start fails every unit it takes, the same way.
+        shown = "; ".join(errors[:3]) + (f"; and {len(errors) - 3} more" if len(errors) > 3 else "")
+        raise RuntimeError(f"experiment: {len(errors)} of {len(units)} models failed: {shown}; "
+                           f"finished runs are in {os.path.join(out_dir, RESULTS_FILE)} and a "
+                           f"rerun resumes")
     return run_seconds
 
 
