@@ -79,10 +79,15 @@ def base_run_artifacts(config: RunConfig, metrics: dict) -> BaseRun:
 
 def prepare_base_run(config: RunConfig, quiet: bool = False):
     """Runs the base pipeline (cached when done before: split, SIDs, SPM models, Transform) and
-    returns (BaseRun, its TransformedSplits, the catalog embeddings or None)."""
-    from models.ranking import trainer_module
+    returns open_base_run's (BaseRun, its TransformedSplits, the catalog embeddings or None)."""
     from pipeline.run import run_pipeline
-    metrics = run_pipeline(config, quiet=quiet)
+    return open_base_run(config, run_pipeline(config, quiet=quiet))
+
+
+def open_base_run(config: RunConfig, metrics: dict):
+    """The base run that wrote `metrics` (base_run_artifacts), without running anything:
+    (BaseRun, its TransformedSplits, the catalog embeddings or None)."""
+    from models.ranking import trainer_module
     base_run = base_run_artifacts(config, metrics)
     data = TransformedSplits(base_run.transformed_examples, base_run.transform_graph_uri)
     return base_run, data, trainer_module.load_catalog_embeddings(base_run.transform_graph_uri)

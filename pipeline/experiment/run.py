@@ -177,18 +177,14 @@ def _init_worker(base_dict: dict, metrics: dict) -> None:
     parent ran it)."""
     import tensorflow as tf
 
-    from models.ranking import trainer_module
-    from pipeline.experiment.data import TransformedSplits, base_run_artifacts
+    from pipeline.experiment.data import open_base_run
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     try:
         base = RunConfig.from_dict(base_dict)
-        base_run = base_run_artifacts(base, metrics)
-        data = TransformedSplits(base_run.transformed_examples, base_run.transform_graph_uri)
-        _WORKER_STATE.update(
-            base=base, data=data, eval_rows=_EvalRows(data),
-            catalog_embeddings=trainer_module.load_catalog_embeddings(
-                base_run.transform_graph_uri))
+        _, data, catalog_embeddings = open_base_run(base, metrics)
+        _WORKER_STATE.update(base=base, data=data, eval_rows=_EvalRows(data),
+                             catalog_embeddings=catalog_embeddings)
     except Exception as e:  # noqa: BLE001 - an exception here would break the pool unexplained
         _WORKER_STATE["error"] = f"the worker could not read the base run: {type(e).__name__}: {e}"
 
