@@ -101,26 +101,20 @@ def test_tiny_experiment_writes_results_resumes_and_summarizes(e2e_run, tmp_path
     assert again == rows
     assert any("2 already in" in line and "0 to run" in line for line in logs)
 
-    # An interrupted sitting: the missing row (only it) is run again.
+    # An interrupted sitting, resumed by two worker processes (one TF thread each) that append to
+    # the same file: only the missing rows run again, with the AUCs of the in-process runs.
     with open(path) as f:
         lines = f.readlines()
     with open(path, "w") as f:
-        f.writelines(lines[:-1])
-    logs.clear()
-    resumed = experiment.run_experiment(config, log=logs.append, **kwargs)
-    assert len(resumed) == len(rows) and any("1 to run" in line for line in logs)
-    assert len([r for r in resumed if results.is_baseline(r)]) == len(baselines.BASELINES)
-    assert resumed[:-1] == rows[:-1] and resumed[-1]["representation"] == features.SID_NGRAM_1
-
-    # Two worker processes (one TF thread each) append to the same file: both missing rows come
-    # back, with the AUCs of the in-process runs.
-    with open(path, "w") as f:
         f.writelines(lines[:-2])
     logs.clear()
-    parallel = experiment.run_experiment(config, log=logs.append, workers=2, **kwargs)
+    resumed = experiment.run_experiment(config, log=logs.append, workers=2, **kwargs)
+    assert any("2 to run" in line for line in logs)
     assert any("2 models to train over 2 worker processes" in line for line in logs)
-    assert parallel[:-2] == rows[:-2]
-    by_rep = {r["representation"]: r for r in parallel[-2:]}
+    assert len(resumed) == len(rows)
+    assert len([r for r in resumed if results.is_baseline(r)]) == len(baselines.BASELINES)
+    assert resumed[:-2] == rows[:-2]
+    by_rep = {r["representation"]: r for r in resumed[-2:]}
     for r in rows[-2:]:
         for k in ("auc_overall", "auc_new_items", "auc_shuffled_labels"):
             assert by_rep[r["representation"]][k] == pytest.approx(r[k], abs=2e-3), k

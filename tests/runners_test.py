@@ -2,7 +2,7 @@
 full semids pipeline on a tiny synthetic dataset under each runner that can run locally:
 
 - PortableRunner against Beam's own job service (a subprocess), SDK worker LOOPBACK (in the
-  test process): in the default suite (~80 s on 2 cores).
+  test process): slow (~95 s on 2 cores; the default suite checks every runner's arguments).
 - PortableRunner with the SDK workers in separate processes started by Beam's worker pool
   (--environment_type=EXTERNAL): slow (~110 s).
 - DirectRunner multi_processing with 2 worker processes: slow (140 s to 5 min on 2 cores,
@@ -273,6 +273,7 @@ def _check_run(config: RunConfig, metrics: dict):
 
 
 @pytest.mark.e2e
+@pytest.mark.slow
 def test_portable_runner_with_job_service_runs_the_pipeline(tiny_data, tmp_path, request):
     """PortableRunner -> Beam's job service (a subprocess) -> SDK worker in this process."""
     from pipeline.run import run_pipeline

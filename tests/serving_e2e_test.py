@@ -1,5 +1,9 @@
-"""Every representation's pushed model behind `semids serve`: REST answers equal the in-process
-serving_default call (within 1e-5) on real eval rows, each version addressed by number."""
+"""Pushed models behind `semids serve`: REST answers equal the in-process serving_default call
+(within 1e-5) on real eval rows, each version addressed by number.
+
+The default suite serves the two models the shared e2e runs already pushed (random_hash and
+sid_spm: a hash table and the SentencePiece graph); `slow` pushes the other four representations
+too (four cached reruns, Trainer onwards: about 140 s on 2 cores)."""
 import os
 
 import httpx
@@ -13,13 +17,26 @@ from e2e_pipeline_test import _eval_rows, _named_inputs  # tests/ is on sys.path
 pytestmark = pytest.mark.e2e
 
 
+def test_rest_equals_in_process_for_the_pushed_models(e2e_spm_run, tmp_path):
+    config, spm_metrics, first_metrics = e2e_spm_run
+    pushed = {features.RANDOM_HASH: first_metrics["pushed_model_dir"],
+              features.SID_SPM: spm_metrics["pushed_model_dir"]}
+    assert all(pushed.values())
+    _check_rest_equals_in_process(config, pushed, tmp_path)
+
+
+@pytest.mark.slow
 def test_rest_equals_in_process_for_every_representation(e2e_all_pushed, tmp_path):
+    config, pushed = e2e_all_pushed
+    assert set(pushed) == set(features.REPRESENTATIONS) and all(pushed.values())
+    _check_rest_equals_in_process(config, pushed, tmp_path)
+
+
+def _check_rest_equals_in_process(config, pushed, tmp_path):
     import tensorflow_text  # noqa: F401 - SentencePiece ops of the Transform graph
 
     from serving.server import ModelServer
     from serving.testing import free_port
-    config, pushed = e2e_all_pushed
-    assert set(pushed) == set(features.REPRESENTATIONS) and all(pushed.values())
     base = tmp_path / "base"
     base.mkdir()
     versions = {}
