@@ -112,3 +112,16 @@ def test_ml1m_runs_beam_over_worker_processes_unless_a_runner_is_given():
     assert RunConfig(dataset="ml1m").runner == "direct_multiprocess"
     assert RunConfig(dataset="ml1m", runner="direct").runner == "direct"
     assert RunConfig().runner == RunConfig(dataset="synthetic").runner == "direct"
+
+
+def test_ml1m_trains_with_its_own_batch_and_epochs_unless_given():
+    from pipeline.config import DEFAULT_TRAINING
+    ml1m = RunConfig(dataset="ml1m")
+    assert (ml1m.batch_size, ml1m.max_epochs) == (DEFAULT_TRAINING["ml1m"]["batch_size"],
+                                                  DEFAULT_TRAINING["ml1m"]["max_epochs"])
+    assert RunConfig(dataset="ml1m", batch_size=256, max_epochs=3).batch_size == 256
+    assert RunConfig(dataset="ml1m", batch_size=256, max_epochs=3).max_epochs == 3
+    default = RunConfig()
+    assert (default.batch_size, default.max_epochs) == (512, 20)
+    # a config written to JSON and read back keeps the resolved values
+    assert RunConfig.from_dict(ml1m.to_dict()) == ml1m
