@@ -8,9 +8,11 @@
     1	0.612345
     ...
 
-`history` is most recent first; the client pads it with "" (labels with 0) or truncates it to the
-model's history length H, which it reads from the server's metadata. A server that is down or an
-error the server returns (its JSON `error`) is a `ServingClientError` with a readable message.
+`history` is most recent first; the client pads it with "" (labels with 0) to the model's history
+length H, which it reads from the server's metadata. A longer history is refused unless
+`truncate_history` (`--truncate-history`) keeps its H most recent items; labels must be 0 or 1.
+A server that is down or an error the server returns (its JSON `error`) is a
+`ServingClientError` with a readable message; a bad argument is a ValueError naming it.
 """
 import argparse
 import sys
@@ -102,7 +104,8 @@ class SemidsClient:
         return self._request("POST", self._model_path + ":predict", body)["predictions"]
 
     # --- scoring ------------------------------------------------------------------------------
-    def _base_instance(self, user_id, history, history_labels, length: int) -> dict:
+    def _base_instance(self, user_id, history, history_labels, length: int,
+                       truncate_history: bool = False) -> dict:
         history = [str(h) for h in (history or [])]
         labels = [int(x) for x in history_labels] if history_labels is not None else None
         if labels is None:
@@ -112,6 +115,16 @@ class SemidsClient:
         if len(labels) != len(history):
             raise ValueError(f"history has {len(history)} items but history_labels has "
                              f"{len(labels)}: give one label per history item")
+        bad = [(i, x) for i, x in enumerate(labels) if x not in (0, 1)]
+        if bad:
+            raise ValueError(f"history_labels must be 0 or 1; entry {bad[0][0] + 1} is "
+                             f"{bad[0][1]}")
+        if "" in history:
+            raise ValueError(f"history: entry {history.index('') + 1} is an empty item id")
+        if len(history) > length and not truncate_history:
+            raise ValueError(f"history has {len(history)} items, more than the model's "
+                             f"{length}: pass truncate_history (--truncate-history) to keep the "
+                             f"{length} most recent")
         history, labels = history[:length], labels[:length]
         pad = length - len(history)
         return {features.USER_ID: str(user_id),
@@ -119,17 +132,21 @@ class SemidsClient:
                 features.HISTORY_LABELS: labels + [0] * pad}
 
     def score(self, user_id, item_ids: Sequence, history: Sequence = (),
-              history_labels: Optional[Sequence[int]] = None) -> List[float]:
+              history_labels: Optional[Sequence[int]] = None,
+              truncate_history: bool = False) -> List[float]:
         """P(positive) for each candidate item, in order (serving_default)."""
         if not item_ids:
             return []
-        base = self._base_instance(user_id, history, history_labels, self.history_length())
+        _check_item_ids(item_ids)
+        base = self._base_instance(user_id, history, history_labels, self.history_length(),
+                                   truncate_history)
         instances = [dict(base, **{features.ITEM_ID: str(item)}) for item in item_ids]
         return [float(p) for p in self.predict(instances)]
 
     def score_by_sid(self, user_id, item_ids: Sequence, semantic_ids: Sequence[Sequence[int]],
                      content_embeddings: Sequence[Sequence[float]], history: Sequence = (),
-                     history_labels: Optional[Sequence[int]] = None) -> List[float]:
+                     history_labels: Optional[Sequence[int]] = None,
+                     truncate_history: bool = False) -> List[float]:
         """For items added after export: their SID codes and content embeddings given
         (serving_by_sid)."""
         if not (len(item_ids) == len(semantic_ids) == len(content_embeddings)):
@@ -137,7 +154,9 @@ class SemidsClient:
                              "item")
         if not item_ids:
             return []
-        base = self._base_instance(user_id, history, history_labels, self.history_length())
+        _check_item_ids(item_ids)
+        base = self._base_instance(user_id, history, history_labels, self.history_length(),
+                                   truncate_history)
         instances = [dict(base, **{features.ITEM_ID: str(item),
                                    features.SEMANTIC_ID: [int(c) for c in sid],
                                    features.CONTENT_EMBEDDING: [float(x) for x in emb]})
@@ -145,9 +164,26 @@ class SemidsClient:
         return [float(p) for p in self.predict(instances, features.SERVING_BY_SID_SIGNATURE)]
 
 
+    def has_signature(self, signature: str) -> bool:
+        return signature in self.metadata()["metadata"]["signature_def"]["signature_def"]
+
+
+def _check_item_ids(item_ids: Sequence) -> None:
+    empty = [i for i, item in enumerate(item_ids) if not str(item)]
+    if empty:
+        raise ValueError(f"item ids: entry {empty[0] + 1} is empty")
+
+
 # --- `semids predict` -----------------------------------------------------------------------------
 def _csv(s: str) -> List[str]:
-    return [x.strip() for x in s.split(",") if x.strip()]
+    """A comma-separated list; "" is the empty list, and an empty entry (1,,2) is refused."""
+    if not s.strip():
+        return []
+    values = [x.strip() for x in s.split(",")]
+    empty = [i for i, x in enumerate(values) if not x]
+    if empty:
+        raise argparse.ArgumentTypeError(f"entry {empty[0] + 1} of '{s}' is empty")
+    return values
 
 
 def add_predict_flags(parser: argparse.ArgumentParser) -> None:
@@ -157,6 +193,10 @@ def add_predict_flags(parser: argparse.ArgumentParser) -> None:
                         help="the user's past items, most recent first: 5,6")
     parser.add_argument("--history-labels", "--history_labels", dest="history_labels",
                         default=None, help="their labels (0/1), aligned with --history: 1,0")
+    parser.add_argument("--truncate-history", "--truncate_history", dest="truncate_history",
+                        action="store_true",
+                        help="keep the model's H most recent history items when more are given "
+                        "(without it, a longer history is refused)")
     parser.add_argument("--url", default=DEFAULT_URL, help=f"REST address (default {DEFAULT_URL})")
     parser.add_argument("--model_name", default="semids")
     parser.add_argument("--version", type=int, default=None)
@@ -178,14 +218,23 @@ def predict_from_args(args, out=None) -> int:
     if args.history_labels is not None:
         try:
             labels = [int(x) for x in _csv(args.history_labels)]
-        except ValueError:
+        except (ValueError, argparse.ArgumentTypeError):
             raise ValueError(f"--history-labels must be integers like 1,0, got "
                              f"'{args.history_labels}'") from None
+    if not args.items:
+        raise ValueError("--items is empty: give at least one candidate item id, e.g. 1,2,3")
+    truncate = bool(getattr(args, "truncate_history", False))
     texts = getattr(args, "new_item_texts", None)
     if texts and len(texts) != len(args.items):
         raise ValueError(f"give one --new-item-text per item: {len(args.items)} item(s), "
                          f"{len(texts)} text(s)")
     with SemidsClient(args.url, args.model_name, version=args.version, label=args.label) as c:
+        if texts and not c.has_signature(features.SERVING_BY_SID_SIGNATURE):
+            raise ValueError(
+                "--new-item-text: the served model cannot score an item by its content (it has "
+                f"no {features.SERVING_BY_SID_SIGNATURE} signature: its item representation, "
+                "e.g. random_hash, reads neither SIDs nor content embeddings); serve a model of "
+                "a SID or dense_content representation")
         if texts:
             from serving.new_items import NewItemEncoder
             encoder_dir, rqvae_dir = args.encoder_dir, args.rqvae_model_dir
@@ -195,9 +244,9 @@ def predict_from_args(args, out=None) -> int:
             sid_length = c.signature_inputs(features.SERVING_BY_SID_SIGNATURE)[features.SEMANTIC_ID][1]
             sids, embeddings = NewItemEncoder(encoder_dir, rqvae_dir, sid_length).encode(texts)
             scores = c.score_by_sid(args.user, args.items, sids, embeddings.tolist(),
-                                    args.history, labels)
+                                    args.history, labels, truncate)
         else:
-            scores = c.score(args.user, args.items, args.history, labels)
+            scores = c.score(args.user, args.items, args.history, labels, truncate)
     for item, s in zip(args.items, scores):
         print(f"{item}\t{s:.6f}", file=out)
     return 0

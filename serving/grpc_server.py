@@ -2,8 +2,8 @@
 `ModelService.GetModelStatus`, from `tensorflow-serving-api`'s generated stubs, so a client written
 for `tensorflow_model_server` works unchanged. TensorProtos <-> numpy via `tf.make_ndarray` /
 `tf.make_tensor_proto`; the request checks and the model call are the REST API's
-(`serving/signatures.py`); a bad request is INVALID_ARGUMENT, an unknown model / version / label /
-signature NOT_FOUND.
+(`serving/signatures.py`). As in TF Serving, a bad request, an unknown label or signature, or a
+TensorProto with a negative dimension is INVALID_ARGUMENT; an unknown model or version NOT_FOUND.
 """
 import logging
 from concurrent import futures
@@ -20,6 +20,34 @@ from serving.errors import ServingError
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+# The most elements a TensorProto may declare beyond the values it carries (TF fills the shape
+# with the last value, or zeros): enough for any ranking request, far below what would exhaust
+# memory (a 4 MB message could otherwise declare a shape of 2^60 elements).
+MAX_FILLED_ELEMENTS = 1 << 24
+_VALUE_FIELDS = ("half_val", "float_val", "double_val", "int_val", "int64_val", "bool_val",
+                 "string_val", "uint32_val", "uint64_val", "scomplex_val", "dcomplex_val")
+
+
+def check_tensor_proto(key: str, proto) -> None:
+    """What tf.make_ndarray takes on trust, checked first as TF Serving's Tensor::FromProto does:
+    no negative dimension, and no more values than the shape holds nor a huge shape to fill."""
+    import numpy as np
+    import tensorflow as tf
+    dims = [d.size for d in proto.tensor_shape.dim]
+    if proto.tensor_shape.unknown_rank or any(d < 0 for d in dims):
+        raise ServingError(400, f"input '{key}' has an unknown or negative dimension {dims}")
+    elements = int(np.prod(dims, dtype=object)) if dims else 1
+    try:
+        itemsize = tf.dtypes.as_dtype(proto.dtype).size
+    except (TypeError, ValueError):
+        raise ServingError(400, f"input '{key}' has an unsupported dtype {proto.dtype}")
+    if proto.tensor_content:
+        carried = len(proto.tensor_content) // max(itemsize, 1)
+    else:
+        carried = max((len(getattr(proto, f)) for f in _VALUE_FIELDS), default=0)
+    if carried > elements or (carried < elements and elements > MAX_FILLED_ELEMENTS):
+        raise ServingError(400, f"input '{key}' declares shape {dims} ({elements} elements) but "
+                           f"carries {carried} value(s)")
 
 
 def _resolve(registry: ModelRegistry, model_spec):
@@ -52,6 +80,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             sig = servable.signature(request.model_spec.signature_name)
             arrays = {}
             for key, proto in request.inputs.items():
+                check_tensor_proto(key, proto)
                 try:
                     arrays[key] = tf.make_ndarray(proto)
                 except Exception as e:  # noqa: BLE001 - a malformed TensorProto

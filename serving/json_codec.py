@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 
 from serving.errors import bad_request
-from serving.signatures import InputSpec, SignatureInfo
+from serving.signatures import InputSpec, SignatureInfo, utf8
 
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024  # REST request body limit (413 above it)
 
@@ -33,7 +33,7 @@ def _leaf_converter(spec: InputSpec):
     if want == "string":
         def conv(v):
             if isinstance(v, str):
-                return v.encode("utf-8")
+                return utf8(v, spec.name)
             if isinstance(v, dict) and len(v) == 1 and "b64" in v:
                 if not isinstance(v["b64"], str):
                     raise bad_request(f"input '{spec.name}': \"b64\" must hold a base64 string")

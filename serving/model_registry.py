@@ -78,7 +78,7 @@ class Servable:
     def signature(self, name: str) -> SignatureInfo:
         sig = self.signatures.get(name or "serving_default")
         if sig is None:
-            raise ServingError(404, f"Serving signature name: \"{name}\" not found in signature "
+            raise ServingError(400, f"Serving signature name: \"{name}\" not found in signature "
                                f"def (this model has {', '.join(sorted(self.signatures))})")
         return sig
 
@@ -343,7 +343,7 @@ class ModelRegistry:
             labels = self._config.labels
             if label not in labels:
                 known = f" (labels: {', '.join(sorted(labels))})" if labels else ""
-                raise ServingError(404, f"Unrecognized servable version label: {label}{known}")
+                raise ServingError(400, f"Unrecognized servable version label: {label}{known}")
             return labels[label]
         return version
 

@@ -8,10 +8,14 @@ Row format `{"signature_name": ..., "instances": [...]}` -> `{"predictions": [..
 is an object of named inputs (or, for a single-input signature, a bare value); a prediction is an
 object of named outputs, or a bare value when the signature has one output. Columnar format
 `{"inputs": {...}}` -> `{"outputs": ...}` (named the same way). `{"b64": "..."}` carries binary
-string values both ways (outputs whose name ends in `_bytes`, or that are not UTF-8). Every error
-is `{"error": "..."}` with a 4xx status (400 bad request, 404 unknown model / version / label /
-signature, 405 wrong method, 413 body over `max_body_bytes`); a 5xx means a bug of the server.
-The ':' of ':predict' is in the path, so one catch-all route parses the URL itself.
+string values both ways (outputs whose name ends in `_bytes`, or that are not UTF-8).
+
+URLs are matched as TF Serving 2.16 matches them (model_servers/http_rest_api_util.cc): the
+patterns below, case-insensitive, while model names, labels and the verb compare exactly. What
+they do not match, or a verb other than `predict` / `classify` / `regress` in lower case, or
+another method, is 400 "Malformed request: <METHOD> <path>". Every error is `{"error": "..."}`
+with TF Serving's status (400 bad request, unknown label or signature; 404 unknown model or
+version; 413 body over `max_body_bytes`); a 5xx means a bug of the server.
 """
 import json
 import logging
@@ -30,10 +34,14 @@ from serving.model_registry import ModelRegistry
 
 log = logging.getLogger(__name__)
 
-_URL = re.compile(
-    r"^(?P<name>[^/:]+)"
-    r"(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
-    r"(?:(?P<metadata>/metadata)|:(?P<verb>[A-Za-z]+))?/?$")
+# TF Serving's kPredictionApiGegex and kModelStatusApiRegex, matched against the whole path.
+_PREDICTION_URL = re.compile(
+    r"/v1/models/(?P<name>[^/:]+)(?:(?:/versions/(?P<version>\d+))|(?:/labels/(?P<label>[^/:]+)))?"
+    r":(?P<verb>classify|regress|predict)", re.IGNORECASE)
+_STATUS_URL = re.compile(
+    r"/v1/models(?:/(?P<name>[^/:]+))?(?:(?:/versions/(?P<version>\d+))|"
+    r"(?:/labels/(?P<label>[^/:]+)))?(?:/(?P<metadata>metadata))?", re.IGNORECASE)
+_INT64_MAX = 2 ** 63 - 1
 
 
 def _json(payload: dict, status: int = 200) -> Response:
@@ -46,11 +54,15 @@ def _error(status: int, message: str) -> Response:
 
 
 def _parse_version(text: Optional[str]) -> Optional[int]:
-    if text is None:
+    if not text:
         return None
-    if not text.isdigit() or len(text) > 18:
-        raise ServingError(400, f"version must be a non-negative integer, got '{text}'")
+    if int(text) > _INT64_MAX:
+        raise ServingError(400, f"Failed to convert version: {text} to numeric.")
     return int(text)
+
+
+def _malformed(method: str, path: str) -> ServingError:
+    return ServingError(400, f"Malformed request: {method} {path}")
 
 
 def create_app(registry: ModelRegistry, batcher=None,
@@ -107,32 +119,41 @@ def create_app(registry: ModelRegistry, batcher=None,
         outputs = batcher.run(servable, sig, arrays) if batcher else sig.run(arrays)
         return format_json_response(outputs, fmt)
 
-    @app.api_route("/v1/models/{rest:path}", methods=["GET", "POST"])
-    async def models(request: Request, rest: str):
-        m = _URL.match(rest)
-        if not m:
-            raise ServingError(404, f"unknown URL /v1/models/{rest}: use /v1/models/<name>"
-                               "[/versions/<v>|/labels/<label>][/metadata|:predict]")
-        registry.check_name(m["name"])
+    # Every method on every path: TF Serving answers the methods and paths it does not serve
+    # with 400 "Malformed request" (paths outside /v1/ aside: 404, no handler).
+    @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD",
+                                            "OPTIONS"])
+    async def models(request: Request, path: str):
+        path = "/" + path
+        method = request.method
+        if not path.lower().startswith("/v1/"):
+            raise ServingError(404, f"unknown URL {path}: the API is under /v1/models/")
+        if method == "POST":
+            m = _PREDICTION_URL.fullmatch(path)
+            if not m or m["verb"] not in ("predict", "classify", "regress"):
+                raise _malformed(method, path)
+        elif method == "GET":
+            m = _STATUS_URL.fullmatch(path)
+            if not m:
+                raise _malformed(method, path)
+            if not m["name"]:
+                raise ServingError(400, "Missing model name in request.")
+        else:
+            raise _malformed(method, path)
         version = _parse_version(m["version"])
         label = m["label"]
-        verb = m["verb"]
-        if verb is None:
-            if request.method != "GET":
-                what = "metadata" if m["metadata"] else "status"
-                raise ServingError(405, f"use GET for model {what}, or POST "
-                                   f".../{m['name']}:predict")
-            if m["metadata"]:
+        registry.check_name(m["name"])
+        if method == "GET":
+            # TF Serving compares the subresource exactly: /METADATA is a status request.
+            if m["metadata"] == "metadata":
                 servable = registry.get(version, label)
                 return _json({"model_spec": {"name": registry.name, "signature_name": "",
                                              "version": str(servable.version)},
                               "metadata": servable.metadata_json()})
             return _json(registry.status(version, label))
-        if verb != "predict":
-            raise ServingError(400, f"unsupported verb ':{verb}': this server implements "
-                               "':predict' (the ranking signatures are predict signatures)")
-        if request.method != "POST":
-            raise ServingError(405, "use POST for :predict")
+        if m["verb"] != "predict":
+            raise ServingError(400, f"':{m['verb']}' needs a {m['verb']} signature (one input "
+                               "'inputs' of serialized tf.Examples); this model has none")
         body = await _read_body(request)
         servable = registry.get(version, label)  # held until the answer: swaps cannot drop it
         return _json(await run_in_threadpool(_predict, servable, body))

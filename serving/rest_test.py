@@ -127,9 +127,9 @@ def test_errors_are_json_4xx(http):
         ("POST", "/v1/models/other:predict", {"instances": _instances(1)}, 404, "other"),
         ("POST", "/v1/models/semids/versions/9:predict", {"instances": _instances(1)}, 404,
          "Specific(semids, 9)"),
-        ("POST", "/v1/models/semids/labels/nope:predict", {"instances": _instances(1)}, 404,
+        ("POST", "/v1/models/semids/labels/nope:predict", {"instances": _instances(1)}, 400,
          "label"),
-        ("POST", PREDICT, {"signature_name": "nope", "instances": _instances(1)}, 404, "nope"),
+        ("POST", PREDICT, {"signature_name": "nope", "instances": _instances(1)}, 400, "nope"),
         ("POST", PREDICT, {"instances": [{"user_id": "1", "item_id": "2"}]}, 400,
          "missing input(s) history, history_labels"),
         ("POST", PREDICT, {"instances": [dict(_instances(1)[0], extra=1)]}, 400,
@@ -137,8 +137,8 @@ def test_errors_are_json_4xx(http):
         ("POST", PREDICT, {"instances": [dict(_instances(1)[0], history=["1"])]}, 400,
          "pad or truncate"),
         ("POST", PREDICT, {"instances": []}, 400, "empty"),
-        ("GET", PREDICT, None, 405, "POST"),
-        ("GET", "/v1/nothing", None, 404, ""),
+        ("GET", PREDICT, None, 400, "Malformed request: GET"),
+        ("GET", "/v1/nothing", None, 400, "Malformed request"),
     ]
     for method, path, body, status, text in cases:
         r = http.request(method, path, json=body)
@@ -147,6 +147,48 @@ def test_errors_are_json_4xx(http):
     big = b'{"instances": ["' + b"x" * (SERVER_MAX_BODY_BYTES + 10) + b'"]}'
     r = http.post(PREDICT, content=big, headers={"content-type": "application/json"})
     assert r.status_code == 413 and "limit" in r.json()["error"]
+
+
+# TF Serving 2.16's answers (model_servers/http_rest_api_util.cc: the URL patterns are
+# case-insensitive, names, labels, the verb and the subresource compare exactly; server_core.cc:
+# an unknown label is INVALID_ARGUMENT; http_server.cc: INVALID_ARGUMENT -> 400, NOT_FOUND -> 404).
+TF_SERVING_STATUS = [
+    # (method, path, body, TF Serving's status)
+    ("POST", "/v1/models/semids/labels/nope:predict", "good", 400),  # unknown label
+    ("POST", PREDICT, "unknown signature", 400),
+    ("GET", PREDICT, None, 400),  # wrong method: "Malformed request"
+    ("PUT", PREDICT, "good", 400),
+    ("DELETE", "/v1/models/semids", None, 400),
+    ("POST", "/v1/models/semids", "good", 400),
+    ("GET", "/v1/models", None, 400),  # no model name
+    ("GET", "/v1/models/", None, 400),
+    ("GET", "/v1/nothing", None, 400),  # an unknown /v1/ path
+    ("POST", "/v1/models/semids:explain", "good", 400),
+    ("POST", "/v1/models/semids/versions/abc:predict", "good", 400),
+    ("POST", "/V1/MODELS/semids:predict", "good", 200),  # the pattern is case-insensitive
+    ("POST", "/v1/Models/semids/Versions/1:predict", "good", 200),
+    ("POST", "/v1/models/semids/LABELS/stable:predict", "good", 200),
+    ("GET", "/V1/MODELS/semids/METADATA", None, 200),  # a status request: "METADATA" != "metadata"
+    ("POST", "/v1/models/semids:PREDICT", "good", 400),  # the verb compares exactly
+    ("POST", "/v1/models/SEMIDS:predict", "good", 404),  # model names are case-sensitive
+    ("POST", "/v1/models/semids/labels/STABLE:predict", "good", 400),  # so are labels
+    ("POST", "/v1/models/semids/versions/9:predict", "good", 404),  # unknown version
+    ("GET", "/v1/models/semids/versions/9", None, 404),
+    ("POST", "/v1/models/other:predict", "good", 404),  # unknown model
+    ("GET", "/v2/models/semids", None, 404),  # outside /v1/: no handler
+]
+
+
+@pytest.mark.parametrize("method,path,body,status", TF_SERVING_STATUS)
+def test_status_codes_are_tf_servings(http, method, path, body, status):
+    payload = {"good": {"instances": _instances(1)},
+               "unknown signature": {"signature_name": "nope", "instances": _instances(1)}}.get(body)
+    r = http.request(method, path, json=payload)
+    assert r.status_code == status, (method, path, r.text)
+    if status != 200:
+        assert r.json()["error"], r.text
+    if path == "/V1/MODELS/semids/METADATA":
+        assert "model_version_status" in r.json()
 
 
 # --- fuzz ---------------------------------------------------------------------------------------
@@ -314,9 +356,17 @@ def _fuzz_cases(n, seed=1234, H=5):
             del inst["content_embedding"]
         return "POST", PREDICT, dumps(body)
 
+    def lone_surrogate():
+        # a lone UTF-16 surrogate, escaped ("\\ud800") or as raw bytes (ED A0 80), in a string
+        # the server must encode: 400, as TF Serving answers
+        body = dumps(good())
+        bad = rng.choice([b"\\ud800", b"\\udfff", b"x\\udc80y", b"\xed\xa0\x80", b"\xed\xbf\xbf"])
+        key = rng.choice([b'"user_id": "', b'"item_id": "', b'"history": ["'])
+        return "POST", PREDICT, body.replace(key, key + bad, 1)
+
     gens = [truncated, broken_syntax, bad_bytes, not_an_object, missing_feature, extra_feature,
             wrong_type, wrong_type, empty, both_formats, bad_columnar, wrong_signature, wrong_url,
-            deep, by_sid_bad]
+            deep, by_sid_bad, lone_surrogate]
     cases = [oversized() for _ in range(5)]
     while len(cases) < n:
         cases.append(rng.choice(gens)())
@@ -335,6 +385,7 @@ def test_fuzz_malformed_requests_get_json_4xx(http, in_process):
         assert isinstance(payload, dict) and isinstance(payload.get("error"), str) and \
             payload["error"], (path, body[:300], r.text[:300])
     assert {400, 404, 413} <= set(statuses), statuses
+    assert sum(b"\\ud" in body or b"\xed" in body for _, _, body in cases) >= 20
     instances = _instances(3, seed=9)
     r = http.post(PREDICT, json={"instances": instances})  # the server still answers
     assert r.status_code == 200

@@ -135,6 +135,16 @@ def _tf_error_message(e: Exception) -> str:
     return " ".join(keep)[:1000] or type(e).__name__
 
 
+def utf8(text: str, name: str) -> bytes:
+    """`text` as UTF-8; a string Python cannot encode (a lone UTF-16 surrogate such as "\\ud800",
+    or the raw bytes ED A0 80, which json.loads turns into one) is a 400 naming the input."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise bad_request(f"input '{name}': a string is not valid Unicode ({e.reason} at "
+                          f"character {e.start}: {text[e.start:e.end]!r})")
+
+
 def _cast(arr: np.ndarray, spec: InputSpec) -> np.ndarray:
     """Checks a request array's dtype against the spec (exact for gRPC; JSON arrays arrive cast)."""
     want = spec.dtype.name
@@ -143,7 +153,7 @@ def _cast(arr: np.ndarray, spec: InputSpec) -> np.ndarray:
         if kind in ("O", "S"):
             return arr.astype(object) if kind == "S" else arr
         if kind == "U":
-            return np.vectorize(lambda s: s.encode("utf-8"), otypes=[object])(arr) if arr.size \
+            return np.vectorize(lambda s: utf8(s, spec.name), otypes=[object])(arr) if arr.size \
                 else arr.astype(object)
     elif want == "bool":
         if kind == "b":

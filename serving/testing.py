@@ -9,7 +9,9 @@ from schemas import features
 
 
 def write_tiny_model(path: str, bias: float = 0.0, history_length: int = 5, sid_length: int = 3,
-                     embedding_dim: int = 4, warmup: bool = False) -> str:
+                     embedding_dim: int = 4, warmup: bool = False, by_sid: bool = True) -> str:
+    """Writes the tiny model to `path`; by_sid=False leaves out `serving_by_sid`, as the Trainer
+    does for a representation that reads neither SIDs nor content (random_hash)."""
     import tensorflow as tf
 
     H, S, E = history_length, sid_length, embedding_dim
@@ -61,10 +63,12 @@ def write_tiny_model(path: str, bias: float = 0.0, history_length: int = 5, sid_
             return self._score(user_id, item_id, history, history_labels, extra)
 
     module = Tiny()
-    tf.saved_model.save(module, path, signatures={
+    signatures = {
         features.SERVING_DEFAULT_SIGNATURE: module.serve_raw.get_concrete_function(),
-        features.SERVING_TF_EXAMPLE_SIGNATURE: module.serve_examples.get_concrete_function(),
-        features.SERVING_BY_SID_SIGNATURE: module.serve_by_sid.get_concrete_function()})
+        features.SERVING_TF_EXAMPLE_SIGNATURE: module.serve_examples.get_concrete_function()}
+    if by_sid:
+        signatures[features.SERVING_BY_SID_SIGNATURE] = module.serve_by_sid.get_concrete_function()
+    tf.saved_model.save(module, path, signatures=signatures)
     if warmup:
         from models.ranking.warmup import write_warmup_requests
         write_warmup_requests(path)
