@@ -103,6 +103,26 @@ class SemidsClient:
             body["signature_name"] = signature_name
         return self._request("POST", self._model_path + ":predict", body)["predictions"]
 
+    def _examples_call(self, verb: str, examples: List[dict], signature_name: str,
+                       context: Optional[dict]) -> list:
+        body = {"signature_name": signature_name, "examples": examples}
+        if context:
+            body["context"] = context
+        return self._request("POST", f"{self._model_path}:{verb}", body)["results"]
+
+    def regress(self, examples: List[dict], signature_name: str = "regress",
+                context: Optional[dict] = None) -> List[float]:
+        """TF Serving's :regress: one value per tf.Example (a JSON object of features, the
+        `context` features added to each)."""
+        return [float(v) for v in self._examples_call("regress", examples, signature_name,
+                                                      context)]
+
+    def classify(self, examples: List[dict], signature_name: str = "classify",
+                 context: Optional[dict] = None) -> List[List[tuple]]:
+        """TF Serving's :classify: [(class label, score), ...] per tf.Example."""
+        return [[(str(label), float(score)) for label, score in row]
+                for row in self._examples_call("classify", examples, signature_name, context)]
+
     # --- scoring ------------------------------------------------------------------------------
     def _base_instance(self, user_id, history, history_labels, length: int,
                        truncate_history: bool = False) -> dict:

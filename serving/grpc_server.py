@@ -1,7 +1,9 @@
-"""TF Serving's gRPC API: `PredictionService.Predict` / `GetModelMetadata` and
-`ModelService.GetModelStatus`, from `tensorflow-serving-api`'s generated stubs, so a client written
-for `tensorflow_model_server` works unchanged. TensorProtos <-> numpy via `tf.make_ndarray` /
-`tf.make_tensor_proto`; the request checks and the model call are the REST API's
+"""TF Serving's gRPC API: `PredictionService.Predict` / `Classify` / `Regress` /
+`GetModelMetadata` and `ModelService.GetModelStatus`, from `tensorflow-serving-api`'s generated
+stubs, so a client written for `tensorflow_model_server` works unchanged.
+
+TensorProtos <-> numpy via `tf.make_ndarray` / `tf.make_tensor_proto`; Classify and Regress as in
+classify_regress.py; the request checks and the model call are the REST API's
 (`serving/signatures.py`). As in TF Serving, a bad request, an unknown label or signature, or a
 TensorProto with a negative dimension is INVALID_ARGUMENT; an unknown model or version NOT_FOUND.
 """
@@ -10,10 +12,11 @@ from concurrent import futures
 from typing import Optional
 
 import grpc
-from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2,
-                                     model_service_pb2_grpc, predict_pb2,
-                                     prediction_service_pb2_grpc)
+from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
+                                     get_model_status_pb2, model_service_pb2_grpc, predict_pb2,
+                                     prediction_service_pb2_grpc, regression_pb2)
 
+from serving import classify_regress
 from serving.model_registry import ModelRegistry
 from serving.errors import ServingError
 
@@ -101,6 +104,35 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         for key in wanted:
             response.outputs[key].CopyFrom(tf.make_tensor_proto(outputs[key]))
         return response
+
+    def _classify_or_regress(self, request, context, method: str):
+        try:
+            servable = _resolve(self.registry, request.model_spec)
+            sig = servable.signature(request.model_spec.signature_name)
+            examples = classify_regress.examples_from_input_proto(request.input)
+            outputs = classify_regress.run(sig, method, examples)
+        except ServingError as e:
+            _abort(context, e)
+        if method == classify_regress.CLASSIFY:
+            response = classification_pb2.ClassificationResponse()
+            for row in classify_regress.classifications(outputs, len(examples)):
+                classes = response.result.classifications.add()
+                for label, score in row:
+                    classes.classes.add(label=label, score=score)
+        else:
+            response = regression_pb2.RegressionResponse()
+            for value in classify_regress.regressions(outputs, len(examples)):
+                response.result.regressions.add(value=value)
+        response.model_spec.name = self.registry.name
+        response.model_spec.version.value = servable.version
+        response.model_spec.signature_name = sig.name
+        return response
+
+    def Classify(self, request, context):
+        return self._classify_or_regress(request, context, classify_regress.CLASSIFY)
+
+    def Regress(self, request, context):
+        return self._classify_or_regress(request, context, classify_regress.REGRESS)
 
     def GetModelMetadata(self, request, context):
         try:

@@ -3,6 +3,8 @@
     GET  /v1/models/{name}[/versions/{v}|/labels/{label}]            version status
     GET  /v1/models/{name}[/versions/{v}|/labels/{label}]/metadata   signature defs
     POST /v1/models/{name}[/versions/{v}|/labels/{label}]:predict    row or columnar format
+    POST /v1/models/{name}[/versions/{v}|/labels/{label}]:classify   tf.Examples (classify_regress.py)
+    POST /v1/models/{name}[/versions/{v}|/labels/{label}]:regress
 
 Row format `{"signature_name": ..., "instances": [...]}` -> `{"predictions": [...]}`: an instance
 is an object of named inputs (or, for a single-input signature, a bare value); a prediction is an
@@ -28,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from serving import classify_regress
 from serving.errors import ServingError
 from serving.json_codec import DEFAULT_MAX_BODY_BYTES, format_json_response, parse_json_request
 from serving.model_registry import ModelRegistry
@@ -59,6 +62,13 @@ def _parse_version(text: Optional[str]) -> Optional[int]:
     if int(text) > _INT64_MAX:
         raise ServingError(400, f"Failed to convert version: {text} to numeric.")
     return int(text)
+
+
+def _parse_json(body: bytes):
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
+        raise ServingError(400, f"the request body is not valid JSON: {str(e)[:200]}")
 
 
 def _malformed(method: str, path: str) -> ServingError:
@@ -104,6 +114,18 @@ def create_app(registry: ModelRegistry, batcher=None,
             chunks.append(chunk)
         return b"".join(chunks)
 
+    def _classify_or_regress(servable, method: str, body: bytes) -> dict:
+        payload = _parse_json(body)
+        name = payload.get("signature_name", "") if isinstance(payload, dict) else ""
+        if not isinstance(name, str):
+            raise ServingError(400, "'signature_name' must be a string")
+        examples = classify_regress.examples_from_json(payload)
+        outputs = classify_regress.run(servable.signature(name), method, examples)
+        if method == classify_regress.CLASSIFY:
+            return {"results": [[[label, score] for label, score in row] for row in
+                                classify_regress.classifications(outputs, len(examples))]}
+        return {"results": classify_regress.regressions(outputs, len(examples))}
+
     def _predict(servable, body: bytes) -> dict:
         if batcher is None:
             return _predict_tracked(servable, body)
@@ -111,10 +133,7 @@ def create_app(registry: ModelRegistry, batcher=None,
             return _predict_tracked(servable, body)
 
     def _predict_tracked(servable, body: bytes) -> dict:
-        try:
-            payload = json.loads(body)
-        except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
-            raise ServingError(400, f"the request body is not valid JSON: {str(e)[:200]}")
+        payload = _parse_json(body)
         sig, arrays, fmt = parse_json_request(servable.signature, payload)
         outputs = batcher.run(servable, sig, arrays) if batcher else sig.run(arrays)
         return format_json_response(outputs, fmt)
@@ -151,11 +170,10 @@ def create_app(registry: ModelRegistry, batcher=None,
                                              "version": str(servable.version)},
                               "metadata": servable.metadata_json()})
             return _json(registry.status(version, label))
-        if m["verb"] != "predict":
-            raise ServingError(400, f"':{m['verb']}' needs a {m['verb']} signature (one input "
-                               "'inputs' of serialized tf.Examples); this model has none")
         body = await _read_body(request)
         servable = registry.get(version, label)  # held until the answer: swaps cannot drop it
+        if m["verb"] != "predict":
+            return _json(await run_in_threadpool(_classify_or_regress, servable, m["verb"], body))
         return _json(await run_in_threadpool(_predict, servable, body))
 
     return app

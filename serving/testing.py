@@ -1,11 +1,14 @@
 """A tiny SavedModel with the ranking model's serving signatures, for the serving tests and the
 benchmark (no TFX run needed): `serving_default`, `serving_tf_example`, `serving_by_sid` with the
-same input names, dtypes and ranks; the score is a deterministic function of the inputs
+same input names, dtypes and ranks, and `regress` / `classify` over tf.Examples; the score is a deterministic function of the inputs
 (string hashes) plus `bias`, so two versions with different biases answer differently."""
 import os
 import socket
 
 from schemas import features
+
+# The tiny model's regression and classification signatures (TF Serving's Regress / Classify).
+REGRESS_SIGNATURE, CLASSIFY_SIGNATURE = "regress", "classify"
 
 
 def write_tiny_model(path: str, bias: float = 0.0, history_length: int = 5, sid_length: int = 3,
@@ -39,8 +42,7 @@ def write_tiny_model(path: str, bias: float = 0.0, history_length: int = 5, sid_
         def serve_raw(self, user_id, item_id, history, history_labels):
             return self._score(user_id, item_id, history, history_labels)
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
-        def serve_examples(self, examples):
+        def _score_examples(self, examples):
             parsed = tf.io.parse_example(examples, {
                 features.USER_ID: tf.io.FixedLenFeature([], tf.string),
                 features.ITEM_ID: tf.io.FixedLenFeature([], tf.string),
@@ -48,6 +50,20 @@ def write_tiny_model(path: str, bias: float = 0.0, history_length: int = 5, sid_
                 features.HISTORY_LABELS: tf.io.FixedLenFeature([H], tf.int64)})
             return self._score(parsed[features.USER_ID], parsed[features.ITEM_ID],
                                parsed[features.HISTORY], parsed[features.HISTORY_LABELS])
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+        def serve_examples(self, examples):
+            return self._score_examples(examples)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+        def serve_regress(self, inputs):
+            return {"outputs": self._score_examples(inputs)[features.PREDICTION_KEY]}
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+        def serve_classify(self, inputs):
+            p = self._score_examples(inputs)[features.PREDICTION_KEY]
+            return {"scores": tf.stack([1.0 - p, p], axis=1),
+                    "classes": tf.tile(tf.constant([["0", "1"]]), [tf.shape(p)[0], 1])}
 
         @tf.function(input_signature=[
             tf.TensorSpec([None], tf.string, name=features.USER_ID),
@@ -65,7 +81,9 @@ def write_tiny_model(path: str, bias: float = 0.0, history_length: int = 5, sid_
     module = Tiny()
     signatures = {
         features.SERVING_DEFAULT_SIGNATURE: module.serve_raw.get_concrete_function(),
-        features.SERVING_TF_EXAMPLE_SIGNATURE: module.serve_examples.get_concrete_function()}
+        features.SERVING_TF_EXAMPLE_SIGNATURE: module.serve_examples.get_concrete_function(),
+        REGRESS_SIGNATURE: module.serve_regress.get_concrete_function(),
+        CLASSIFY_SIGNATURE: module.serve_classify.get_concrete_function()}
     if by_sid:
         signatures[features.SERVING_BY_SID_SIGNATURE] = module.serve_by_sid.get_concrete_function()
     tf.saved_model.save(module, path, signatures=signatures)
