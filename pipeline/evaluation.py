@@ -133,8 +133,8 @@ def load_ranking_model(cfg: "RankingConfig", serving_model_dir: str,
     """A Trainer's model as a Keras model taking transformed features: built from its
     RankingConfig, called once on `sample` (a few rows of its inputs) and given the exported
     SavedModel's weights."""
-    from models.ranking import trainer_module
-    model = trainer_module.build_model(cfg, catalog_embeddings)
+    from models.ranking import training
+    model = training.build_model(cfg, catalog_embeddings)
     model({k: tf.constant(v) for k, v in sample.items()}, training=False)
     variables = os.path.join(serving_model_dir, tf.saved_model.VARIABLES_DIRECTORY,
                              tf.saved_model.VARIABLES_FILENAME)
@@ -248,7 +248,7 @@ def trainer_probes(config: RunConfig, outputs: Optional[Dict[str, Dict[str, List
     Trainer)."""
     from tfx.utils import path_utils
 
-    from models.ranking import trainer_module
+    from models.ranking import training
     outputs = outputs if outputs is not None else latest_run_outputs(config)
     cfg = trainer_ranking_config(config)
     trainer_model = outputs.get("Trainer", {}).get("model")
@@ -262,5 +262,5 @@ def trainer_probes(config: RunConfig, outputs: Optional[Dict[str, Dict[str, List
     arrays = data.get(features.EVAL, list(names) + [IS_NEW_ITEM])
     model = load_ranking_model(cfg, path_utils.serving_model_path(trainer_model[0].uri),
                                {k: arrays[k][:2] for k in names},
-                               trainer_module.load_catalog_embeddings(graph))
+                               training.load_catalog_embeddings(graph))
     return probe_metrics(model, arrays, cfg.representation, cfg.item_table_size)

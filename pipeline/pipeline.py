@@ -25,6 +25,7 @@ from schemas import features
 RANKING_DIR = os.path.join(REPO_ROOT, "models", "ranking")
 PREPROCESSING_MODULE = os.path.join(RANKING_DIR, "preprocessing.py")
 TRAINER_MODULE = os.path.join(RANKING_DIR, "trainer_module.py")
+TRAINING_MODULE = os.path.join(RANKING_DIR, "training.py")  # what trainer_module trains with
 RQVAE_DIR = os.path.join(REPO_ROOT, "models", "rqvae")
 RQVAE_TRAINER_MODULE = os.path.join(RQVAE_DIR, "trainer_module.py")
 # The same user functions as dotted paths, importable wherever the semids package is installed
@@ -52,7 +53,7 @@ def transform_config(config: RunConfig) -> dict:
 def ranking_config(config: RunConfig) -> RankingConfig:
     """The ranking model's typed config: RunConfig's fields of the same names, plus the item
     side's SID shape."""
-    names = {f.name for f in dataclasses.fields(RankingConfig)} - {"codebook_size"}
+    names = {f.name for f in dataclasses.fields(RankingConfig)} - {"codebook_size", "num_levels"}
     values = {name: getattr(config, name) for name in names}
     # Unset tunable fields take the settings tuned for this dataset and representation.
     tuned = tuned_hparams(config.dataset_name, config.representation)
@@ -60,6 +61,7 @@ def ranking_config(config: RunConfig) -> RankingConfig:
         if values.get(name) is None and name in tuned:
             values[name] = tuned[name]
     return RankingConfig(codebook_size=config.rqvae_codebook_size,
+                         num_levels=config.rqvae_num_levels,
                          **{k: v for k, v in values.items() if v is not None})
 
 

@@ -96,6 +96,11 @@ CONTENT_EMBEDDING = "content_embedding"  # serving_by_sid input: [batch, E] floa
 # Transformed-side key serving_by_sid fills: the candidate's content embedding itself.
 ITEM_CONTENT_EMBEDDING = "item_content_embedding"
 PREDICTION_KEY = "score"  # probability of a positive label
+# TF Serving's Classify and Regress (:classify / :regress): one input `inputs` of serialized
+# tf.Examples (the features of serving_tf_example).
+REGRESS_SIGNATURE = "regress"  # -> {"outputs": score}
+CLASSIFY_SIGNATURE = "classify"  # -> {"classes": CLASSIFY_CLASSES, "scores": [1 - score, score]}
+CLASSIFY_CLASSES = ("0", "1")
 
 # --- representations (names used everywhere, results.csv included) -------------------------
 RANDOM_HASH = "random_hash"

@@ -13,7 +13,7 @@ from tensorflow_serving.apis import (classification_pb2, input_pb2, prediction_s
 from serving import classify_regress
 from serving.client import SemidsClient
 from serving.conftest import instance, reference_scores
-from serving.testing import CLASSIFY_SIGNATURE, REGRESS_SIGNATURE
+from schemas.features import CLASSIFY_SIGNATURE, REGRESS_SIGNATURE
 
 INSTANCES = [instance(user=str(u), item=str(50 + 3 * u), history=[str(u + 1), str(u + 9)],
                       labels=[u % 2, 1]) for u in range(7)]

@@ -110,14 +110,14 @@ class SemidsClient:
             body["context"] = context
         return self._request("POST", f"{self._model_path}:{verb}", body)["results"]
 
-    def regress(self, examples: List[dict], signature_name: str = "regress",
+    def regress(self, examples: List[dict], signature_name: str = features.REGRESS_SIGNATURE,
                 context: Optional[dict] = None) -> List[float]:
         """TF Serving's :regress: one value per tf.Example (a JSON object of features, the
         `context` features added to each)."""
         return [float(v) for v in self._examples_call("regress", examples, signature_name,
                                                       context)]
 
-    def classify(self, examples: List[dict], signature_name: str = "classify",
+    def classify(self, examples: List[dict], signature_name: str = features.CLASSIFY_SIGNATURE,
                  context: Optional[dict] = None) -> List[List[tuple]]:
         """TF Serving's :classify: [(class label, score), ...] per tf.Example."""
         return [[(str(label), float(score)) for label, score in row]

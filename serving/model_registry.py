@@ -40,6 +40,7 @@ import time
 from typing import Callable, Dict, List, Optional, Tuple
 
 from schemas import artifact_layout
+from serving import classify_regress
 from serving.errors import ServingError
 from serving.signatures import SignatureInfo
 
@@ -110,8 +111,9 @@ def load_servable(name: str, version: int, path: str, warmup: bool = True) -> Se
 
 
 def replay_warmup(servable: Servable) -> int:
-    """Replays `assets.extra/tf_serving_warmup_requests` (PredictionLog TFRecords, predict_log
-    requests); a failing request fails the load, as in TF Serving. Returns the number replayed."""
+    """Replays `assets.extra/tf_serving_warmup_requests` (PredictionLog TFRecords: predict_log,
+    classify_log and regress_log requests); a failing request fails the load, as in TF Serving.
+    Returns the number replayed."""
     path = os.path.join(servable.path, WARMUP_FILE)
     if not os.path.exists(path):
         return 0
@@ -123,13 +125,21 @@ def replay_warmup(servable: Servable) -> int:
         if count >= MAX_WARMUP_RECORDS:
             raise ValueError(f"{path}: more than {MAX_WARMUP_RECORDS} warm-up records")
         entry = prediction_log_pb2.PredictionLog.FromString(record.numpy())
-        if entry.WhichOneof("log_type") != "predict_log":
-            raise ValueError(f"{path}: record {count} is a {entry.WhichOneof('log_type')}; only "
-                             "predict_log warm-up requests are supported")
-        request = entry.predict_log.request
-        sig = servable.signature(request.model_spec.signature_name)
-        arrays = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
-        sig.run(sig.validate(arrays))
+        kind = entry.WhichOneof("log_type")
+        if kind == "predict_log":
+            request = entry.predict_log.request
+            sig = servable.signature(request.model_spec.signature_name)
+            arrays = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
+            sig.run(sig.validate(arrays))
+        elif kind in ("classify_log", "regress_log"):
+            request = getattr(entry, kind).request
+            method = classify_regress.CLASSIFY if kind == "classify_log" else \
+                classify_regress.REGRESS
+            classify_regress.run(servable.signature(request.model_spec.signature_name), method,
+                                 classify_regress.examples_from_input_proto(request.input))
+        else:
+            raise ValueError(f"{path}: record {count} is a {kind}; only predict_log, "
+                             "classify_log and regress_log warm-up requests are supported")
         count += 1
     log.info("%s version %d: replayed %d warm-up requests", servable.name, servable.version, count)
     return count

@@ -28,8 +28,9 @@ def test_newest_version_half_written_and_failed_versions(tiny_models, tmp_path):
     reg = ModelRegistry(str(base), "semids", poll_interval_s=60)
     reg.refresh()
     assert reg.versions() == [3] and reg.get().version == 3
-    # warm-up requests of model a were replayed before it became available
-    assert reg.get().warmup_requests_replayed == 4
+    # warm-up requests of model a (predict, regress and classify) were replayed before it
+    # became available
+    assert reg.get().warmup_requests_replayed == 6
     old = reg.get()
     # a half-written version (no saved_model.pb yet) is ignored until complete
     shutil.copytree(tiny_models["b"], base / "5", ignore=shutil.ignore_patterns("saved_model.pb"))

@@ -7,9 +7,6 @@ import socket
 
 from schemas import features
 
-# The tiny model's regression and classification signatures (TF Serving's Regress / Classify).
-REGRESS_SIGNATURE, CLASSIFY_SIGNATURE = "regress", "classify"
-
 
 def write_tiny_model(path: str, bias: float = 0.0, history_length: int = 5, sid_length: int = 3,
                      embedding_dim: int = 4, warmup: bool = False, by_sid: bool = True) -> str:
@@ -43,13 +40,19 @@ def write_tiny_model(path: str, bias: float = 0.0, history_length: int = 5, sid_
             return self._score(user_id, item_id, history, history_labels)
 
         def _score_examples(self, examples):
+            # history as the pipeline's tf.Examples hold it: variable length, padded here to H
             parsed = tf.io.parse_example(examples, {
                 features.USER_ID: tf.io.FixedLenFeature([], tf.string),
                 features.ITEM_ID: tf.io.FixedLenFeature([], tf.string),
-                features.HISTORY: tf.io.FixedLenFeature([H], tf.string),
-                features.HISTORY_LABELS: tf.io.FixedLenFeature([H], tf.int64)})
+                features.HISTORY: tf.io.VarLenFeature(tf.string),
+                features.HISTORY_LABELS: tf.io.VarLenFeature(tf.int64)})
+
+            def dense(sp, default):
+                d = tf.sparse.to_dense(sp, default_value=default)[:, :H]
+                return tf.pad(d, [[0, 0], [0, H - tf.shape(d)[1]]], constant_values=default)
             return self._score(parsed[features.USER_ID], parsed[features.ITEM_ID],
-                               parsed[features.HISTORY], parsed[features.HISTORY_LABELS])
+                               dense(parsed[features.HISTORY], features.HISTORY_PAD),
+                               dense(parsed[features.HISTORY_LABELS], tf.constant(0, tf.int64)))
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
         def serve_examples(self, examples):
@@ -63,7 +66,8 @@ def write_tiny_model(path: str, bias: float = 0.0, history_length: int = 5, sid_
         def serve_classify(self, inputs):
             p = self._score_examples(inputs)[features.PREDICTION_KEY]
             return {"scores": tf.stack([1.0 - p, p], axis=1),
-                    "classes": tf.tile(tf.constant([["0", "1"]]), [tf.shape(p)[0], 1])}
+                    "classes": tf.tile(tf.constant([list(features.CLASSIFY_CLASSES)]),
+                                       [tf.shape(p)[0], 1])}
 
         @tf.function(input_signature=[
             tf.TensorSpec([None], tf.string, name=features.USER_ID),
@@ -82,8 +86,8 @@ def write_tiny_model(path: str, bias: float = 0.0, history_length: int = 5, sid_
     signatures = {
         features.SERVING_DEFAULT_SIGNATURE: module.serve_raw.get_concrete_function(),
         features.SERVING_TF_EXAMPLE_SIGNATURE: module.serve_examples.get_concrete_function(),
-        REGRESS_SIGNATURE: module.serve_regress.get_concrete_function(),
-        CLASSIFY_SIGNATURE: module.serve_classify.get_concrete_function()}
+        features.REGRESS_SIGNATURE: module.serve_regress.get_concrete_function(),
+        features.CLASSIFY_SIGNATURE: module.serve_classify.get_concrete_function()}
     if by_sid:
         signatures[features.SERVING_BY_SID_SIGNATURE] = module.serve_by_sid.get_concrete_function()
     tf.saved_model.save(module, path, signatures=signatures)

@@ -16,8 +16,12 @@ def test_write_and_replay_warmup_requests(tiny_models, tmp_path):
     assert path == os.path.join(str(model), "assets.extra", "tf_serving_warmup_requests")
     logs = [prediction_log_pb2.PredictionLog.FromString(r.numpy())
             for r in tf.data.TFRecordDataset(path)]
-    assert [entry.predict_log.request.model_spec.signature_name for entry in logs] == \
+    assert [entry.WhichOneof("log_type") for entry in logs] == \
+        ["predict_log"] * 4 + ["regress_log", "classify_log"]
+    assert [entry.predict_log.request.model_spec.signature_name for entry in logs[:4]] == \
         ["serving_default"] * 3 + ["serving_by_sid"]
+    assert logs[4].regress_log.request.model_spec.signature_name == "regress"
+    assert len(logs[5].classify_log.request.input.example_list.examples) == 1
     req = logs[1].predict_log.request
     history = tf.make_ndarray(req.inputs["history"])
     assert history.shape == (10, 5) and history[0, -1] == b""  # H read from the signature
@@ -25,7 +29,7 @@ def test_write_and_replay_warmup_requests(tiny_models, tmp_path):
     assert tf.make_ndarray(logs[3].predict_log.request.inputs["semantic_id"]).shape == (1, 3)
     reg = ModelRegistry(str(tmp_path), "semids", poll_interval_s=60)
     reg.refresh()
-    assert reg.get().warmup_requests_replayed == 4
+    assert reg.get().warmup_requests_replayed == 6
     assert reg.status()["model_version_status"][0]["state"] == "AVAILABLE"
 
 

@@ -135,9 +135,10 @@ def test_pushed_model_reloads_in_a_fresh_process_with_the_trained_scores(e2e_run
     named = _named_inputs(examples, config.history_length)
     fresh = _score_in_fresh_process(tmp_path, SCORE_SCRIPT, metrics["pushed_model_dir"], {
         "named": named, "examples": [e.SerializeToString().hex() for e in examples]})
+    # random_hash reads neither SIDs nor content: no serving_by_sid
     assert set(fresh["signatures"]) == {features.SERVING_DEFAULT_SIGNATURE,
                                         features.SERVING_TF_EXAMPLE_SIGNATURE,
-                                        features.SERVING_BY_SID_SIGNATURE}
+                                        features.REGRESS_SIGNATURE, features.CLASSIFY_SIGNATURE}
 
     # The Trainer's own export, loaded here, scores the same rows the same way.
     outputs = mlmd.latest_run_outputs(config)
@@ -268,6 +269,47 @@ def test_serving_by_sid_scores_an_item_from_its_sid_alone(e2e_spm_run, tmp_path)
     np.testing.assert_allclose(scores["by_sid_unknown"], scores["by_id"], rtol=1e-5, atol=1e-6)
 
 
+def test_exported_graphs_reject_bad_labels_codes_and_embeddings(e2e_spm_run):
+    """The checks inside the exported graph (what stock TF Serving answers with 400)."""
+    import tensorflow_text  # noqa: F401 - SentencePiece ops
+
+    config, metrics, _ = e2e_spm_run
+    outputs, catalog = _catalog(config)
+    embeddings = np.load(os.path.join(outputs["SemanticIdGen"]["catalog"][0].uri, "embeddings.npy"))
+    model = tf.saved_model.load(metrics["pushed_model_dir"])
+    H = config.history_length
+    named = _named_inputs(_eval_rows(config, n=2), H)
+    good = {k: tf.constant(v, tf.int64 if k == features.HISTORY_LABELS else tf.string)
+            for k, v in named.items()}
+    sid = np.array([catalog[i] for i in named[features.ITEM_ID]], dtype=np.int64)
+    emb = np.stack([embeddings[0]] * len(sid)).astype(np.float32)
+    by_sid = model.signatures[features.SERVING_BY_SID_SIGNATURE]
+    assert by_sid(**good, semantic_id=sid, content_embedding=emb)[features.PREDICTION_KEY].shape == (2,)
+    labels = np.array(named[features.HISTORY_LABELS])
+    padded = np.array(named[features.HISTORY]) == features.HISTORY_PAD
+    bad_label, on_padding = labels.copy(), labels.copy()
+    bad_label[0, 0] = 2
+    on_padding[padded] = 1
+    level, breaker, nan = sid.copy(), sid.copy(), emb.copy()
+    level[0, 0] = config.rqvae_codebook_size
+    breaker[0, -1] = sid[:, -1].max() + 50
+    nan[0, 0] = np.nan
+    cases = [("serving_default", dict(good, history_labels=bad_label), "history_labels"),
+             ("serving_by_sid", dict(good, history_labels=bad_label, semantic_id=sid,
+                                     content_embedding=emb), "history_labels")]
+    if padded.any():
+        cases.append(("serving_default", dict(good, history_labels=on_padding), "padding"))
+    cases += [("serving_by_sid", dict(good, semantic_id=level, content_embedding=emb),
+               "semantic_id"),
+              ("serving_by_sid", dict(good, semantic_id=breaker, content_embedding=emb),
+               "collision breaker"),
+              ("serving_by_sid", dict(good, semantic_id=sid, content_embedding=nan), "finite")]
+    for name, inputs, message in cases:
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            model.signatures[name](**{k: tf.constant(v) if not tf.is_tensor(v) else v
+                                      for k, v in inputs.items()})
+
+
 def test_every_exported_graph_runs_on_the_stock_tf_serving_op_set(e2e_spm_run):
     from serving import stock_ops
     config, metrics, first = e2e_spm_run
@@ -275,6 +317,10 @@ def test_every_exported_graph_runs_on_the_stock_tf_serving_op_set(e2e_spm_run):
     graphs = [first["pushed_model_dir"], metrics["pushed_model_dir"],  # random_hash, sid_spm
               path_utils.serving_model_path(outputs["RqVaeTrainer"]["model"][0].uri)]
     assert stock_ops.missing_in_stock_server(graphs) == {g: [] for g in graphs}
+    # every signature is in the check, regress and classify (with their asserts) included
+    for pushed in graphs[:2]:
+        sigs = set(tf.saved_model.load(pushed).signatures)
+        assert {features.REGRESS_SIGNATURE, features.CLASSIFY_SIGNATURE} <= sigs
     # The sid_spm graph does use tensorflow-text's SentencePiece ops, and they are in the set.
     spm_ops = stock_ops.saved_model_ops(metrics["pushed_model_dir"])
     assert any(op.startswith("Sentencepiece") for op in spm_ops)

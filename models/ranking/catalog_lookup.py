@@ -14,6 +14,8 @@ import tensorflow as tf
 from schemas import artifact_layout, features
 
 UNKNOWN = -1
+# The catalog file's name among the Transform graph's assets (TextFileInitializer keeps it).
+CATALOG_ASSET = artifact_layout.ItemCatalog.CATALOG_TSV
 _TSV_ITEM_ID, _TSV_ROW, _TSV_SID = 0, 1, 2
 
 

@@ -36,8 +36,10 @@ class RankingConfig(JsonConfig):
     history_length: int = 50
     use_history: bool = True
     seed: int = 0
-    # From the item side: codes per SID and codes per level (0 when the run has no catalog).
+    # From the item side: codes per SID, RQ-VAE levels and codes per level (0 when the run has no
+    # catalog); sid_length exceeds num_levels by the collision breaker's code when there is one.
     sid_length: int = 0
+    num_levels: int = 0
     codebook_size: int = 0
 
     def __post_init__(self):

@@ -4,7 +4,7 @@ import tensorflow as tf
 
 from models.ranking import model as model_lib
 from models.ranking import representations
-from models.ranking import trainer_module
+from models.ranking import training
 from models.ranking.config import RankingConfig
 from schemas import features
 
@@ -55,7 +55,7 @@ def test_every_representation_trains_on_the_shared_transform_output(representati
                                                                    seeded_training):
     data, catalog_embeddings = shared_data
     ds = tf.data.Dataset.from_tensor_slices(data).batch(100)
-    model = trainer_module.build_model(cfg(representation), catalog_embeddings)
+    model = training.build_model(cfg(representation), catalog_embeddings)
     initial_loss = model.evaluate(ds, verbose=0, return_dict=True)["loss"]
     hist = model.fit(ds, epochs=3, verbose=0)
     # Training lowers the loss below the untrained model's. (The first epoch's mean loss, taken
@@ -69,7 +69,7 @@ def test_every_representation_trains_on_the_shared_transform_output(representati
 
 def test_without_history_the_model_ignores_history_inputs(shared_data):
     data, _ = shared_data
-    model = trainer_module.build_model(cfg(features.RANDOM_HASH, use_history=False))
+    model = training.build_model(cfg(features.RANDOM_HASH, use_history=False))
     a = model(data).numpy()
     shuffled = dict(data, **{features.HISTORY_FINGERPRINT: data[features.HISTORY_FINGERPRINT][::-1],
                              features.HISTORY_LABELS_DENSE: data[features.HISTORY_LABELS_DENSE][::-1]})
@@ -82,7 +82,7 @@ def test_the_model_reads_exactly_its_input_keys(representation, use_history, sha
     """model.input_keys() (representations.model_input_keys) is what call() needs: enough on its
     own, and no key of it is superfluous."""
     data, catalog_embeddings = shared_data
-    model = trainer_module.build_model(cfg(representation, use_history), catalog_embeddings)
+    model = training.build_model(cfg(representation, use_history), catalog_embeddings)
     keys = model.input_keys()
     assert keys == representations.model_input_keys(representation, BUDGET, use_history,
                                                      use_user_id=False)
@@ -98,5 +98,5 @@ def test_the_model_reads_exactly_its_input_keys(representation, use_history, sha
 def test_the_item_prior_of_dense_content_reads_the_same_frozen_table(shared_data):
     """The frozen catalog table is held once, not once per representation instance."""
     _, catalog_embeddings = shared_data
-    model = trainer_module.build_model(cfg(features.DENSE_CONTENT), catalog_embeddings)
+    model = training.build_model(cfg(features.DENSE_CONTENT), catalog_embeddings)
     assert model.item_prior.content is model.item_representation.content

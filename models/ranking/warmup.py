@@ -3,11 +3,13 @@
 `write_warmup_requests(saved_model_dir)` writes `<saved_model_dir>/assets.extra/
 tf_serving_warmup_requests`: a TFRecord file of `tensorflow_serving.apis.prediction_log_pb2.
 PredictionLog`s holding `predict_log` requests for `serving_default` (and one for
-`serving_by_sid` when the model has it), built from the SignatureDefs in `saved_model.pb` (shapes
-and dtypes read there, never hard-coded): dummy user / item ids, a half-filled history padded with
-"" to the model's history length, batch sizes cycling through `batch_sizes`. `tensorflow_model_
-server` and `semids serve` replay them before they report the version AVAILABLE. Call it right
-after `model.save(serving_model_dir, ...)` in the Trainer; the Pusher copies the folder whole.
+`serving_by_sid` when the model has it), plus a `regress_log` and a `classify_log` request of the
+same rows as tf.Examples when the model has those signatures. They are built from the
+SignatureDefs in `saved_model.pb` (shapes and dtypes read there, never hard-coded): dummy user /
+item ids, a half-filled history padded with "" to the model's history length, batch sizes cycling
+through `batch_sizes`. `tensorflow_model_server` and `semids serve` replay them before they report
+the version AVAILABLE. Call it right after `model.save(serving_model_dir, ...)` in the Trainer;
+the Pusher copies the folder whole.
 """
 import os
 from typing import Sequence
@@ -82,12 +84,52 @@ def write_warmup_requests(saved_model_dir: str, num_requests: int = 3,
     if features.SERVING_BY_SID_SIGNATURE in sig_defs:
         requests.append(_request(features.SERVING_BY_SID_SIGNATURE,
                                  sig_defs[features.SERVING_BY_SID_SIGNATURE], 1, model_name))
+    logs = [prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(
+        request=request)) for request in requests]
+    # Classify / Regress: the tf.Examples of serving_default's first dummy request.
+    examples = _examples(requests[0])
+    if features.REGRESS_SIGNATURE in sig_defs:
+        logs.append(prediction_log_pb2.PredictionLog(regress_log=prediction_log_pb2.RegressLog(
+            request=_examples_request("regress", features.REGRESS_SIGNATURE, examples,
+                                      model_name))))
+    if features.CLASSIFY_SIGNATURE in sig_defs:
+        logs.append(prediction_log_pb2.PredictionLog(classify_log=prediction_log_pb2.ClassifyLog(
+            request=_examples_request("classify", features.CLASSIFY_SIGNATURE, examples,
+                                      model_name))))
     out_dir = os.path.join(saved_model_dir, WARMUP_DIR)
     tf.io.gfile.makedirs(out_dir)
     path = os.path.join(out_dir, WARMUP_FILE)
     with tf.io.TFRecordWriter(path) as writer:
-        for request in requests:
-            log = prediction_log_pb2.PredictionLog(
-                predict_log=prediction_log_pb2.PredictLog(request=request))
+        for log in logs:
             writer.write(log.SerializeToString())
     return path
+
+
+def _examples(predict_request):
+    """The rows of a serving_default PredictRequest as tf.Examples (padding left out)."""
+    import tensorflow as tf
+    arrays = {k: tf.make_ndarray(v) for k, v in predict_request.inputs.items()}
+    history, labels = arrays[features.HISTORY], arrays[features.HISTORY_LABELS]
+    out = []
+    for i in range(len(arrays[features.USER_ID])):
+        present = [j for j, h in enumerate(history[i]) if h != features.HISTORY_PAD.encode()]
+
+        def strings(values):
+            return tf.train.Feature(bytes_list=tf.train.BytesList(value=list(values)))
+        out.append(tf.train.Example(features=tf.train.Features(feature={
+            features.USER_ID: strings([arrays[features.USER_ID][i]]),
+            features.ITEM_ID: strings([arrays[features.ITEM_ID][i]]),
+            features.HISTORY: strings(history[i][present]),
+            features.HISTORY_LABELS: tf.train.Feature(int64_list=tf.train.Int64List(
+                value=[int(x) for x in labels[i][present]]))})))
+    return out
+
+
+def _examples_request(kind: str, signature_name: str, examples, model_name: str):
+    from tensorflow_serving.apis import classification_pb2, regression_pb2
+    request = (classification_pb2.ClassificationRequest() if kind == "classify"
+               else regression_pb2.RegressionRequest())
+    request.model_spec.name = model_name
+    request.model_spec.signature_name = signature_name
+    request.input.example_list.examples.extend(examples)
+    return request

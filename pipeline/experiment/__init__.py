@@ -10,7 +10,7 @@ table budgets x with/without user history x seeds, one ranking model trained per
 2. The transformed train/validation/eval splits are read once into memory (per feature, only what
    the current representation needs: models/ranking/representations.model_input_keys) (data.py).
 3. Each (representation, budget, history, seed) trains the Trainer's model
-   (models/ranking/trainer_module.train_model: early stopping on the *validation* split; the seed
+   (models/ranking/training.train_model: early stopping on the *validation* split; the seed
    sets the initialisation, dropout and the shuffling order), scores the eval split in-process and
    appends one row to results.csv at once, so a rerun skips finished runs (resumable) (run.py).
    `workers` (default 2 on 2+ cores) splits the runs over processes of one TF thread each.

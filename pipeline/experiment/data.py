@@ -87,10 +87,10 @@ def prepare_base_run(config: RunConfig, quiet: bool = False):
 def open_base_run(config: RunConfig, metrics: dict):
     """The base run that wrote `metrics` (base_run_artifacts), without running anything:
     (BaseRun, its TransformedSplits, the catalog embeddings or None)."""
-    from models.ranking import trainer_module
+    from models.ranking import training
     base_run = base_run_artifacts(config, metrics)
     data = TransformedSplits(base_run.transformed_examples, base_run.transform_graph_uri)
-    return base_run, data, trainer_module.load_catalog_embeddings(base_run.transform_graph_uri)
+    return base_run, data, training.load_catalog_embeddings(base_run.transform_graph_uri)
 
 
 def train_in_memory(cfg, train, val, catalog_embeddings=None):
@@ -99,10 +99,10 @@ def train_in_memory(cfg, train, val, catalog_embeddings=None):
     the datasets are built) and, again in train_model, the initialisation."""
     import tensorflow as tf
 
-    from models.ranking import trainer_module
+    from models.ranking import training
     tf.keras.backend.clear_session()
     tf.keras.utils.set_random_seed(cfg.seed)
-    return trainer_module.train_model(
+    return training.train_model(
         cfg, make_dataset(train, cfg.batch_size, shuffle_seed=cfg.seed),
         make_dataset(val, SCORING_BATCH_SIZE), verbose=0,
         catalog_embeddings=(catalog_embeddings if cfg.representation == features.DENSE_CONTENT

@@ -149,8 +149,8 @@ def evaluator_check(base: BaseRun, data: Optional[TransformedSplits] = None,
 
     data = data or TransformedSplits(base.transformed_examples, base.transform_graph_uri)
     if catalog_embeddings is None:
-        from models.ranking import trainer_module
-        catalog_embeddings = trainer_module.load_catalog_embeddings(base.transform_graph_uri)
+        from models.ranking import training
+        catalog_embeddings = training.load_catalog_embeddings(base.transform_graph_uri)
     model, names = load_trainer_model(base, data, catalog_embeddings)
     eval_arrays = data.get(features.EVAL, list(names) + [IS_NEW_ITEM])
     in_process_scores = predict_scores(model, {k: eval_arrays[k] for k in names})

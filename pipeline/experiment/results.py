@@ -85,13 +85,14 @@ def config_key(base: RunConfig) -> str:
     (model defaults, data, split, SIDs); rows written under another key are not mixed in."""
     from components import fingerprint
     from models.ranking import tuned
-    from pipeline.pipeline import TRAINER_MODULE
+    from pipeline.pipeline import PREPROCESSING_MODULE, TRAINING_MODULE
     d = {k: v for k, v in base.to_dict().items() if k not in _KEY_EXCLUDED}
     d["dataset"] = base.dataset_name
-    # The settings tuned for this dataset and the ranking model's code change every run too.
+    # The settings tuned for this dataset and the code that trains the model (and makes its
+    # inputs) change every run too; export code (signatures, warm-up) does not.
     d["tuned_hparams"] = {k: v for k, v in tuned.load_all().get(base.dataset_name, {}).items()
                           if k != tuned.META_KEY}
-    d["model_code"] = fingerprint.code_fingerprint(TRAINER_MODULE)
+    d["model_code"] = fingerprint.code_fingerprint(TRAINING_MODULE, PREPROCESSING_MODULE)
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
 
