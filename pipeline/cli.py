@@ -76,7 +76,8 @@ def _add_experiment_flags(parser: argparse.ArgumentParser) -> None:
                         help="only rewrite table.md / summary.json / plots from results.csv")
     parser.add_argument("--workers", type=int, default=None, metavar="N",
                         help="training processes of one TF thread each (default: 2 on a machine "
-                        "with 2 or more cores; one process keeps about 1.2 cores busy)")
+                        "with 2 or more cores, as one process keeps about 1.2 cores busy; 1 for "
+                        "ml1m, whose models need ~11 GB each)")
     parser.add_argument("--check_evaluator", type=lambda s: s.lower() in ("1", "true", "yes"),
                         default=True, metavar="BOOL", help="compare the in-process metrics with "
                         "the Evaluator's on the base run first (default: true)")
@@ -93,7 +94,8 @@ def run_experiment_command(args: argparse.Namespace, config: RunConfig) -> None:
             config, representations=args.representations, budgets=args.budgets,
             histories=args.histories, seeds=args.seeds, out_dir=out_dir,
             check_evaluator=args.check_evaluator,
-            workers=args.workers if args.workers is not None else experiment.DEFAULT_WORKERS)
+            workers=(args.workers if args.workers is not None
+                     else experiment.default_workers(config.dataset_name)))
     with open(os.path.join(out_dir, experiment.TABLE_FILE)) as f:
         print("\n" + f.read())
     print(f"semids experiment: total time {fmt_duration(time.time() - start)} "

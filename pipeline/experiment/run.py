@@ -33,6 +33,15 @@ HISTORY_SETTINGS = {WITH: True, WITHOUT: False}
 DEFAULT_SEEDS = (0, 1, 2)
 # `semids experiment`'s training processes: one keeps about 1.2 of this machine's 2 cores busy.
 DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
+# Datasets whose models need more memory than two workers may hold at once: an ML-1M
+# sid_ngram_2 worker holds ~11 GB (the splits' n-gram ids in numpy and in tf.data), and two of
+# them were killed by the OOM killer on the 24 GB machine.
+DATASET_WORKERS = {"ml1m": 1}
+
+
+def default_workers(dataset: str) -> int:
+    """`--workers` when not given: one per core up to 2, or the dataset's limit."""
+    return min(DEFAULT_WORKERS, DATASET_WORKERS.get(dataset, DEFAULT_WORKERS))
 
 
 def _histories(histories) -> List[str]:

@@ -43,3 +43,9 @@ def test_plan_units_trains_once_per_table_layout():
     # sid_prefix_ngram's deeper tables grow with the budget
     assert len(run.plan_units(run.plan_runs(["sid_prefix_ngram"], [512, 1024], ["with"], [0]),
                               lambda r, b: representations.table_layout(r, b, 5, 64))) == 2
+
+
+def test_ml1m_trains_one_model_at_a_time_by_default():
+    from pipeline.experiment.run import DEFAULT_WORKERS, default_workers
+    assert default_workers("ml1m") == 1
+    assert default_workers("ml100k") == DEFAULT_WORKERS
