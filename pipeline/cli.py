@@ -77,7 +77,7 @@ def _add_experiment_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=None, metavar="N",
                         help="training processes of one TF thread each (default: 2 on a machine "
                         "with 2 or more cores, as one process keeps about 1.2 cores busy; 1 for "
-                        "ml1m, whose models need ~11 GB each)")
+                        "ml1m, whose models need ~11 GB each and use both cores)")
     parser.add_argument("--check_evaluator", type=lambda s: s.lower() in ("1", "true", "yes"),
                         default=True, metavar="BOOL", help="compare the in-process metrics with "
                         "the Evaluator's on the base run first (default: true)")

@@ -33,9 +33,10 @@ HISTORY_SETTINGS = {WITH: True, WITHOUT: False}
 DEFAULT_SEEDS = (0, 1, 2)
 # `semids experiment`'s training processes: one keeps about 1.2 of this machine's 2 cores busy.
 DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
-# Datasets whose models need more memory than two workers may hold at once: an ML-1M
-# sid_ngram_2 worker holds ~11 GB (the splits' n-gram ids in numpy and in tf.data), and two of
-# them were killed by the OOM killer on the 24 GB machine.
+# Datasets trained one model at a time: an ML-1M sid_ngram_2 worker holds ~11 GB (the splits'
+# n-gram ids in numpy and in tf.data; two were OOM-killed on the 24 GB machine), and one process
+# on both cores is also faster there (batch 2048: a sid_ngram_2 unit took 115 s in process and
+# ~400 s in each of 2 one-thread workers).
 DATASET_WORKERS = {"ml1m": 1}
 
 
