@@ -88,5 +88,8 @@ def remove_history(arrays: Mapping[str, np.ndarray], pad_values: Mapping[str, in
     out[labels_key] = np.zeros_like(labels)
     out[mask_key] = np.zeros_like(mask)
     for k, pad in pad_values.items():
-        out[k] = np.full_like(np.asarray(arrays[k]), pad)
+        values = np.asarray(arrays[k])  # may be held in a small dtype the pad does not fit in
+        info = np.iinfo(values.dtype) if values.dtype.kind == "i" else None
+        fits = info is not None and info.min <= pad <= info.max
+        out[k] = np.full(values.shape, pad, values.dtype if fits else np.int64)
     return out

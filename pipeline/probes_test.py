@@ -75,3 +75,16 @@ def test_remove_history_pads_every_history_input():
 def test_probe_keys():
     assert probes.PROBE_KEYS == probes.probe_keys(probes.SHUFFLED_LABELS) + probes.probe_keys(
         probes.NO_HISTORY)
+
+
+def test_remove_history_widens_a_compact_array_the_pad_does_not_fit():
+    # TransformedSplits holds small integers compactly (evaluation.compact_ints).
+    arrays = {features.HISTORY_LABELS_DENSE: np.ones([2, 3], np.int8),
+              features.HISTORY_MASK: np.ones([2, 3], np.int8),
+              features.HISTORY_FINGERPRINT: np.full([2, 3], 7, np.int8),
+              features.HISTORY_SID: np.full([2, 3, 2], 5, np.int8)}
+    out = probes.remove_history(arrays, {features.HISTORY_FINGERPRINT: 2 ** 40,
+                                         features.HISTORY_SID: -1})
+    assert out[features.HISTORY_FINGERPRINT].dtype == np.int64
+    assert (out[features.HISTORY_FINGERPRINT] == 2 ** 40).all()
+    assert out[features.HISTORY_SID].dtype == np.int8 and (out[features.HISTORY_SID] == -1).all()
