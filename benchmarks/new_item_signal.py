@@ -47,14 +47,12 @@ def sid_prefix_prior(train_sids: np.ndarray, train_labels: np.ndarray, sids: np.
     over the train rows sharing the prefix; a prefix no train row has keeps its parent's rate."""
     from pipeline.baselines import _item_stats
     train_labels = np.asarray(train_labels, np.float64).reshape(-1)
-    rate_train = np.full(train_labels.shape, train_labels.mean())
     rate = np.full(sids.shape[0], train_labels.mean())
     for level in range(1, sids.shape[1] + 1):
-        key_train, key = _prefix_keys(train_sids, level), _prefix_keys(sids, level)
-        # Rows sharing a level-l prefix share its parent, so both sides shrink to the same rate.
-        pos, n = _item_stats(key_train, train_labels, key_train)
-        rate_train = (pos + k * rate_train) / (n + k)
-        pos, n = _item_stats(key_train, train_labels, key)
+        # A row whose level-l prefix some train row has also shares its level-(l-1) prefix with
+        # them, so `rate` (its level-(l-1) rate) is the parent rate those rows shrink to.
+        pos, n = _item_stats(_prefix_keys(train_sids, level), train_labels,
+                             _prefix_keys(sids, level))
         rate = (pos + k * rate) / (n + k)
     return rate
 
