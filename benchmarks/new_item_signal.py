@@ -58,7 +58,7 @@ def sid_prefix_prior(train_sids: np.ndarray, train_labels: np.ndarray, sids: np.
 
 
 def split_signal(data, split: str) -> dict:
-    from pipeline.baselines import _logit, baseline_scores, exact_auc
+    from pipeline.baselines import BASELINE_USER_RATE, _logit, baseline_scores, exact_auc
     from pipeline.evaluation import IS_NEW_ITEM, LABEL
     from schemas import features
     train = data.get(features.TRAIN, [LABEL, features.ITEM_SID, features.ITEM_ID_FINGERPRINT])
@@ -69,7 +69,7 @@ def split_signal(data, split: str) -> dict:
     user_rate = baseline_scores(rows[features.HISTORY_LABELS_DENSE], rows[features.HISTORY_MASK],
                                 rows[features.ITEM_ID_FINGERPRINT],
                                 train[features.ITEM_ID_FINGERPRINT], train[LABEL])[
-        "baseline_user_rate"]
+        BASELINE_USER_RATE]
     out = {"split": split, "rows": int(labels.size), "new_item_rows": int(new.sum()),
            "baseline_user_rate": {"auc_overall": exact_auc(labels, user_rate),
                                   "auc_new_items": exact_auc(labels[new], user_rate[new])},
