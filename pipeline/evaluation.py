@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Dict, Iterable, List, Mapping, Optional, Tuple
 import numpy as np
 import tensorflow as tf
 
+from models.ranking.inputs import as_model_input, compact_ints, make_dataset  # noqa: F401
 from pipeline import baselines as baselines_lib
 from pipeline import probes as probes_lib
 from pipeline.config import RunConfig
@@ -46,26 +47,6 @@ def history_item_keys(representation: str, budget: int) -> Tuple[str, ...]:
     return tuple(k for k in representations.model_input_keys(representation, budget, True)
                  if k not in without and k not in (representations.HISTORY_LABELS_KEY,
                                                    representations.HISTORY_MASK_KEY))
-
-
-def compact_ints(a: np.ndarray) -> np.ndarray:
-    """An integer array in the smallest signed dtype that holds its values (int8 .. int64);
-    other arrays unchanged. tf.Example integers are int64, but SID codes, SentencePiece pieces,
-    catalog rows, labels and masks are small: ML-1M's history_spm_<B> ([644k, 50, 5]) is 1.3 GB
-    as int64 and 0.3 GB as int16. make_dataset casts back to int64 per batch."""
-    if a.dtype.kind != "i" or a.size == 0:
-        return a
-    lo, hi = int(a.min()), int(a.max())
-    for dtype in (np.int8, np.int16, np.int32):
-        info = np.iinfo(dtype)
-        if info.min <= lo and hi <= info.max:
-            return a.astype(dtype)
-    return a
-
-
-def as_model_input(t: tf.Tensor) -> tf.Tensor:
-    """A compact integer tensor (compact_ints) back in tf.Example's int64, as the model reads it."""
-    return tf.cast(t, tf.int64) if t.dtype.is_integer and t.dtype != tf.int64 else t
 
 
 class TransformedSplits:
@@ -118,23 +99,6 @@ class TransformedSplits:
 
     def nbytes(self) -> int:
         return int(sum(a.nbytes for cache in self._data.values() for a in cache.values()))
-
-
-def make_dataset(arrays: Dict[str, np.ndarray], batch_size: int, shuffle_seed: Optional[int] = None):
-    """Batches of `arrays` (row-aligned): reshuffled every epoch with `shuffle_seed`, or in order.
-    Shuffles row indices and gathers whole batches (cheaper than shuffling row structures);
-    integers reach the model as int64 whatever dtype they are held in (compact_ints)."""
-    n = len(next(iter(arrays.values())))
-    tensors = {k: tf.constant(v) for k, v in arrays.items()}
-    ds = tf.data.Dataset.range(n)
-    if shuffle_seed is not None:
-        ds = ds.shuffle(n, seed=int(shuffle_seed), reshuffle_each_iteration=True)
-
-    def gather(idx):  # a named function: AutoGraph cannot read a lambda's source here
-        return {k: as_model_input(tf.gather(t, idx)) for k, t in tensors.items()}
-
-    ds = ds.batch(batch_size).map(gather)
-    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def predict_scores(model, arrays: Dict[str, np.ndarray]) -> np.ndarray:

@@ -18,6 +18,9 @@ class PipelineInputs(NamedTuple):
     data_dir: str  # holds items.csv and interactions.csv
     encoder_dir: Optional[str]  # model.onnx + tokenizer.json; None: items bring embeddings
     text_fields: Tuple[str, ...]  # items.csv columns joined into the embedded text
+    # items.csv's data lines (an upper bound on its rows: a quoted field may span lines); None
+    # where not counted (a gs:// data_dir is not read while the pipeline is built).
+    num_items: Optional[int] = None
 
 
 def _exists(path: str) -> bool:
@@ -69,6 +72,20 @@ def items_header(data_dir: str):
         data_format.read_header(path, opener=data_format.gfile_open), features.ITEMS_FILE)
 
 
+def count_items(data_dir: str) -> Optional[int]:
+    """items.csv's lines after the header, for a local data_dir; None for a remote one."""
+    if "://" in data_dir:
+        return None
+    lines, last = 0, b""
+    with open(os.path.join(data_dir, features.ITEMS_FILE), "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            lines += chunk.count(b"\n")
+            last = chunk
+    if lines and not last.endswith(b"\n"):
+        lines += 1  # the last line has no newline
+    return max(lines - 1, 0)
+
+
 def prepare_inputs(config: RunConfig) -> PipelineInputs:
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     from models import content_encoder
@@ -84,7 +101,8 @@ def prepare_inputs(config: RunConfig) -> PipelineInputs:
                          f"{os.path.join(data_dir, features.ITEMS_FILE)} "
                          f"(text columns: {list(header.text_field_names)})")
     if header.embedding is not None:
-        return PipelineInputs(data_dir, None, text_fields)  # items bring embeddings: no encoder
+        # Items bring embeddings: no encoder.
+        return PipelineInputs(data_dir, None, text_fields, count_items(data_dir))
     config.validate_dataflow_paths(needs_encoder=True)  # runner=dataflow: encoder_dir on GCS
     if config.encoder_dir:
         encoder_dir = content_encoder.validate_encoder_dir(config.encoder_dir,
@@ -92,7 +110,7 @@ def prepare_inputs(config: RunConfig) -> PipelineInputs:
     else:
         encoder_dir = content_encoder.prepare_encoder_dir(
             os.path.join(config.output_dir, "encoders", DEFAULT_ENCODER_NAME))
-    return PipelineInputs(data_dir, encoder_dir, text_fields)
+    return PipelineInputs(data_dir, encoder_dir, text_fields, count_items(data_dir))
 
 
 def staged_schema(config: RunConfig, schema_file: str = INTERACTIONS_SCHEMA) -> str:

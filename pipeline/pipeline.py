@@ -19,7 +19,7 @@ from models.ranking.config import TUNABLE_FIELDS, RankingConfig
 from models.ranking.tuned import tuned_hparams
 from pipeline.config import REPO_ROOT, RunConfig
 from pipeline.inputs import PipelineInputs, staged_schema
-from pipeline.runners import beam_pipeline_args
+from pipeline.runners import beam_pipeline_args, item_side_beam_args
 from schemas import features
 
 RANKING_DIR = os.path.join(REPO_ROOT, "models", "ranking")
@@ -131,11 +131,16 @@ def create_pipeline(config: RunConfig, inputs: PipelineInputs, *,
     """
     components: List = []
     data_dir = inputs.data_dir
+    # A small catalog's item side runs in one process under direct_multiprocess (runners.py).
+    item_side_args = item_side_beam_args(config, inputs.num_items)
+
+    def item_side(component):
+        return component.with_beam_pipeline_args(item_side_args) if item_side_args else component
 
     # Items: validated rows of items.csv (rejects written line by line).
-    item_gen = ValidatingExampleGen(
+    item_gen = item_side(ValidatingExampleGen(
         input_base=data_dir, table="items", max_bad_row_fraction=config.max_bad_row_fraction,
-        instance_name="ItemExampleGen")
+        instance_name="ItemExampleGen"))
     components.append(item_gen)
 
     # The content encoder's files (model.onnx + tokenizer.json) as an artifact, so remote
@@ -149,9 +154,9 @@ def create_pipeline(config: RunConfig, inputs: PipelineInputs, *,
         encoder = encoder_importer.outputs["result"]
 
     # Item text -> frozen MiniLM sentence embedding (or the precomputed embedding column).
-    content_embedder = ContentEmbedder(
+    content_embedder = item_side(ContentEmbedder(
         items=item_gen.outputs["examples"], encoder=encoder,
-        text_fields=list(inputs.text_fields), batch_size=config.embed_batch_size)
+        text_fields=list(inputs.text_fields), batch_size=config.embed_batch_size))
     components.append(content_embedder)
 
     # RQ-VAE on the embeddings of every catalog item (content only, no interactions).
@@ -165,10 +170,10 @@ def create_pipeline(config: RunConfig, inputs: PipelineInputs, *,
     components.append(rqvae_trainer)
 
     # RQ-VAE inference over all items -> ItemCatalog (item -> SID, embedding) + SID report.
-    semantic_id_gen = SemanticIdGen(
+    semantic_id_gen = item_side(SemanticIdGen(
         embeddings=content_embedder.outputs["embeddings"], model=rqvae_trainer.outputs["model"],
         num_levels=config.rqvae_num_levels, codebook_size=config.rqvae_codebook_size,
-        collision_breaker=config.sid_collision_breaker)
+        collision_breaker=config.sid_collision_breaker))
     components.append(semantic_id_gen)
 
     # Interactions: validated rows of interactions.csv, one split `all`.

@@ -78,7 +78,7 @@ def test_probe_keys():
 
 
 def test_remove_history_widens_a_compact_array_the_pad_does_not_fit():
-    # TransformedSplits holds small integers compactly (evaluation.compact_ints).
+    # TransformedSplits holds small integers compactly (models/ranking/inputs.compact_ints).
     arrays = {features.HISTORY_LABELS_DENSE: np.ones([2, 3], np.int8),
               features.HISTORY_MASK: np.ones([2, 3], np.int8),
               features.HISTORY_FINGERPRINT: np.full([2, 3], 7, np.int8),

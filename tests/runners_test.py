@@ -47,9 +47,44 @@ def test_direct_runs_in_memory_with_one_worker():
 
 
 def test_direct_multiprocess_uses_direct_num_workers():
+    # --setup_file: a dependency flag, so TFX builds no sdist of itself per Beam component
     assert _args("direct_multiprocess", direct_num_workers=3) == [
         "--runner=DirectRunner", "--direct_running_mode=multi_processing",
-        "--direct_num_workers=3"]
+        "--direct_num_workers=3", f"--setup_file={os.path.join(REPO_ROOT, 'setup.py')}"]
+
+
+def test_the_item_side_of_a_small_catalog_runs_in_one_process_under_direct_multiprocess():
+    from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
+    from pipeline.runners import ITEM_SIDE_IN_PROCESS_MAX_ITEMS, item_side_beam_args
+    multi = RunConfig(runner="direct_multiprocess")
+    small = item_side_beam_args(multi, ITEM_SIDE_IN_PROCESS_MAX_ITEMS)
+    # The component's args follow the pipeline's (TFX appends them), and Beam takes the last.
+    options = PipelineOptions(beam_pipeline_args(multi) + small).view_as(DirectOptions)
+    assert (options.direct_running_mode, options.direct_num_workers) == ("in_memory", 1)
+    assert item_side_beam_args(multi, ITEM_SIDE_IN_PROCESS_MAX_ITEMS + 1) == []
+    assert item_side_beam_args(multi, None) == []  # not counted (a remote data_dir)
+    assert item_side_beam_args(RunConfig(runner="direct"), 10) == []
+
+
+def test_create_pipeline_runs_a_small_catalogs_item_side_in_one_process(tmp_path):
+    # (a larger catalog gets no component args: item_side_beam_args above)
+    from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
+    from pipeline import pipeline as pipeline_lib
+    from pipeline.inputs import PipelineInputs
+    from pipeline.runners import ITEM_SIDE_IN_PROCESS_MAX_ITEMS
+    config = RunConfig(runner="direct_multiprocess", output_dir=str(tmp_path))
+
+    def modes(num_items):
+        inputs = PipelineInputs(str(tmp_path), str(tmp_path), ("title",), num_items)
+        components = pipeline_lib.create_pipeline(config, inputs, items_fingerprint="x").components
+        return {c.id: PipelineOptions(c.executor_spec.beam_pipeline_args).view_as(
+            DirectOptions).direct_running_mode for c in components
+            if hasattr(c.executor_spec, "beam_pipeline_args")}
+
+    small = modes(ITEM_SIDE_IN_PROCESS_MAX_ITEMS)
+    assert {c for c, mode in small.items() if mode == "in_memory"} == {
+        "ItemExampleGen", "ContentEmbedder", "SemanticIdGen"}
+    assert small["InteractionExampleGen"] == "multi_processing"
 
 
 def test_portable_passes_the_job_endpoint_and_environment_through():

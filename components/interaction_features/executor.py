@@ -232,11 +232,15 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                              beam.pvalue.AsDict(train_item_rows)).with_outputs(
                                  _STATS, *features.SPLITS))
 
+            # Written as grouped: TFX's WriteSplit would Reshuffle first, one more shuffle of the
+            # largest data in the pipeline (histories); the Trainer shuffles its rows itself.
             for split in features.SPLITS:
                 _ = (per_split[split]
-                     | f"WriteSplit[{split}]" >> write_split.WriteSplit(
-                         artifact_utils.get_split_uri(output_dict[EXAMPLES_KEY], split),
-                         examples_io.FILE_FORMAT))
+                     | f"WriteSplit[{split}]" >> beam.io.WriteToTFRecord(
+                         os.path.join(
+                             artifact_utils.get_split_uri(output_dict[EXAMPLES_KEY], split),
+                             write_split.DEFAULT_TF_RECORD_FILE_NAME),
+                         file_name_suffix=".gz"))
 
             dropped_stats = (assigned[_DROPPED]
                              | "DroppedStat" >> beam.Map(lambda c: (core.NUM_DROPPED_ROWS, c)))

@@ -66,7 +66,7 @@ class SpmTrainer(base_beam_component.BaseBeamComponent):
         """examples: InteractionFeatures' Examples (train split read); catalog: ItemCatalog;
         vocab_sizes: the table budgets B (one model each); model_type: "unigram" or "bpe";
         seed: of the impression sample (and sentencepiece); max_sentences: at most this many
-        training impressions are used (a deterministic hash sample when there are more)."""
+        training impressions are used (a seeded uniform sample when there are more)."""
         sizes = [int(v) if isinstance(v, int) and not isinstance(v, bool) else v
                  for v in vocab_sizes]
         plain = isinstance(seed, int) and isinstance(max_sentences, int)

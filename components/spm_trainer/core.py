@@ -1,7 +1,7 @@
 """SpmTrainer's training logic: parameter checks, the budget rule, catalog parsing, the impression
 sample, unigram seed pieces and train_spm (SentencePiece over Semantic-ID sentences).
 
-Pure: sentencepiece and the standard library only, no TFX, Beam or TensorFlow; executor.py wires
+Pure: sentencepiece, numpy and the standard library only, no TFX, Beam or TensorFlow; executor.py wires
 these functions into Beam. Also the component's channel and exec-property keys (component.py's
 spec and executor.py both take them from here). The method, the symbols and the training choices:
 docs/spm.md.
@@ -9,11 +9,12 @@ docs/spm.md.
 from __future__ import annotations
 
 import collections
-import hashlib
 import io
 import os
 import tempfile
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
 
 from components.spm_trainer import model_proto
 from models.sid.symbols import Codes, is_int, sid_sentence
@@ -111,11 +112,18 @@ def catalog_sentences(catalog: Mapping[bytes, Sequence[int]],
 
 # --- sampling ------------------------------------------------------------------------------------
 
-def sample_key(seed: int, record: bytes) -> int:
-    """A 64-bit hash of (seed, serialized impression): the impressions with the smallest keys
-    are the deterministic sample (same rows + seed -> same sample on any runner)."""
-    h = hashlib.blake2b(record, digest_size=8, key=str(int(seed)).encode("ascii"))
-    return int.from_bytes(h.digest(), "big")
+def sample_counts(counts: Mapping[str, int], max_sentences: int, seed: int) -> Dict[str, int]:
+    """{sentence: impressions} cut to a uniform sample of at most max_sentences impressions
+    without replacement (all of them when there are no more): a seeded multivariate
+    hypergeometric draw over the sentences in sorted order, so the same counts and seed give
+    the same sample on any runner."""
+    total = sum(int(c) for c in counts.values())
+    if total <= max_sentences:
+        return {s: int(c) for s, c in counts.items() if int(c) > 0}
+    sentences = sorted(counts)
+    drawn = np.random.default_rng(int(seed)).multivariate_hypergeometric(
+        np.array([int(counts[s]) for s in sentences], np.int64), int(max_sentences))
+    return {s: int(c) for s, c in zip(sentences, drawn) if c > 0}
 
 
 # --- training ------------------------------------------------------------------------------------

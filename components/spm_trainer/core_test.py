@@ -174,7 +174,7 @@ def test_catalog_parsing():
     assert core.catalog_sentences({b"a": (1, 2)}, 4) == {b"a": sid_symbols.sid_sentence((1, 2), 4)}
 
 
-def test_params_and_sample_key():
+def test_params():
     assert core.validate_params([1024, 512], "unigram", 0, 10) == [512, 1024]
     for bad in ([], [512, 512], [1.5], "512"):
         with pytest.raises(ValueError):
@@ -183,6 +183,17 @@ def test_params_and_sample_key():
         core.validate_params([512], "char", 0, 10)
     with pytest.raises(ValueError, match="max_sentences"):
         core.validate_params([512], "bpe", 0, 0)
-    assert core.sample_key(1, b"row") == core.sample_key(1, b"row")
-    assert core.sample_key(1, b"row") != core.sample_key(2, b"row")
-    assert 0 <= core.sample_key(0, b"x") < 2 ** 64
+
+
+def test_sample_counts_keeps_every_impression_up_to_max_sentences():
+    counts = {"a": 5, "b": 3, "c": 0}
+    assert core.sample_counts(counts, 8, seed=1) == {"a": 5, "b": 3}
+
+
+def test_sample_counts_draws_a_seeded_sample_without_replacement():
+    counts = {f"s{i}": 10 * (i + 1) for i in range(20)}  # 2,100 impressions
+    sample = core.sample_counts(counts, 500, seed=3)
+    assert sum(sample.values()) == 500
+    assert all(0 < c <= counts[s] for s, c in sample.items())
+    assert sample == core.sample_counts(dict(reversed(list(counts.items()))), 500, seed=3)
+    assert sample != core.sample_counts(counts, 500, seed=4)

@@ -3,12 +3,11 @@ spm_summary.json in summary.py (the method: docs/spm.md).
 
 Pipeline (runner-agnostic: no shared local state, every DoFn is picklable):
   catalog.tsv (read with tf.io.gfile in a FlatMap) -> (item_id, SID sentence) -> AsDict side input
-  read Split-train only -> item_id -> ToSentence(catalog) -> (sample key, sentence)
-                                                          -> tagged: item not in catalog (counted)
-  (key, sentence) -> Top.Smallest(max_sentences)   [deterministic sample: smallest hash of
-                                                    (seed, serialized row); one list]
-  list -> TrainAndWrite (ONE process: SentencePiece trains in-process) -> spm_<B>.model/.vocab for
-          every budget B, spm_summary.json                (idempotent: a retry rewrites the same)
+  read Split-train only -> item_id -> Count.PerElement -> {item_id: impressions} (one dict)
+  dict -> TrainAndWrite(catalog) (ONE process): impressions per SID sentence (items not in the
+          catalog counted), the sample (core.sample_counts: at most max_sentences impressions,
+          seeded), SentencePiece in-process -> spm_<B>.model/.vocab for every budget B,
+          spm_summary.json                                (idempotent: a retry rewrites the same)
 """
 from __future__ import annotations
 
@@ -32,7 +31,6 @@ from components import progress
 from models.sid import symbols as sid_symbols
 from schemas import features
 
-_MISSING = "item_not_in_catalog"
 # how many distinct training sentences the tensorflow_text cross-check tokenises (plus every symbol)
 _TF_TEXT_CHECK_SENTENCES = 5_000
 
@@ -61,21 +59,6 @@ def _catalog_entries(path: str, sid_length: int, codebook_size: int):
             if line.strip():
                 item_id, codes = core.parse_catalog_line(line, sid_length)
                 yield item_id, sid_symbols.sid_sentence(codes, codebook_size)
-
-
-class _ToSentence(beam.DoFn):
-    """Train row -> (sample key, SID sentence); rows whose item is not in the catalog are
-    counted on a tagged output."""
-
-    def __init__(self, seed: int):
-        self._seed = seed
-
-    def process(self, record: bytes, catalog: Mapping[bytes, str]):
-        sentence = catalog.get(parse_item_id(record))
-        if sentence is None:
-            yield beam.pvalue.TaggedOutput(_MISSING, 1)
-            return
-        yield core.sample_key(self._seed, record), sentence
 
 
 def train_and_write(sentence_counts: Mapping[str, int], output_uri: str,
@@ -131,10 +114,21 @@ class _TrainAndWrite(beam.DoFn):
                  codebook_size: int, model_type: str, seed: int, max_sentences: int):
         self._args = (output_uri, list(vocab_sizes), sid_length, codebook_size, model_type, seed,
                       max_sentences)
+        self._seed = seed
+        self._max_sentences = max_sentences
 
-    def process(self, sampled: List[Tuple[int, str]], num_train_rows: int, num_missing: int):
-        counts = collections.Counter(sentence for _, sentence in sampled)
-        summary = train_and_write(dict(counts), *self._args, num_train_rows=num_train_rows,
+    def process(self, item_counts: Dict[bytes, int], catalog: Mapping[bytes, str]):
+        sentence_counts: Dict[str, int] = collections.Counter()
+        num_missing = 0
+        for item_id, count in item_counts.items():
+            sentence = catalog.get(item_id)
+            if sentence is None:
+                num_missing += count
+            else:
+                sentence_counts[sentence] += count
+        sampled = core.sample_counts(sentence_counts, self._max_sentences, self._seed)
+        summary = train_and_write(sampled, *self._args,
+                                  num_train_rows=sum(item_counts.values()),
                                   num_rows_item_not_in_catalog=num_missing)
         yield spm_summary.summary_line(summary)
 
@@ -184,17 +178,14 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                     | "ReadTrain" >> beam.io.ReadFromTFRecord(os.path.join(train_uri, "*"))
                     | "Progress" >> beam.ParDo(
                         progress.LogProgress("SpmTrainer", "training rows read")))
-            tagged = rows | "ToSentence" >> beam.ParDo(
-                _ToSentence(seed), beam.pvalue.AsDict(catalog)).with_outputs(
-                    _MISSING, main="sentences")
-            num_rows = rows | "CountRows" >> beam.combiners.Count.Globally()
-            num_missing = tagged[_MISSING] | "CountMissing" >> beam.combiners.Count.Globally()
-            _ = (tagged.sentences
-                 | "Sample" >> beam.combiners.Top.Smallest(max_sentences)
+            _ = (rows
+                 | "ItemIds" >> beam.Map(parse_item_id)
+                 | "ImpressionsPerItem" >> beam.combiners.Count.PerElement()
+                 | "ToDict" >> beam.combiners.ToDict().with_defaults()
                  | "TrainAndWrite" >> beam.ParDo(
                      _TrainAndWrite(output.uri, vocab_sizes, sid_length, codebook_size,
                                     model_type, seed, max_sentences),
-                     beam.pvalue.AsSingleton(num_rows), beam.pvalue.AsSingleton(num_missing))
+                     beam.pvalue.AsDict(catalog))
                  | "Log" >> beam.Map(logging.info))
 
         with tf.io.gfile.GFile(os.path.join(output.uri, SpmModels.SUMMARY_JSON)) as f:

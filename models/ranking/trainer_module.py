@@ -11,20 +11,50 @@ import os
 import tensorflow as tf
 import tensorflow_transform as tft
 from tfx import v1 as tfx
+from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx_bsl.public import tfxio
 
-from models.ranking import signatures
+from models.ranking import inputs, representations, signatures
 from models.ranking.config import RankingConfig
+from models.ranking.model import LABEL_KEY
 from models.ranking.training import load_catalog_embeddings, train_model
 from models.ranking.warmup import write_warmup_requests
 from schemas import artifact_layout, features
 
 
-def _dataset(fn_args, file_pattern, tf_transform_output, batch_size, shuffle):
-    return fn_args.data_accessor.tf_dataset_factory(
-        file_pattern,
-        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, num_epochs=1, shuffle=shuffle),
-        tf_transform_output.transformed_metadata.schema)
+# A split whose model inputs fit in this many bytes (compact, models/ranking/inputs.py) is read
+# once and trained on from memory; a larger one is streamed from the Transform output every epoch.
+IN_MEMORY_MAX_BYTES = 4 << 30
+# Rows per batch when a split is read into memory (no effect on training's batch_size).
+READ_BATCH_SIZE = 8192
+
+
+def _model_schema(schema: schema_pb2.Schema, names) -> schema_pb2.Schema:
+    """The transformed schema cut to `names`: the Transform output also holds every other
+    representation's inputs (all SentencePiece budgets, SIDs, catalog rows), which need not be
+    parsed."""
+    kept = schema_pb2.Schema()
+    kept.CopyFrom(schema)
+    del kept.feature[:]
+    names = set(names)
+    kept.feature.extend(f for f in schema.feature if f.name in names)
+    return kept
+
+
+def _dataset(fn_args, file_pattern, schema, batch_size, shuffle_seed):
+    """The split's batches: from memory when they fit (reshuffled every epoch with
+    shuffle_seed, or in order when it is None), else streamed from the files."""
+    def stream(batch, shuffle):
+        return fn_args.data_accessor.tf_dataset_factory(
+            file_pattern,
+            tfxio.TensorFlowDatasetOptions(batch_size=batch, num_epochs=1, shuffle=shuffle),
+            schema)
+    arrays = inputs.read_into_memory(stream(READ_BATCH_SIZE, False), IN_MEMORY_MAX_BYTES)
+    if arrays is None:
+        logging.info("Trainer: streaming %s (its model inputs pass %d bytes)", file_pattern,
+                     IN_MEMORY_MAX_BYTES)
+        return stream(batch_size, shuffle_seed is not None)
+    return inputs.make_dataset(arrays, batch_size, shuffle_seed)
 
 
 def run_fn(fn_args: tfx.components.FnArgs):
@@ -34,8 +64,12 @@ def run_fn(fn_args: tfx.components.FnArgs):
     # The seed fixes the shuffling order (set before the datasets are built) and, again in
     # train_model, the initialisation.
     tf.keras.utils.set_random_seed(cfg.seed)
-    train_ds = _dataset(fn_args, fn_args.train_files, tf_transform_output, batch_size, True)
-    val_ds = _dataset(fn_args, fn_args.eval_files, tf_transform_output, batch_size, False)
+    schema = _model_schema(tf_transform_output.transformed_metadata.schema,
+                           (LABEL_KEY,) + representations.model_input_keys(
+                               cfg.representation, cfg.item_table_size, cfg.use_history,
+                               cfg.use_user_id))
+    train_ds = _dataset(fn_args, fn_args.train_files, schema, batch_size, cfg.seed)
+    val_ds = _dataset(fn_args, fn_args.eval_files, schema, batch_size, None)
 
     catalog_embeddings = load_catalog_embeddings(fn_args.transform_output)
     model, summary = train_model(cfg, train_ds, val_ds, log_dir=fn_args.model_run_dir,
