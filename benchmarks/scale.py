@@ -103,12 +103,13 @@ def plan_runs(items: Sequence[int], interactions: Sequence[int],
     return runs + [r for r in item_runs if r.num_items > 100_000]
 
 
-def run_config(run: Run, work_dir: str):
+def run_config(run: Run, work_dir: str, synthetic_text: str = "realistic"):
     """The RunConfig of a benchmark run: one model for every size (L=4 x K=256, D=64), a fixed
-    2 RQ-VAE epochs and one ranking epoch, so that only the data size changes."""
+    2 RQ-VAE epochs and one ranking epoch, so that only the data size changes. Item texts are
+    catalog-length by default (data/synthetic.py, text_mode "realistic")."""
     from pipeline.config import RunConfig
     return RunConfig(
-        pipeline_name=f"scale-{run.key}", dataset="synthetic",
+        pipeline_name=f"scale-{run.key}", dataset="synthetic", synthetic_text=synthetic_text,
         output_dir=os.path.join(work_dir, run.key), results_dir=os.path.join(work_dir, run.key,
                                                                               "results"),
         synthetic_num_items=run.num_items, synthetic_num_interactions=run.num_interactions,
@@ -369,7 +370,8 @@ def analyse(state: Dict, runs: Sequence[Run], max_run_minutes: float) -> Dict:
         key: {"status": rs.get("status"), "total_wall_s": round(run_total_s(rs), 1),
               "components": component_table(rs),
               "num_items": rs.get("num_items"), "num_interactions": rs.get("num_interactions"),
-              "runner": rs.get("runner")}
+              "runner": rs.get("runner"), "synthetic_text": rs.get("synthetic_text", "short"),
+              "text_tokens": rs.get("text_tokens")}
         for key, rs in state["runs"].items()}
     results["targets"] = {"exponent_max": TARGET_EXPONENT, "peak_rss_gib_max": TARGET_PEAK_GIB,
                           "multiprocess_speedup_min": TARGET_SPEEDUP}
@@ -427,6 +429,35 @@ def _check(value, ok: bool) -> str:
     return "not measured" if value is None else ("meets the target" if ok else "MISSES the target")
 
 
+def token_length_quantiles(items_csv: str) -> Dict[str, float]:
+    """MiniLM token counts of items.csv's texts (title, year, genres joined as ContentEmbedder
+    joins them; [CLS] and [SEP] included, no truncation): p50, p90, p99, max and mean."""
+    import csv as csv_lib
+
+    import numpy as np
+    from tokenizers import Tokenizer
+
+    from data.synthetic import ITEM_TEXT_FIELDS
+    from models import content_encoder
+    tokenizer = Tokenizer.from_file(
+        content_encoder.default_encoder_sources()[content_encoder.TOKENIZER_FILE])
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    counts: List[int] = []
+    with open(items_csv, newline="", encoding="utf-8") as f:
+        batch: List[str] = []
+        for row in csv_lib.DictReader(f):
+            batch.append(" ".join(row[c] for c in ITEM_TEXT_FIELDS if row.get(c)))
+            if len(batch) == 10_000:
+                counts += [len(e.ids) for e in tokenizer.encode_batch(batch)]
+                batch = []
+        counts += [len(e.ids) for e in tokenizer.encode_batch(batch)] if batch else []
+    a = np.array(counts)
+    p50, p90, p99 = np.percentile(a, [50, 90, 99])
+    return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "max": int(a.max()),
+            "mean": round(float(a.mean()), 1), "items": int(a.size)}
+
+
 def report_markdown(results: Dict, notes: str = "") -> str:
     lines = ["# Scaling report (benchmarks/scale.py)", "",
              f"Machine: {results['machine'].get('description', '?')}. "
@@ -465,7 +496,11 @@ def report_markdown(results: Dict, notes: str = "") -> str:
               "that ran (cache hits excluded).", ""]
     for key, r in results["runs"].items():
         lines += [f"### {key} ({r['num_items']:,} items, {r['num_interactions']:,} interactions, "
-                  f"{r['runner']}): {r['status']}, {r['total_wall_s']:,.0f} s in components", "",
+                  f"{r['runner']}): {r['status']}, {r['total_wall_s']:,.0f} s in components", ""]
+        tokens = r.get("text_tokens")
+        lines += [f"Item texts: {r.get('synthetic_text', 'short')}" + (
+            f"; MiniLM tokens per item p50 {tokens['p50']:.0f}, p90 {tokens['p90']:.0f}, p99 "
+            f"{tokens['p99']:.0f}, max {tokens['max']}" if tokens else "") + ".", "",
                   "| component | wall s | peak RSS GiB |", "|---|---|---|"]
         for comp, c in r["components"].items():
             lines.append(f"| {comp} | {c['wall_s']:,.1f} | {c['peak_rss_gib']:.2f} |")
@@ -509,6 +544,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=DEFAULT_OUT)
     parser.add_argument("--work_dir", default=DEFAULT_WORK)
     parser.add_argument("--max_run_minutes", type=float, default=MAX_RUN_MINUTES)
+    parser.add_argument("--synthetic_text", default="realistic", choices=("short", "realistic"),
+                        help="item texts of the synthetic catalogs (data/synthetic.py text modes)")
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--_stage", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -531,12 +568,14 @@ def main(argv=None) -> int:
             if args.only and run.key not in args.only:
                 continue
             rs = state["runs"].setdefault(run.key, {"stages": {}})
+            if rs.get("synthetic_text", "short") != args.synthetic_text:
+                rs.update(status=None, stages={}, text_tokens=None)  # other texts: measure anew
             rs.update(num_items=run.num_items, num_interactions=run.num_interactions,
-                      runner=run.runner, kind=run.kind)
+                      runner=run.runner, kind=run.kind, synthetic_text=args.synthetic_text)
             if rs.get("status") in ("finished", "over_time_limit"):
                 print(f"[{run.key}] {rs['status']} earlier: skipped", flush=True)
                 continue
-            config = run_config(run, args.work_dir)
+            config = run_config(run, args.work_dir, args.synthetic_text)
             os.makedirs(config.output_dir, exist_ok=True)
             config_path = os.path.join(config.output_dir, "config.json")
             with open(config_path, "w") as f:
@@ -567,6 +606,9 @@ def main(argv=None) -> int:
                     break
             else:
                 rs["status"] = "finished"
+            items_csv = os.path.join(config.prepared_data_dir, "items.csv")
+            if not rs.get("text_tokens") and os.path.isfile(items_csv):
+                rs["text_tokens"] = token_length_quantiles(items_csv)
             save_state(state_path, state)
         state["machine"]["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
         save_state(state_path, state)

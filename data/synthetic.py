@@ -10,6 +10,14 @@ item of one of their topics (by that topic's popularity), otherwise any item by 
 P(label = 1) = sigmoid(TOPIC_WEIGHT * [topic in prefs] + QUALITY_WEIGHT * quality + user bias
 + OFFSET). Timestamps increase over the run, with some ties in the same second.
 
+Texts: `text_mode="short"` (the default) writes the titles above, about 6-8 MiniLM tokens per
+item with year and genres. `text_mode="realistic"` lengthens each title the way a real catalog's
+"title: subtitle by author (publisher)" runs: a subtitle of common words, an author and a
+publisher, with a token count drawn from a log-normal fitted to a 271k-book catalog (p50 ~20,
+p90 ~35, p99 ~60, at most ~70 tokens). The quality word stays the title's first word and the
+extra words come from their own random stream, so the labels, the interactions and every other
+field are the same in both modes.
+
 Interactions are generated in fixed-size chunks and written row by row: memory is O(items +
 users), never O(interactions). Deterministic for a seed (the bad rows use their own stream, so
 the good rows do not depend on `bad_rows`).
@@ -33,6 +41,33 @@ NOUNS = ("River", "Night", "Empire", "Garden", "Stranger", "Machine", "Summer", 
          "Harbor", "Storm", "Kingdom", "Mirror", "Journey", "Station", "Winter", "Island",
          "Promise", "Signal", "Forest", "Voyage", "Echo", "Crown", "Horizon")
 ITEM_TEXT_FIELDS = ("title", "year", "genres")
+
+TEXT_MODES = ("short", "realistic")
+# Realistic texts: the whole text's MiniLM token count (title + year + genres, with [CLS] and
+# [SEP]) ~ lognormal(median TEXT_TOKENS_MEDIAN, sigma TEXT_TOKENS_SIGMA), at most TEXT_TOKENS_MAX:
+# ln(35 / 20) / 1.2816 = 0.437 puts p90 at 35, and p99 lands near 55-60.
+TEXT_TOKENS_MEDIAN = 20.0
+TEXT_TOKENS_SIGMA = 0.437
+TEXT_TOKENS_MAX = 66  # a drawn count; the text adds a few tokens of variance (max ~70)
+# Tokens of the short text before the subtitle is added (quality word, nouns, year, genres,
+# [CLS], [SEP]), on average: the subtitle, author and publisher make up the rest.
+SHORT_TEXT_TOKENS = 9
+# Words that are one MiniLM (uncased WordPiece) token each, so a word count is a token count.
+SUBTITLE_WORDS = (
+    "the", "of", "a", "and", "in", "to", "story", "life", "war", "love", "history", "world",
+    "new", "old", "last", "first", "time", "house", "city", "king", "queen", "man", "woman",
+    "children", "family", "secret", "dark", "light", "long", "road", "home", "heart", "water",
+    "fire", "stone", "blood", "sea", "sky", "land", "north", "south", "east", "west", "great",
+    "little", "american", "english", "british", "modern", "ancient", "guide", "book", "volume",
+    "edition", "collected", "selected", "poems", "essays", "letters", "novel", "tales", "art",
+    "science", "music", "school", "street", "lost", "found", "death", "return", "memory",
+    "between", "after", "before", "under", "against", "beyond", "within", "without", "every")
+AUTHOR_FIRST = ("John", "Mary", "James", "Anne", "David", "Sarah", "Peter", "Helen", "Thomas",
+                "Margaret", "Robert", "Susan", "William", "Laura", "Michael", "Alice")
+AUTHOR_LAST = ("Smith", "Brown", "Wilson", "Taylor", "Johnson", "White", "Martin", "Hall",
+               "Allen", "Young", "King", "Wright", "Scott", "Green", "Baker", "Adams")
+PUBLISHERS = ("Penguin", "Random House", "Harper", "Oxford University Press", "Vintage",
+              "Bantam", "Simon & Schuster", "Ballantine Books", "Scribner", "Knopf")
 
 TOPIC_WEIGHT = 2.0
 QUALITY_WEIGHT = 1.0
@@ -74,6 +109,7 @@ class _World:
     """Latent item and user attributes (O(items + users) memory)."""
 
     def __init__(self, num_users: int, num_items: int, seed: int):
+        self.seed = seed
         rng = np.random.default_rng([seed, 0])
         g = len(GENRES)
         topic_w = np.arange(1, g + 1, dtype=np.float64) ** -0.7
@@ -97,8 +133,24 @@ class _World:
         self.rng_inter = np.random.default_rng([seed, 2])
 
 
-def _item_rows(world: _World, num_items: int) -> Iterator[Tuple[str, str, str, str]]:
+def _realistic_title(title: str, rng: np.random.Generator) -> str:
+    """`title` lengthened to a drawn token count: "title: subtitle by author (publisher)"."""
+    target = min(TEXT_TOKENS_MAX, int(round(TEXT_TOKENS_MEDIAN
+                                            * np.exp(TEXT_TOKENS_SIGMA * rng.standard_normal()))))
+    author = f"{AUTHOR_FIRST[rng.integers(len(AUTHOR_FIRST))]} " \
+             f"{AUTHOR_LAST[rng.integers(len(AUTHOR_LAST))]}"
+    publisher = PUBLISHERS[rng.integers(len(PUBLISHERS))]
+    # ":" "by" author (2) "(" publisher (~2) ")": about 7 tokens besides the subtitle.
+    words = max(0, target - SHORT_TEXT_TOKENS - 7)
+    subtitle = " ".join(SUBTITLE_WORDS[k] for k in rng.integers(0, len(SUBTITLE_WORDS), words))
+    return f"{title}: {subtitle} by {author} ({publisher})" if subtitle else \
+        f"{title} by {author} ({publisher})"
+
+
+def _item_rows(world: _World, num_items: int,
+               text_mode: str = "short") -> Iterator[Tuple[str, str, str, str]]:
     rng = world.rng_items
+    text_rng = np.random.default_rng([world.seed, 4])  # its own stream: other fields unchanged
     octile = np.quantile(world.item_quality, np.linspace(0, 1, len(QUALITY_WORDS) + 1)[1:-1]) \
         if num_items > 1 else np.zeros(len(QUALITY_WORDS) - 1)
     for start in range(0, num_items, _CHUNK):
@@ -112,6 +164,8 @@ def _item_rows(world: _World, num_items: int) -> Iterator[Tuple[str, str, str, s
         for j in range(n):
             i = start + j
             title = " ".join([QUALITY_WORDS[q_word[j]]] + [NOUNS[k] for k in nouns[j, :n_nouns[j]]])
+            if text_mode == "realistic":
+                title = _realistic_title(title, text_rng)
             genres = [GENRES[world.item_topic[i]]]
             for k in extra[j, :n_genres[j] - 1]:
                 if GENRES[k] not in genres:
@@ -162,14 +216,22 @@ def _bad_row(kind: str, line: int) -> Dict[str, str]:
     return row
 
 
-def _params(num_users, num_items, num_interactions, seed, bad_rows) -> Dict:
-    return {"num_users": num_users, "num_items": num_items, "num_interactions": num_interactions,
-            "seed": seed, "bad_rows": bad_rows, "version": _VERSION}
+def _params(num_users, num_items, num_interactions, seed, bad_rows, text_mode) -> Dict:
+    params = {"num_users": num_users, "num_items": num_items,
+              "num_interactions": num_interactions, "seed": seed, "bad_rows": bad_rows,
+              "version": _VERSION}
+    if text_mode != "short":  # the default's marker stays as it was written before text modes
+        params["text_mode"] = text_mode
+    return params
 
 
 def generate_synthetic(out_dir: str, num_users: int, num_items: int, num_interactions: int,
-                       seed: int = 0, bad_rows: int = 0, force: bool = False) -> Dict:
+                       seed: int = 0, bad_rows: int = 0, force: bool = False,
+                       text_mode: str = "short") -> Dict:
     """Writes out_dir/items.csv and out_dir/interactions.csv.
+
+    `text_mode` (TEXT_MODES): "short" titles or "realistic" catalog-length ones (module
+    docstring); only items.csv's title differs between them.
 
     `bad_rows` extra invalid rows (kinds BAD_ROW_KINDS, cycled) are placed at seeded positions
     among the interactions. When the files exist and the marker records the same parameters,
@@ -184,7 +246,10 @@ def generate_synthetic(out_dir: str, num_users: int, num_items: int, num_interac
             raise ValueError(f"generate_synthetic: {name} must be positive, got {v}")
     if bad_rows < 0:
         raise ValueError(f"generate_synthetic: bad_rows must be >= 0, got {bad_rows}")
-    params = _params(num_users, num_items, num_interactions, seed, bad_rows)
+    if text_mode not in TEXT_MODES:
+        raise ValueError(f"generate_synthetic: text_mode must be one of {TEXT_MODES}, "
+                         f"got {text_mode!r}")
+    params = _params(num_users, num_items, num_interactions, seed, bad_rows, text_mode)
     os.makedirs(out_dir, exist_ok=True)
     paths = {"items": os.path.join(out_dir, features.ITEMS_FILE),
              "interactions": os.path.join(out_dir, features.INTERACTIONS_FILE)}
@@ -204,7 +269,7 @@ def generate_synthetic(out_dir: str, num_users: int, num_items: int, num_interac
     with open(tmp["items"], "w", encoding="utf-8", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow((features.ITEM_ID,) + ITEM_TEXT_FIELDS)
-        for row in _item_rows(world, num_items):
+        for row in _item_rows(world, num_items, text_mode):
             w.writerow(row)
 
     total = num_interactions + bad_rows

@@ -99,3 +99,33 @@ def test_idempotent_for_same_params(tmp_path):
 def test_rejects_bad_sizes(tmp_path):
     with pytest.raises(ValueError, match="num_items"):
         _gen(tmp_path, "a", num_items=0)
+
+
+# --- text modes -----------------------------------------------------------------------------------
+
+def _sha256(path):
+    import hashlib
+    return hashlib.sha256(_read(path)).hexdigest()
+
+
+def test_the_default_output_is_unchanged_by_text_modes(tmp_path):
+    # Digests of this call's files before text modes existed (the scale benchmark's old data and
+    # every committed run on synthetic data stay as they were).
+    r = synthetic.generate_synthetic(str(tmp_path / "d"), 50, 300, 2000, seed=7, bad_rows=3)
+    assert _sha256(r["paths"]["items"]) == (
+        "57a0a7612d15f3d4023eee9652622647015058b18e8c79fe958fee5579c5bc57")
+    assert _sha256(r["paths"]["interactions"]) == (
+        "b17bc9f5a7cc98e789d714cb1cf9a426e50a3064565eca60ada01f2ac53a7789")
+
+
+def test_realistic_texts_only_lengthen_the_title(tmp_path):
+    short = _gen(tmp_path, "short")
+    real = _gen(tmp_path, "real", text_mode="realistic")
+    assert _read(short["paths"]["interactions"]) == _read(real["paths"]["interactions"])
+    (_, short_items), (_, real_items) = (fm.read_items(r["paths"]["items"]) for r in (short, real))
+    for (_, a, _), (_, b, _) in zip(short_items, real_items):
+        # The quality word (the label's text signal) is still the first word.
+        assert b["title"].startswith(a["title"] + (":" if ":" in b["title"] else " by "))
+        assert (a[F.ITEM_ID], a["year"], a["genres"]) == (b[F.ITEM_ID], b["year"], b["genres"])
+    with pytest.raises(ValueError, match="text_mode"):
+        _gen(tmp_path, "bad", text_mode="long")

@@ -19,6 +19,7 @@ _RANKING = RankingConfig()
 _RQVAE = RqVaeConfig()
 
 DATASETS = ("ml100k", "ml1m", "synthetic", "csv")
+SYNTHETIC_TEXT_MODES = ("short", "realistic")  # data/synthetic.py TEXT_MODES
 # Default (item_table_size, table_budgets) per dataset; RunConfig takes them when the fields are
 # left None. Every budget is above sid_length x rqvae_codebook_size = 5 x 64 = 320 symbols (a
 # SentencePiece budget must be), and item_table_size is one of the budgets, so the default run
@@ -57,6 +58,9 @@ class RunConfig(JsonConfig):
     synthetic_num_users: int = 300
     synthetic_num_items: int = 200
     synthetic_num_interactions: int = 6000
+    # dataset=synthetic: "short" titles (~8 MiniLM tokens) or "realistic" catalog-length texts
+    # (p50 ~20, p90 ~35 tokens; data/synthetic.py TEXT_MODES); benchmarks/scale.py uses realistic.
+    synthetic_text: str = "short"
     seed: int = 0
 
     # --- where outputs land (git-ignored) --------------------------------------------------
@@ -172,6 +176,8 @@ class RunConfig(JsonConfig):
 
         need(self.dataset in DATASETS, f"dataset must be one of {DATASETS}, got {self.dataset!r}")
         need(self.dataset != "csv" or bool(self.data_dir), "dataset=csv needs data_dir")
+        need(self.synthetic_text in SYNTHETIC_TEXT_MODES,
+             f"synthetic_text must be one of {SYNTHETIC_TEXT_MODES}, got {self.synthetic_text!r}")
         need(self.representation in features.REPRESENTATIONS,
              f"representation must be one of {features.REPRESENTATIONS}, got {self.representation!r}")
         need(self.runner in RUNNERS, f"runner must be one of {RUNNERS}, got {self.runner!r}")

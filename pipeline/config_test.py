@@ -125,3 +125,20 @@ def test_ml1m_trains_with_its_own_batch_and_epochs_unless_given():
     assert (default.batch_size, default.max_epochs) == (512, 20)
     # a config written to JSON and read back keeps the resolved values
     assert RunConfig.from_dict(ml1m.to_dict()) == ml1m
+
+
+def test_synthetic_text_modes_match_the_generator_and_keep_experiment_keys(monkeypatch):
+    from data.synthetic import TEXT_MODES
+    from pipeline.config import SYNTHETIC_TEXT_MODES
+    from pipeline.experiment.results import config_key
+    assert SYNTHETIC_TEXT_MODES == TEXT_MODES
+    with pytest.raises(ValueError, match="synthetic_text"):
+        RunConfig(dataset="synthetic", synthetic_text="long")
+    short = RunConfig(dataset="ml1m")
+    key = config_key(short)
+    assert key != config_key(RunConfig(dataset="ml1m", synthetic_text="realistic"))
+    # The default gives the key of a config without the field (rows recorded before it existed).
+    to_dict = RunConfig.to_dict
+    monkeypatch.setattr(RunConfig, "to_dict", lambda self: {
+        k: v for k, v in to_dict(self).items() if k != "synthetic_text"})
+    assert config_key(short) == key

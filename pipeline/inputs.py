@@ -50,7 +50,7 @@ def prepare_dataset(config: RunConfig) -> str:
                                   num_users=config.synthetic_num_users,
                                   num_items=config.synthetic_num_items,
                                   num_interactions=config.synthetic_num_interactions,
-                                  seed=config.seed)["dir"]
+                                  seed=config.seed, text_mode=config.synthetic_text)["dir"]
     if config.dataset == "csv":
         d = config.data_dir if "://" in config.data_dir else config.prepared_data_dir
         missing = [n for n in (features.ITEMS_FILE, features.INTERACTIONS_FILE)

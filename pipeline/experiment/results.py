@@ -87,6 +87,9 @@ def config_key(base: RunConfig) -> str:
     from models.ranking import tuned
     from pipeline.pipeline import PREPROCESSING_MODULE, TRAINING_MODULE
     d = {k: v for k, v in base.to_dict().items() if k not in _KEY_EXCLUDED}
+    # Added after rows were recorded; at its default it changes nothing, so rows keep their key.
+    if d.get("synthetic_text") == "short":
+        del d["synthetic_text"]
     d["dataset"] = base.dataset_name
     # The settings tuned for this dataset and the code that trains the model (and makes its
     # inputs) change every run too; export code (signatures, warm-up) does not.
