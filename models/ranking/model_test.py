@@ -1,3 +1,4 @@
+import os
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -100,3 +101,28 @@ def test_the_item_prior_of_dense_content_reads_the_same_frozen_table(shared_data
     _, catalog_embeddings = shared_data
     model = training.build_model(cfg(features.DENSE_CONTENT), catalog_embeddings)
     assert model.item_prior.content is model.item_representation.content
+
+
+def _saved_sizes(tmp_path, num_items, dim=64):
+    """(keras_metadata.pb bytes, SavedModel folder bytes) of a dense_content model exported over a
+    catalog of `num_items` content embeddings."""
+    rng = np.random.default_rng(1)
+    data = transformed_batch(8, rng)
+    model = training.build_model(cfg(features.DENSE_CONTENT),
+                                 rng.normal(size=(num_items, dim)).astype(np.float32))
+    model(data)
+    out = str(tmp_path / f"model_{num_items}")
+    model.save(out, save_format="tf")
+    total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs)
+    return os.path.getsize(os.path.join(out, "keras_metadata.pb")), total
+
+
+def test_the_frozen_content_table_is_stored_once_and_not_in_the_keras_metadata(tmp_path):
+    """A Constant initializer would write the whole table into keras_metadata.pb (as text, several
+    times its size); a 270k-item catalog then breaks protobuf's 2 GB limit at export."""
+    small_meta, small_total = _saved_sizes(tmp_path, N_ITEMS)
+    big_items = 5000
+    big_meta, big_total = _saved_sizes(tmp_path, big_items)
+    assert abs(big_meta - small_meta) < 64
+    table_bytes = 4 * big_items * 64
+    assert big_total <= small_total + 1.2 * table_bytes

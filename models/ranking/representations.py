@@ -267,6 +267,21 @@ class SidPrefixNgram(_SidTables):
         return out
 
 
+def frozen_table(emb: np.ndarray) -> tf.keras.layers.Embedding:
+    """A non-trainable Embedding holding `emb` plus one zero row (ids outside the catalog,
+    row -1, and history padding). It is created empty and assigned once built: an initializer's
+    config, the whole table included, would go into the SavedModel's Keras metadata, which a
+    270k-item catalog pushes past protobuf's 2 GB (docs/perf/notes.md)."""
+    rows, dim = emb.shape[0] + 1, emb.shape[1]
+    layer = tf.keras.layers.Embedding(rows, dim, trainable=False, embeddings_initializer="zeros",
+                                      name="frozen_content")
+    with tf.init_scope():  # eager, so the table is never a constant in a traced graph
+        layer.build(tf.TensorShape([None]))
+        layer.embeddings.assign(np.concatenate([emb, np.zeros((1, dim), emb.dtype)])
+                                .astype(np.float32))
+    return layer
+
+
 class DenseContent(ItemRepresentation):
     """dense_content: the frozen content embedding of the item's catalog row through a learned
     projection; no id table (0 rows). The frozen table lives in the model, not in the examples.
@@ -284,11 +299,7 @@ class DenseContent(ItemRepresentation):
             raise ValueError("dense_content needs the catalog's content embeddings")
         self.num_items = emb.shape[0]
         if frozen_content is None:
-            # One extra zero row for ids outside the catalog (row -1) and history padding.
-            table = np.concatenate([emb, np.zeros((1, emb.shape[1]), emb.dtype)]).astype(np.float32)
-            frozen_content = tf.keras.layers.Embedding(
-                table.shape[0], table.shape[1], trainable=False,
-                embeddings_initializer=tf.keras.initializers.Constant(table), name="frozen_content")
+            frozen_content = frozen_table(emb)
         self.content = frozen_content
         self.projection = tf.keras.layers.Dense(options.embedding_dim, name="content_projection")
         self.table_rows = 0

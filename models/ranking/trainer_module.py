@@ -72,8 +72,13 @@ def run_fn(fn_args: tfx.components.FnArgs):
     val_ds = _dataset(fn_args, fn_args.eval_files, schema, batch_size, None)
 
     catalog_embeddings = load_catalog_embeddings(fn_args.transform_output)
-    model, summary = train_model(cfg, train_ds, val_ds, log_dir=fn_args.model_run_dir,
-                                 catalog_embeddings=catalog_embeddings)
+    what = (f"representation {cfg.representation}, table budget {cfg.item_table_size}, "
+            f"{0 if catalog_embeddings is None else catalog_embeddings.shape[0]:,} catalog items")
+    try:
+        model, summary = train_model(cfg, train_ds, val_ds, log_dir=fn_args.model_run_dir,
+                                     catalog_embeddings=catalog_embeddings)
+    except (ValueError, tf.errors.OpError, MemoryError) as e:
+        raise RuntimeError(f"Trainer ({what}): training failed: {type(e).__name__}: {e}") from e
     logging.info("Trainer: %s", json.dumps({k: v for k, v in summary.items() if k != "history"}))
     tf.io.gfile.makedirs(fn_args.model_run_dir)
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, "training_summary.json"), "w") as f:
@@ -91,6 +96,24 @@ def run_fn(fn_args: tfx.components.FnArgs):
         embedding_dim=0 if catalog_embeddings is None else int(catalog_embeddings.shape[1]),
         codebook_size=cfg.codebook_size, spm_model_path=spm_model,
         spm_budget=budget, representation=cfg.representation, num_levels=cfg.num_levels)
-    model.save(fn_args.serving_model_dir, save_format="tf", signatures=sigs)
-    # TF Serving replays these before it reports the model AVAILABLE (and so does semids serve).
-    write_warmup_requests(fn_args.serving_model_dir)
+    export_model(model, fn_args.serving_model_dir, sigs, what)
+
+
+def export_model(model: tf.keras.Model, serving_model_dir: str, sigs, what: str) -> None:
+    """Saves the SavedModel with its warm-up requests (TF Serving replays them before it
+    reports the model AVAILABLE, and so does semids serve). On failure it removes the partial
+    folder and raises a RuntimeError that names the Trainer, `what` it exported, and the cause."""
+    try:
+        model.save(serving_model_dir, save_format="tf", signatures=sigs)
+        write_warmup_requests(serving_model_dir)
+    except Exception as e:  # any failure leaves no half-written model for a Pusher to find
+        if tf.io.gfile.exists(serving_model_dir):
+            tf.io.gfile.rmtree(serving_model_dir)
+        hint = ""
+        if "exceeds maximum protobuf size" in str(e):
+            hint = (" A SavedModel's graph and Keras metadata must stay under protobuf's 2 GB: "
+                    "a large array went into the model's graph or a layer's config instead of "
+                    "a variable.")
+        raise RuntimeError(f"Trainer ({what}): exporting the SavedModel to {serving_model_dir} "
+                           f"failed: {type(e).__name__}: {e}.{hint} The partial model folder "
+                           f"was removed.") from e

@@ -1,7 +1,9 @@
 """The Trainer's input: only the model's features, from memory when they fit, else streamed."""
+import os
 import types
 
 import numpy as np
+import pytest
 import tensorflow as tf
 from tensorflow_metadata.proto.v0 import schema_pb2
 
@@ -52,3 +54,16 @@ def test_a_split_past_the_memory_limit_is_streamed(monkeypatch):
     ds = trainer_module._dataset(fn_args, "train/*", None, batch_size=16, shuffle_seed=3)
     assert calls[-1] == (16, True)
     assert sorted(_epoch(ds)) == list(range(100))
+
+
+def test_a_failed_export_names_the_trainer_and_leaves_no_partial_model(tmp_path):
+    class _Model:
+        def save(self, path, **kwargs):
+            tf.io.gfile.makedirs(os.path.join(path, "variables"))  # half written, then it breaks
+            raise ValueError("Message SavedMetadata exceeds maximum protobuf size of 2GB: 2287978498")
+
+    out = str(tmp_path / "serving_model_dir")
+    with pytest.raises(RuntimeError, match=r"Trainer \(representation dense_content.*2 GB"):
+        trainer_module.export_model(_Model(), out, {}, "representation dense_content, 271,379 "
+                                    "catalog items")
+    assert not os.path.exists(out)
