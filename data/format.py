@@ -520,3 +520,17 @@ def check_header(path: str, table: str, opener=None) -> None:
         parse_items_header(head, name)
     else:
         raise ValueError(f"unknown table {table!r}; expected one of {TABLES}")
+
+
+def count_items(data_dir: str) -> Optional[int]:
+    """items.csv's lines after the header, for a local data_dir; None for a remote one."""
+    if "://" in data_dir:
+        return None
+    lines, last = 0, b""
+    with open(os.path.join(data_dir, features.ITEMS_FILE), "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            lines += chunk.count(b"\n")
+            last = chunk
+    if lines and not last.endswith(b"\n"):
+        lines += 1  # the last line has no newline
+    return max(lines - 1, 0)

@@ -10,6 +10,7 @@ Every read here goes through tf.io.gfile, so data_dir and encoder_dir may be gs:
 import os
 from typing import NamedTuple, Optional, Tuple
 
+from data.format import count_items
 from pipeline.config import DEFAULT_ENCODER_NAME, RunConfig  # noqa: F401 (re-exported)
 from schemas import INTERACTIONS_SCHEMA, features
 
@@ -70,20 +71,6 @@ def items_header(data_dir: str):
     path = os.path.join(data_dir, features.ITEMS_FILE)
     return data_format.parse_items_header(
         data_format.read_header(path, opener=data_format.gfile_open), features.ITEMS_FILE)
-
-
-def count_items(data_dir: str) -> Optional[int]:
-    """items.csv's lines after the header, for a local data_dir; None for a remote one."""
-    if "://" in data_dir:
-        return None
-    lines, last = 0, b""
-    with open(os.path.join(data_dir, features.ITEMS_FILE), "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            lines += chunk.count(b"\n")
-            last = chunk
-    if lines and not last.endswith(b"\n"):
-        lines += 1  # the last line has no newline
-    return max(lines - 1, 0)
 
 
 def prepare_inputs(config: RunConfig) -> PipelineInputs:

@@ -1,7 +1,8 @@
 """RqVaeConfig: what the RQ-VAE Trainer reads from custom_config.
 
 Keys are the RunConfig `rqvae_*` fields without the prefix (num_levels, codebook_size, latent_dim,
-hidden_units, beta, epochs, batch_size, learning_rate, dead_code_window) plus seed and, optionally,
+hidden_units, beta, epochs, batch_size, learning_rate, dead_code_window, min_epochs, patience,
+min_improvement, max_train_items) plus seed and, optionally,
 embedding_dim (otherwise taken from the data). Prefixed keys (rqvae_num_levels, ...) are accepted
 too. Missing keys take the defaults below, which RunConfig's rqvae_* fields take in turn.
 """
@@ -12,7 +13,8 @@ from models.json_config import JsonConfig
 
 _PREFIX = "rqvae_"
 _FIELDS = ("num_levels", "codebook_size", "latent_dim", "hidden_units", "beta", "epochs",
-           "batch_size", "learning_rate", "dead_code_window")
+           "batch_size", "learning_rate", "dead_code_window", "min_epochs", "patience",
+           "min_improvement", "max_train_items")
 
 
 @dataclasses.dataclass
@@ -26,7 +28,18 @@ class RqVaeConfig(JsonConfig):
     latent_dim: int = 64
     hidden_units: Tuple[int, ...] = ()  # () = the paper's 1-layer encoder/decoder
     beta: float = 0.25
-    epochs: int = 200
+    epochs: int = 200  # at most; training stops earlier once the loss stops improving:
+    # after min_epochs, when `patience` epochs in a row did not lower the best reconstruction
+    # loss by min_improvement (relative; models/rqvae/train.py Convergence). Set so that ML-100K
+    # (7 steps an epoch) and ML-1M (16) still train 200 epochs and keep their SIDs (ML-1M would
+    # stop at 173 with patience 20 and 1e-3); a 271k-item catalog (1,060 steps an epoch) stopped
+    # improving after ~3 epochs.
+    min_epochs: int = 20
+    patience: int = 30
+    min_improvement: float = 5e-4
+    # Above this many items the RQ-VAE trains on a seeded sample of them (SemanticIdGen still
+    # encodes every item): memory and epoch time stop growing with the catalog.
+    max_train_items: int = 65_536
     batch_size: int = 256
     learning_rate: float = 1e-3
     dead_code_window: int = 20  # steps a code may go unused before it is reset
@@ -35,7 +48,8 @@ class RqVaeConfig(JsonConfig):
 
     def __post_init__(self):
         self.hidden_units = tuple(int(u) for u in (self.hidden_units or ()))
-        for name in ("num_levels", "codebook_size", "latent_dim", "epochs", "batch_size"):
+        for name in ("num_levels", "codebook_size", "latent_dim", "epochs", "batch_size",
+                     "min_epochs", "patience", "max_train_items"):
             if int(getattr(self, name)) <= 0:
                 raise ValueError(f"RqVaeConfig: {name} must be positive")
 
@@ -49,7 +63,8 @@ class RqVaeConfig(JsonConfig):
                     kwargs[field.name] = cc[key]
         casts = dict(num_levels=int, codebook_size=int, latent_dim=int, epochs=int,
                      batch_size=int, dead_code_window=int, seed=int, beta=float,
-                     learning_rate=float)
+                     learning_rate=float, min_epochs=int, patience=int, min_improvement=float,
+                     max_train_items=int)
         for k, f in casts.items():
             if k in kwargs:
                 kwargs[k] = f(kwargs[k])

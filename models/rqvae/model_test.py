@@ -186,3 +186,33 @@ def test_prefix_cosine_uses_a_seeded_sample_above_the_cap():
     np.testing.assert_allclose(model_lib.prefix_cosine(emb, codes, max_items=50),
                                model_lib.prefix_cosine(emb[rows], codes[rows]), rtol=1e-6)
     assert model_lib.prefix_cosine(emb, codes, max_items=300) == model_lib.prefix_cosine(emb, codes)
+
+
+def test_convergence_stops_after_patience_epochs_without_a_real_improvement():
+    c = train_lib.Convergence(min_epochs=3, patience=2, min_improvement=0.01)
+    # A slow, steady fall (0.6% an epoch) adds up to improvements: it never stops.
+    assert not any(c.update(1.0 * 0.994 ** i) for i in range(50))
+    c = train_lib.Convergence(min_epochs=3, patience=2, min_improvement=0.01)
+    assert [c.update(x) for x in (1.0, 0.5, 0.499, 0.498)] == [False, False, False, True]
+    c = train_lib.Convergence(min_epochs=6, patience=2, min_improvement=0.01)
+    assert [c.update(x) for x in (1.0, 1.0, 1.0, 1.0, 1.0, 1.0)] == [False] * 5 + [True]
+
+
+def test_training_stops_early_and_logs_progress(seeded_training, caplog):
+    import logging
+
+    from components.progress import find_progress_line
+    train = train_lib
+    emb = np.random.default_rng(0).normal(size=(200, 16)).astype(np.float32)
+    cfg = RqVaeConfig(num_levels=2, codebook_size=4, latent_dim=4, epochs=500, batch_size=50,
+                      min_epochs=5, patience=3, min_improvement=0.5)
+    interval, train.PROGRESS_INTERVAL_S = train.PROGRESS_INTERVAL_S, 0.0
+    try:
+        with caplog.at_level(logging.INFO, logger="semids.progress"):
+            summary = train.train_rqvae(emb, cfg).summary
+    finally:
+        train.PROGRESS_INTERVAL_S = interval
+    assert summary["stopped_early"] and summary["epochs"] < 500
+    assert len(summary["losses_per_epoch"]["loss"]) == summary["epochs"]
+    lines = [find_progress_line(r.getMessage()) for r in caplog.records]
+    assert lines and all(lines) and lines[0].startswith("RqVaeTrainer: 50 embeddings")

@@ -1,11 +1,15 @@
 """train_rqvae: trains an RqVae on an in-memory [N, E] array of item embeddings (no TFX).
 
-The catalog is held in memory (N x E float32: 1M items at E=384 is 1.5 GB) and reshuffled every
-epoch; the codebooks are initialised by k-means on the first shuffled batch. RqVae.train_step is
-the step (model.fit works too); the loop here only avoids fit()'s per-epoch overhead.
+The training items are held in memory (at most cfg.max_train_items of the catalog: the Trainer
+module samples them, trainer_module.load_sample) and reshuffled every epoch; the codebooks are initialised by
+k-means on the first shuffled batch. RqVae.train_step is the step (model.fit works too); the loop
+here only avoids fit()'s per-epoch overhead. Training stops at cfg.epochs, or earlier once the
+epoch loss stops improving (`Convergence`), and logs a progress line at least every 30 s.
 """
 import collections
+import logging
 import time
+from typing import Optional
 
 import numpy as np
 import tensorflow as tf
@@ -14,6 +18,44 @@ from models.rqvae import model as model_lib
 from models.rqvae.config import RqVaeConfig
 
 TrainResult = collections.namedtuple("TrainResult", ["model", "summary", "codes"])
+
+PROGRESS_INTERVAL_S = 30.0
+MONITOR = "reconstruction"  # the metric early stopping watches (see Convergence)
+# `semids run` shows this logger's records on the console (components/progress.py: the same name
+# and line format; models/ may not import components/).
+_progress_log = logging.getLogger("semids.progress")
+
+
+class Convergence:
+    """Early stopping on the epoch's reconstruction loss (as Keras' EarlyStopping): stop after
+    min_epochs once `patience` epochs in a row did not lower the best loss by a relative
+    min_improvement. A slow, steady improvement is improvement: the best moves only by more than
+    min_improvement, so small gains add up until they count.
+
+    Not the total loss: its codebook and commitment terms grow while the encoder spreads the
+    latents and reconstruction still improves (ML-100K: the total is lowest at epoch ~40,
+    reconstruction still falls at 200)."""
+
+    def __init__(self, min_epochs: int, patience: int, min_improvement: float):
+        self.min_epochs, self.patience, self.min_improvement = min_epochs, patience, min_improvement
+        self.best = float("inf")
+        self.stale = 0
+        self.epochs = 0
+
+    def update(self, loss: float) -> bool:
+        """Records an epoch's loss; True when training should stop."""
+        self.epochs += 1
+        if loss < self.best * (1.0 - self.min_improvement):
+            self.best, self.stale = loss, 0
+        else:
+            self.stale += 1
+        return self.epochs >= self.min_epochs and self.stale >= self.patience
+
+
+def _progress_line(rows: int, epoch: int, epochs: int, loss: float, elapsed_s: float) -> str:
+    rate = rows / elapsed_s if elapsed_s > 0 else 0.0
+    return (f"RqVaeTrainer: {rows:,} embeddings trained on, epoch {epoch} of at most {epochs}, "
+            f"loss {loss:.5f} (this worker), {rate:,.0f} rows/s, {elapsed_s:,.0f} s elapsed")
 
 
 def build_model(cfg: RqVaeConfig, embedding_dim: int) -> model_lib.RqVae:
@@ -39,9 +81,14 @@ def encode_all(model: model_lib.RqVae, embeddings: np.ndarray, batch_size: int =
     return np.concatenate(codes), np.concatenate(errors)
 
 
+def _loss(model) -> float:
+    return next(float(m.result().numpy()) for m in model.metrics if m.name == "loss")
+
+
 def train_rqvae(embeddings: np.ndarray, cfg: RqVaeConfig, verbose: int = 0,
                 steps_per_epoch=None, summarize: bool = True) -> TrainResult:
-    """Trains for cfg.epochs epochs; returns the model, a JSON-able summary and the catalog's codes.
+    """Trains for at most cfg.epochs epochs (early stopping: `Convergence`); returns the model, a
+    JSON-able summary and the codes of `embeddings`.
 
     steps_per_epoch: None = whole catalog per epoch (a smaller number is for benchmarks).
     summarize: False skips encoding the catalog afterwards (codes None, no catalog statistics).
@@ -66,8 +113,11 @@ def train_rqvae(embeddings: np.ndarray, cfg: RqVaeConfig, verbose: int = 0,
     step_fn.get_concrete_function()
     trace_seconds = time.time() - t_trace
     history = {m.name: [] for m in model.metrics}
-    t1 = time.time()
-    for _ in range(cfg.epochs):
+    convergence = Convergence(cfg.min_epochs, cfg.patience, cfg.min_improvement)
+    stopped_early = False
+    t1 = last_log = time.time()
+    rows_done = 0
+    for epoch in range(1, cfg.epochs + 1):
         order = rng.permutation(n)
         starts = range(0, n, batch_size)
         if steps_per_epoch is not None:
@@ -75,24 +125,36 @@ def train_rqvae(embeddings: np.ndarray, cfg: RqVaeConfig, verbose: int = 0,
         for m in model.metrics:
             m.reset_state()
         for s in starts:
-            step_fn(tf.constant(embeddings[order[s:s + batch_size]]))
+            batch = embeddings[order[s:s + batch_size]]
+            step_fn(tf.constant(batch))
+            rows_done += batch.shape[0]
+            if time.time() - last_log >= PROGRESS_INTERVAL_S:
+                last_log = time.time()
+                _progress_log.info(_progress_line(rows_done, epoch, cfg.epochs,
+                                                  _loss(model), last_log - t1))
         for m in model.metrics:
             history[m.name].append(float(m.result().numpy()))
         if verbose:
             print(f"epoch {len(history['loss'])}: " +
                   " ".join(f"{k}={v[-1]:.4f}" for k, v in history.items()), flush=True)
+        if convergence.update(history[MONITOR][-1]):
+            stopped_early = epoch < cfg.epochs
+            break
     fit_seconds = time.time() - t1
+    epochs_run = len(history["loss"])
     summary = {
         "num_items": int(n),
         "embedding_dim": int(dim),
         "config": cfg.to_dict(),
-        "epochs": int(cfg.epochs),
+        "epochs": int(epochs_run),  # run (cfg.epochs at most)
+        "stopped_early": bool(stopped_early),
+        "best_loss": float(convergence.best),
         "steps": int(model.step.numpy()),
         "losses_per_epoch": history,
         "init_seconds": t_init,  # model build + k-means init
         "trace_seconds": trace_seconds,  # tracing the train step (once)
         "fit_seconds": fit_seconds,
-        "seconds_per_epoch": fit_seconds / cfg.epochs,  # training steps only
+        "seconds_per_epoch": fit_seconds / max(epochs_run, 1),  # training steps only
     }
     codes = None
     if summarize:

@@ -9,7 +9,12 @@ There is no Transform and no schema artifact upstream, so the schema is built he
 FLOAT of fixed shape [E], item_id BYTES); E comes from custom_config `embedding_dim` or from the
 first record. Without a data_accessor (tests, ad-hoc runs) the TFRecords are read with tf.data.
 custom_config: see models/rqvae/config.py (RunConfig rqvae_* fields without the prefix, + seed).
+A catalog above max_train_items trains on a seeded sample of that many items (`load_sample`);
+SemanticIdGen still encodes every item. training_summary.json: num_items (trained on),
+catalog_items, sampled, epochs run, stopped_early, the losses per epoch and the SID statistics
+of the trained-on items.
 """
+import hashlib
 import json
 import logging
 import os
@@ -125,19 +130,63 @@ def load_embeddings(file_patterns: Sequence[str], embedding_dim: int, data_acces
     return item_ids, matrix
 
 
+def count_records(file_patterns: Sequence[str], embedding_dim: int, data_accessor=None) -> int:
+    """The number of item records (one pass over the ids only)."""
+    return sum(len(ids) for ids, _ in _read_batches(file_patterns, embedding_dim, data_accessor,
+                                                    with_embeddings=False))
+
+
+def _hash_unit(item_ids: np.ndarray, seed: int) -> np.ndarray:
+    """A seeded uniform [0, 1) number per item id, from the id alone (not from file order)."""
+    key = int(seed).to_bytes(8, "little", signed=True)
+    return np.fromiter(
+        (int.from_bytes(hashlib.blake2b(bytes(i), digest_size=8, key=key).digest(), "little")
+         for i in item_ids.tolist()), np.float64, len(item_ids)) / 2.0 ** 64
+
+
+def load_sample(file_patterns: Sequence[str], embedding_dim: int, num_items: int,
+                max_items: int, seed: int, data_accessor=None):
+    """(item_ids, embeddings) of a seeded sample of exactly `max_items` of the `num_items`
+    records, sorted by item id. Items are kept by the seeded hash of their id (the smallest
+    max_items values), so the sample does not depend on file or reader order, and memory holds
+    the sample only, however large the catalog."""
+    # Keep a little more than max_items / num_items of the ids while reading (4 sigma of the
+    # binomial count), then cut to exactly max_items by hash value.
+    keep = min(1.0, (max_items + 4.0 * np.sqrt(max_items)) / num_items)
+    ids_kept, units_kept, emb_kept = [], [], []
+    for ids, emb in _read_batches(file_patterns, embedding_dim, data_accessor,
+                                  with_embeddings=True):
+        units = _hash_unit(ids, seed)
+        mask = units < keep
+        ids_kept.append(ids[mask])
+        units_kept.append(units[mask])
+        emb_kept.append(emb[mask])
+    ids, units = np.concatenate(ids_kept), np.concatenate(units_kept)
+    chosen = np.argsort(units, kind="stable")[:max_items]
+    chosen = chosen[np.argsort(ids[chosen], kind="stable")]
+    return ids[chosen], np.concatenate(emb_kept)[chosen]
+
+
 def run_fn(fn_args):
     cfg = RqVaeConfig.from_custom_config(getattr(fn_args, "custom_config", None))
     dim = cfg.embedding_dim or peek_embedding_dim(fn_args.train_files)
-    _, embeddings = load_embeddings(fn_args.train_files, dim,
-                                    getattr(fn_args, "data_accessor", None))
+    accessor = getattr(fn_args, "data_accessor", None)
+    num_items = count_records(fn_args.train_files, dim, accessor)
+    if num_items > cfg.max_train_items:
+        _, embeddings = load_sample(fn_args.train_files, dim, num_items, cfg.max_train_items,
+                                    cfg.seed, accessor)
+    else:
+        _, embeddings = load_embeddings(fn_args.train_files, dim, accessor)
     # sorted by item id (load_embeddings): training depends on the seed only
-    logging.info("RQ-VAE Trainer: %d items x %d, config %s", embeddings.shape[0], dim,
-                 cfg.to_json())
+    logging.info("RQ-VAE Trainer: training on %d of %d items x %d, config %s",
+                 embeddings.shape[0], num_items, dim, cfg.to_json())
     result = train_lib.train_rqvae(embeddings, cfg)
-    summary = result.summary
+    summary = dict(result.summary, catalog_items=int(num_items),
+                   sampled=bool(num_items > cfg.max_train_items))
     logging.info("RQ-VAE Trainer: %s", json.dumps(
-        {k: summary[k] for k in ("num_items", "final_reconstruction_mse",
-                                 "utilisation_per_level", "unique_sid_fraction", "seconds")}))
+        {k: summary[k] for k in ("num_items", "catalog_items", "epochs", "stopped_early",
+                                 "final_reconstruction_mse", "utilisation_per_level",
+                                 "unique_sid_fraction", "seconds")}))
 
     run_dir: Optional[str] = getattr(fn_args, "model_run_dir", None)
     if run_dir:

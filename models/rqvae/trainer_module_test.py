@@ -150,3 +150,23 @@ def test_config_keys_with_or_without_prefix():
     assert (d.num_levels, d.codebook_size, d.latent_dim, d.hidden_units, d.beta, d.epochs,
             d.batch_size, d.learning_rate, d.dead_code_window) == \
         (4, 64, 64, (), 0.25, 200, 256, 1e-3, 20)
+
+
+def test_a_catalog_above_max_train_items_trains_on_a_seeded_sample(embeddings_artifact, tmp_path):
+    art, emb, _ = embeddings_artifact
+    pattern = [os.path.join(art.uri, f"Split-{features.SPLIT_ALL}", "*")]
+    assert trainer_module.count_records(pattern, E) == N
+    ids, got = trainer_module.load_sample(pattern, E, N, 100, seed=0)
+    assert len(ids) == 100 and list(ids) == sorted(ids)
+    rows = [int(i[4:]) for i in ids]
+    np.testing.assert_allclose(got, emb[rows])
+    # The same sample whatever the file order; another seed, another sample.
+    reversed_ids, _ = trainer_module.load_sample(pattern[::-1], E, N, 100, seed=0)
+    assert list(reversed_ids) == list(ids)
+    assert list(trainer_module.load_sample(pattern, E, N, 100, seed=1)[0]) != list(ids)
+
+    fn_args = _fn_args(art, str(tmp_path), custom_config=dict(CUSTOM_CONFIG, max_train_items=100))
+    trainer_module.run_fn(fn_args)
+    with open(os.path.join(fn_args.model_run_dir, trainer_module.SUMMARY_FILE)) as f:
+        summary = json.load(f)
+    assert (summary["num_items"], summary["catalog_items"], summary["sampled"]) == (100, N, True)
