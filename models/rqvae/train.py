@@ -9,7 +9,6 @@ epoch loss stops improving (`Convergence`), and logs a progress line at least ev
 import collections
 import logging
 import time
-from typing import Optional
 
 import numpy as np
 import tensorflow as tf
