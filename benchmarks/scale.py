@@ -516,7 +516,11 @@ NOTES_FILE = "notes.md"  # hand-written reading of the figures, kept next to the
 
 def write_outputs(state: Dict, runs: Sequence[Run], out_dir: str, max_run_minutes: float) -> Dict:
     results = analyse(state, runs, max_run_minutes)
-    with open(os.path.join(out_dir, "results.json"), "w") as f:
+    # Other benchmarks (encoder.py, rqvae.py, spm.py) add their keys to the same file: kept.
+    path = os.path.join(out_dir, "results.json")
+    previous = json.load(open(path)) if os.path.exists(path) else {}
+    results = {**{k: v for k, v in previous.items() if k not in results}, **results}
+    with open(path, "w") as f:
         json.dump(results, f, indent=2, sort_keys=True)
     plot(results, os.path.join(out_dir, "scaling.png"))
     notes_path = os.path.join(out_dir, NOTES_FILE)
