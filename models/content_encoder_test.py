@@ -85,3 +85,62 @@ def test_encoder_batch_padding_truncation_and_norm(encoder):
     a, b, c = encoder.encode(["Toy Story (1995) Animation", "Toy Story 2 (1999) Animation",
                               "Schindler's List (1993) Drama War"])
     assert a @ b > a @ c
+
+
+# --- length-bucketed batching and session options ----------------------------------------------
+
+def test_plan_batches_sorts_by_length_and_keeps_the_padded_token_budget():
+    lengths = [5, 30, 2, 300, 12, 12, 7, 64, 2, 40]
+    batches = content_encoder.plan_batches(lengths, token_budget=64)
+    flat = np.concatenate(batches)
+    assert sorted(flat.tolist()) == list(range(len(lengths)))  # every text once
+    assert [lengths[i] for i in flat] == sorted(lengths)  # by increasing length
+    for b in batches:
+        longest = max(lengths[i] for i in b)
+        assert len(b) * longest <= 64 or len(b) == 1  # a text over the budget goes alone
+    assert [len(b) for b in batches] == [5, 2, 1, 1, 1]
+    assert content_encoder.plan_batches([], 64) == []
+    with pytest.raises(ValueError, match="token_budget"):
+        content_encoder.plan_batches([3], 0)
+
+
+def test_bucketed_encoding_matches_each_text_alone(encoder_dir):
+    """A few dozen texts of mixed lengths (an empty one, one past 256 tokens), in an order that
+    is not by length: every row within 1e-5 of the text encoded on its own, in the input order,
+    whatever the budget, with calls one at a time or several at once."""
+    rng = np.random.default_rng(0)
+    words = ["Toy", "Story", "1995", "Animation", "the", "quiet", "harbour", "of", "Lisbon",
+             "Children's", "Comedy", "by", "Ursula", "K.", "Le", "Guin", "(Penguin)", "Drama"]
+    texts = [" ".join(rng.choice(words, size=int(n))) for n in rng.integers(1, 60, size=34)]
+    texts[5] = ""
+    texts[17] = "word " * 400  # truncated to 256 tokens
+    texts[23] = REFERENCE_TEXT
+    alone = content_encoder.MiniLmEncoder(encoder_dir, num_threads=1, token_budget=1)
+    singles = np.stack([alone.encode([t])[0] for t in texts])
+    for budget, calls in ((64, 3), (content_encoder.DEFAULT_TOKEN_BUDGET, 1)):
+        encoder = content_encoder.MiniLmEncoder(encoder_dir, num_threads=1 if calls > 1 else 2,
+                                                allow_spinning=False, token_budget=budget,
+                                                parallel_calls=calls)
+        got = encoder.encode(texts)
+        assert got.shape == (len(texts), 384) and got.dtype == np.float32
+        assert float(np.max(np.abs(got - singles))) <= 1e-5, budget
+    np.testing.assert_allclose(singles[23, :5], REFERENCE_FIRST, atol=2e-3)
+    with pytest.raises(ValueError, match="token_budget"):
+        content_encoder.MiniLmEncoder(encoder_dir, token_budget=0)
+    with pytest.raises(ValueError, match="parallel_calls"):
+        content_encoder.MiniLmEncoder(encoder_dir, parallel_calls=0)
+
+
+def test_session_options_in_effect_are_read_back(encoder_dir):
+    quiet = content_encoder.MiniLmEncoder(encoder_dir, num_threads=1, allow_spinning=False)
+    options = quiet.options_in_effect()
+    assert (options["intra_op_num_threads"], options["inter_op_num_threads"]) == (1, 1)
+    assert options["execution_mode"] == "ORT_SEQUENTIAL"
+    assert options[content_encoder.INTRA_OP_SPINNING] == "0"
+    assert options[content_encoder.INTER_OP_SPINNING] == "0"
+    default = content_encoder.MiniLmEncoder(encoder_dir, num_threads=2).options_in_effect()
+    assert default["intra_op_num_threads"] == 2
+    assert default[content_encoder.INTRA_OP_SPINNING].startswith("1")  # onnxruntime's default
+    spinning = content_encoder.options_in_effect(
+        content_encoder.session_options(2, allow_spinning=True))
+    assert spinning[content_encoder.INTER_OP_SPINNING] == "1"

@@ -7,8 +7,10 @@ import json
 import os
 from typing import List, Optional, Tuple
 
+from data.format import count_items
 from models.json_config import JsonConfig
 from models.ranking.config import RankingConfig
+from models.rqvae import sizing
 from models.rqvae.config import RqVaeConfig
 from schemas import features
 
@@ -82,14 +84,32 @@ class RunConfig(JsonConfig):
     encoder_dir: Optional[str] = None
     # items.csv columns joined into the embedded text; None: every text column in file order.
     item_text_fields: Optional[List[str]] = None
-    embed_batch_size: int = 64
+    # Texts per bundle handed to the encoder, which sorts each bundle by token count and cuts its
+    # model calls by a padded-token budget (models/content_encoder.py): about a thousand.
+    embed_batch_size: int = 1024
+    # ContentEmbedder's parallelism (pipeline/runners.py content_embedder_plan; docs/perf/
+    # encoder.md). encoder_workers: its worker processes (None: 1, in memory; more need runner
+    # direct_multiprocess, or on Dataflow: SDK harness threads, not measured here).
+    # encoder_threads: threads per worker, each running its own model calls on one onnxruntime
+    # thread, spinning off (None: the cores divided among the workers; a catalog up to 10,000
+    # items with neither set keeps the encoder's defaults, one call at a time).
+    encoder_workers: Optional[int] = None
+    encoder_threads: Optional[int] = None
     # RQ-VAE (models/rqvae/config.py says why these defaults).
     rqvae_num_levels: int = _RQVAE.num_levels
-    rqvae_codebook_size: int = _RQVAE.codebook_size
+    # None: sized to the catalog (models/rqvae/sizing.py): 64 up to 64^(L-1) items, 262,144 at
+    # L = 4, then the smallest K with K^(L-1) >= the items. Resolved when the config is built
+    # (synthetic_num_items, or items.csv's rows for a local dataset=csv; a remote data_dir
+    # keeps 64: set it there for a larger catalog), so a saved config keeps its K.
+    rqvae_codebook_size: Optional[int] = None
     rqvae_latent_dim: int = _RQVAE.latent_dim
     rqvae_hidden_units: Tuple[int, ...] = _RQVAE.hidden_units
     rqvae_beta: float = _RQVAE.beta
-    rqvae_epochs: int = _RQVAE.epochs
+    rqvae_epochs: int = _RQVAE.epochs  # at most: early stopping (models/rqvae/config.py)
+    rqvae_min_epochs: int = _RQVAE.min_epochs
+    rqvae_patience: int = _RQVAE.patience
+    rqvae_min_improvement: float = _RQVAE.min_improvement
+    rqvae_max_train_items: int = _RQVAE.max_train_items  # above: a seeded sample trains
     rqvae_batch_size: int = _RQVAE.batch_size
     rqvae_learning_rate: float = _RQVAE.learning_rate
     rqvae_dead_code_window: int = _RQVAE.dead_code_window  # steps a code may go unused
@@ -163,6 +183,9 @@ class RunConfig(JsonConfig):
         for name in ("batch_size", "max_epochs"):
             if getattr(self, name) is None:
                 setattr(self, name, training.get(name, getattr(_RANKING, name)))
+        if self.rqvae_codebook_size is None:
+            self.rqvae_codebook_size = sizing.codebook_size_for(self.catalog_size_hint(),
+                                                                self.rqvae_num_levels)
         self.item_table_size = int(self.item_table_size)
         self.hidden_units = tuple(int(u) for u in self.hidden_units)
         self.rqvae_hidden_units = tuple(int(u) for u in self.rqvae_hidden_units)
@@ -197,9 +220,19 @@ class RunConfig(JsonConfig):
              f"{self.new_item_fraction} + {self.validation_new_item_fraction}")
         for name in ("history_length", "item_table_size", "user_hash_buckets", "embedding_dim",
                      "batch_size", "max_epochs", "embed_batch_size", "rqvae_num_levels",
-                     "rqvae_codebook_size", "rqvae_latent_dim", "rqvae_epochs", "rqvae_batch_size"):
+                     "rqvae_codebook_size", "rqvae_latent_dim", "rqvae_epochs", "rqvae_batch_size",
+                     "rqvae_min_epochs", "rqvae_patience", "rqvae_max_train_items"):
             need(getattr(self, name) is None or getattr(self, name) > 0,
                  f"{name} must be positive")
+
+        for name in ("encoder_workers", "encoder_threads"):
+            v = getattr(self, name)
+            need(v is None or (isinstance(v, int) and not isinstance(v, bool) and v > 0),
+                 f"{name} must be a positive integer or None, got {v!r}")
+        need(not self.encoder_workers or self.encoder_workers == 1
+             or self.runner in ("direct_multiprocess", "dataflow"),
+             f"encoder_workers={self.encoder_workers} needs runner direct_multiprocess (worker "
+             f"processes on this machine) or dataflow, got runner={self.runner}")
 
     def validate_dataflow_paths(self, needs_encoder: bool = True) -> None:
         """runner=dataflow with the local orchestrator (LocalDagRunner, sqlite MLMD here): the
@@ -246,6 +279,19 @@ class RunConfig(JsonConfig):
                  f"--encoder_dir {base}/encoders/{os.path.basename(os.path.normpath(local))}")
 
     # --- derived ----------------------------------------------------------------------------
+    def catalog_size_hint(self) -> Optional[int]:
+        """The catalog size the RQ-VAE is sized for, where it is known before the run:
+        synthetic_num_items, or items.csv's rows for a local dataset=csv (None otherwise: the
+        MovieLens catalogs are far below 262,144 items)."""
+        if self.dataset == "synthetic":
+            return self.synthetic_num_items
+        if self.dataset == "csv" and self.data_dir and "://" not in self.data_dir:
+            try:
+                return count_items(self.data_dir)
+            except OSError:  # no items.csv yet: prepare_inputs names the missing file
+                return None
+        return None
+
     @property
     def sid_length(self) -> int:
         """Codes per Semantic ID: the RQ-VAE levels plus the collision breaker's code."""

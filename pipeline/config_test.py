@@ -142,3 +142,40 @@ def test_synthetic_text_modes_match_the_generator_and_keep_experiment_keys(monke
     monkeypatch.setattr(RunConfig, "to_dict", lambda self: {
         k: v for k, v in to_dict(self).items() if k != "synthetic_text"})
     assert config_key(short) == key
+
+
+def test_the_codebook_size_is_sized_to_the_catalog_unless_set(tmp_path):
+    assert RunConfig().rqvae_codebook_size == 64  # ML-100K
+    assert RunConfig(dataset="ml1m").rqvae_codebook_size == 64
+    assert RunConfig(dataset="synthetic", synthetic_num_items=270_000).rqvae_codebook_size == 65
+    assert RunConfig(dataset="synthetic", synthetic_num_items=270_000,
+                     rqvae_codebook_size=64).rqvae_codebook_size == 64
+    assert RunConfig(dataset="synthetic", synthetic_num_items=10 ** 6,
+                     rqvae_num_levels=3).rqvae_codebook_size == 1000
+    (tmp_path / "items.csv").write_text("item_id,title\n" + "".join(
+        f"i{i},t\n" for i in range(262_145)))
+    assert RunConfig(dataset="csv", data_dir=str(tmp_path)).rqvae_codebook_size == 65
+    assert RunConfig(dataset="csv", data_dir="gs://b/d").rqvae_codebook_size == 64
+    # A saved config keeps its K, whatever the catalog is now.
+    saved = RunConfig(dataset="synthetic", synthetic_num_items=100).to_dict()
+    assert RunConfig.from_dict(dict(saved, synthetic_num_items=10 ** 6)).rqvae_codebook_size == 64
+
+
+def test_encoder_workers_and_threads_are_validated_and_flags():
+    assert (RunConfig().encoder_workers, RunConfig().encoder_threads) == (None, None)
+    c = RunConfig(runner="direct_multiprocess", encoder_workers=2, encoder_threads=1)
+    assert RunConfig.from_dict(json.loads(c.to_json())) == c
+    assert RunConfig(encoder_workers=1, encoder_threads=3).encoder_threads == 3  # direct: 1 only
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="encoder_threads must be a positive integer"):
+            RunConfig(encoder_threads=bad)
+    with pytest.raises(ValueError, match="encoder_workers must be a positive integer"):
+        RunConfig(runner="direct_multiprocess", encoder_workers=0)
+    with pytest.raises(ValueError, match="encoder_workers=2 needs runner direct_multiprocess"):
+        RunConfig(encoder_workers=2)  # runner=direct: one process
+    parser = cli.argparse.ArgumentParser()
+    cli._add_config_flags(parser)
+    args = parser.parse_args(["--runner", "direct_multiprocess", "--encoder_workers", "2",
+                              "--encoder_threads", "1"])
+    c = cli.config_from_args(args)
+    assert (c.encoder_workers, c.encoder_threads) == (2, 1)

@@ -19,7 +19,8 @@ from models.ranking.config import TUNABLE_FIELDS, RankingConfig
 from models.ranking.tuned import tuned_hparams
 from pipeline.config import REPO_ROOT, RunConfig
 from pipeline.inputs import PipelineInputs, staged_schema
-from pipeline.runners import beam_pipeline_args, item_side_beam_args
+from pipeline.runners import (beam_pipeline_args, content_embedder_plan,
+                              item_side_beam_args)
 from schemas import features
 
 RANKING_DIR = os.path.join(REPO_ROOT, "models", "ranking")
@@ -76,7 +77,8 @@ def rqvae_config(config: RunConfig) -> dict:
     """The RQ-VAE Trainer's custom_config: the RunConfig's rqvae_* fields without the prefix."""
     cfg = {k[len("rqvae_"):]: getattr(config, k) for k in (
         "rqvae_num_levels", "rqvae_codebook_size", "rqvae_latent_dim", "rqvae_beta",
-        "rqvae_epochs", "rqvae_batch_size", "rqvae_learning_rate", "rqvae_dead_code_window")}
+        "rqvae_epochs", "rqvae_batch_size", "rqvae_learning_rate", "rqvae_dead_code_window",
+        "rqvae_min_epochs", "rqvae_patience", "rqvae_min_improvement", "rqvae_max_train_items")}
     cfg["hidden_units"] = list(config.rqvae_hidden_units)
     cfg["seed"] = config.seed
     cfg[fingerprint.CODE_VERSION_KEY] = fingerprint.code_fingerprint(RQVAE_TRAINER_MODULE)
@@ -154,9 +156,15 @@ def create_pipeline(config: RunConfig, inputs: PipelineInputs, *,
         encoder = encoder_importer.outputs["result"]
 
     # Item text -> frozen MiniLM sentence embedding (or the precomputed embedding column).
-    content_embedder = item_side(ContentEmbedder(
+    # Its workers, onnxruntime threads and spinning: runners.content_embedder_plan.
+    encoder_plan = content_embedder_plan(config, inputs.num_items)
+    content_embedder = ContentEmbedder(
         items=item_gen.outputs["examples"], encoder=encoder,
-        text_fields=list(inputs.text_fields), batch_size=config.embed_batch_size))
+        text_fields=list(inputs.text_fields), batch_size=config.embed_batch_size,
+        num_threads=encoder_plan.num_threads, allow_spinning=encoder_plan.allow_spinning,
+        parallel_calls=encoder_plan.parallel_calls)
+    if encoder_plan.beam_args:
+        content_embedder = content_embedder.with_beam_pipeline_args(encoder_plan.beam_args)
     components.append(content_embedder)
 
     # RQ-VAE on the embeddings of every catalog item (content only, no interactions).

@@ -10,9 +10,10 @@
                          their own --setup_file.
 
 The config's beam_args follow the runner's own (Beam takes the last value of a repeated flag).
+ContentEmbedder's workers, onnxruntime threads and spinning: content_embedder_plan.
 """
 import os
-from typing import List, Optional, Sequence
+from typing import List, NamedTuple, Optional, Sequence
 
 from pipeline.config import REPO_ROOT, RunConfig
 
@@ -97,3 +98,61 @@ def item_side_beam_args(config: RunConfig, num_items: Optional[int]) -> List[str
             and num_items <= ITEM_SIDE_IN_PROCESS_MAX_ITEMS):
         return list(IN_PROCESS_ARGS)
     return []
+
+
+def local_cpus() -> int:
+    """The CPUs this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+class EncoderPlan(NamedTuple):
+    """How ContentEmbedder runs the encoder: its Beam args (after the pipeline's), its worker
+    processes on this machine (None: the runner decides), and per worker process the model
+    calls run at once (threads), the onnxruntime threads per call and spinning (None: the
+    encoder's defaults)."""
+    beam_args: List[str]
+    workers: Optional[int]
+    parallel_calls: int
+    num_threads: Optional[int]
+    allow_spinning: Optional[bool]
+
+
+def content_embedder_plan(config: RunConfig, num_items: Optional[int],
+                          cpus: Optional[int] = None) -> EncoderPlan:
+    """ContentEmbedder's parallelism from RunConfig.encoder_workers / encoder_threads
+    (docs/perf/encoder.md).
+
+    direct, direct_multiprocess: encoder_workers worker processes (None: 1), each with
+      encoder_threads threads (None: the cores divided among the workers, at least 1); each
+      thread runs its own model calls on one onnxruntime thread, spinning off. One worker runs
+      in memory (under direct_multiprocess too: its process start-up, ~40 s on the 2-core
+      machine, buys nothing that the threads do not); several are the component's
+      --direct_num_workers of multi_processing (direct_multiprocess only; the executor then
+      spreads the items over them). A catalog up to ITEM_SIDE_IN_PROCESS_MAX_ITEMS items with
+      neither option set keeps the encoder's defaults: one call at a time on the cores (up to 8)
+      with onnxruntime's spinning, as before.
+    dataflow (not measured here): encoder_workers -> --number_of_worker_harness_threads of the
+      component's job (Dataflow runs one SDK process per vCPU, each with that many threads
+      calling the encoder); encoder_threads -> model calls at once per call of the harness, on
+      one onnxruntime thread each. Unset: Dataflow's and the encoder's defaults.
+    portable: encoder_threads as for dataflow; the job service decides the workers."""
+    workers, threads = config.encoder_workers, config.encoder_threads
+    if config.runner in ("direct", "direct_multiprocess"):
+        workers = workers or 1
+        args: List[str] = []
+        if config.runner == "direct_multiprocess":
+            args = (list(IN_PROCESS_ARGS) if workers == 1 else
+                    ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"])
+        small = num_items is not None and num_items <= ITEM_SIDE_IN_PROCESS_MAX_ITEMS
+        if workers == 1 and threads is None and small:
+            return EncoderPlan(args, 1, 1, None, None)
+        threads = threads or max(1, (cpus or local_cpus()) // workers)
+        return EncoderPlan(args, workers, threads, 1, False)
+    args = ([f"--number_of_worker_harness_threads={workers}"]
+            if workers and config.runner == "dataflow" else [])
+    if threads is None and not args:
+        return EncoderPlan([], None, 1, None, None)
+    return EncoderPlan(args, None, threads or 1, 1, False)

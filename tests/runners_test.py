@@ -87,6 +87,72 @@ def test_create_pipeline_runs_a_small_catalogs_item_side_in_one_process(tmp_path
     assert small["InteractionExampleGen"] == "multi_processing"
 
 
+
+def test_content_embedder_plan_sets_workers_threads_and_spinning():
+    from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
+    from pipeline.runners import ITEM_SIDE_IN_PROCESS_MAX_ITEMS, content_embedder_plan
+    big, small = ITEM_SIDE_IN_PROCESS_MAX_ITEMS + 1, ITEM_SIDE_IN_PROCESS_MAX_ITEMS
+
+    def direct_options(config, plan):
+        options = PipelineOptions(beam_pipeline_args(config) + plan.beam_args)
+        return (options.view_as(DirectOptions).direct_running_mode,
+                options.view_as(DirectOptions).direct_num_workers)
+
+    # (beam args, workers, calls at once, onnxruntime threads per call, spinning)
+    # a small catalog with neither option: the encoder's defaults, in one process (as before)
+    assert content_embedder_plan(RunConfig(), 1682, cpus=2) == ([], 1, 1, None, None)
+    multi = RunConfig(runner="direct_multiprocess")
+    plan = content_embedder_plan(multi, small, cpus=2)
+    assert plan[1:] == (1, 1, None, None)
+    assert direct_options(multi, plan) == ("in_memory", 1)
+    # a large catalog: one process in memory, one single-threaded call per core, no spinning
+    for config in (RunConfig(), multi):
+        plan = content_embedder_plan(config, big, cpus=2)
+        assert plan[1:] == (1, 2, 1, False)
+        assert direct_options(config, plan) == ("in_memory", 1)
+    assert content_embedder_plan(multi, None, cpus=8).parallel_calls == 8
+    # the options: worker processes (direct_multiprocess) and threads as given
+    opt = RunConfig(runner="direct_multiprocess", encoder_workers=2, encoder_threads=3)
+    plan = content_embedder_plan(opt, small, cpus=2)
+    assert plan[1:] == (2, 3, 1, False)
+    assert direct_options(opt, plan) == ("multi_processing", 2)
+    assert content_embedder_plan(RunConfig(runner="direct_multiprocess", encoder_workers=2),
+                                 big, cpus=8).parallel_calls == 4
+    assert content_embedder_plan(RunConfig(encoder_threads=2), small, cpus=8)[1:] == (
+        1, 2, 1, False)
+    # Dataflow (not measured here): harness threads per SDK process, calls per harness thread
+    flow = RunConfig(runner="dataflow", encoder_workers=3, encoder_threads=2,
+                     beam_args=list(DATAFLOW_OK))
+    assert content_embedder_plan(flow, None) == (
+        ["--number_of_worker_harness_threads=3"], None, 2, 1, False)
+    assert content_embedder_plan(RunConfig(runner="dataflow", beam_args=list(DATAFLOW_OK)),
+                                 None) == ([], None, 1, None, None)
+
+
+def test_create_pipeline_passes_the_encoder_plan_to_content_embedder(tmp_path):
+    from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
+    from components.content_embedder import core
+    from pipeline import pipeline as pipeline_lib
+    from pipeline.inputs import PipelineInputs
+
+    def embedder(config, num_items):
+        inputs = PipelineInputs(str(tmp_path), str(tmp_path), ("title",), num_items)
+        (c,) = [c for c in pipeline_lib.create_pipeline(
+            config, inputs, items_fingerprint="x").components if c.id == "ContentEmbedder"]
+        options = PipelineOptions(c.executor_spec.beam_pipeline_args).view_as(DirectOptions)
+        return ((options.direct_running_mode, options.direct_num_workers),
+                tuple(c.exec_properties.get(k) for k in (
+                    core.PARALLEL_CALLS_KEY, core.NUM_THREADS_KEY, core.ALLOW_SPINNING_KEY)))
+
+    config = RunConfig(runner="direct_multiprocess", output_dir=str(tmp_path), encoder_workers=2,
+                       encoder_threads=1)
+    assert embedder(config, 50_000) == (("multi_processing", 2), (1, 1, 0))
+    config = RunConfig(runner="direct_multiprocess", output_dir=str(tmp_path), encoder_threads=2)
+    assert embedder(config, 50_000) == (("in_memory", 1), (2, 1, 0))
+    assert embedder(RunConfig(output_dir=str(tmp_path)), 1682) == (
+        ("in_memory", 1), (1, None, None))
+
+
 def test_portable_passes_the_job_endpoint_and_environment_through():
     extra = ["--job_endpoint=localhost:8099", "--environment_type=LOOPBACK"]
     assert _args("portable", extra) == ["--runner=PortableRunner"] + extra

@@ -8,7 +8,9 @@ core.py's docstring).
     embedder = ContentEmbedder(items=item_gen.outputs["examples"],
                                encoder=encoder.outputs["result"],
                                text_fields=config.item_text_fields,  # None: see core.py
-                               batch_size=config.embed_batch_size)
+                               batch_size=config.embed_batch_size,  # texts per bundle
+                               num_threads=1, allow_spinning=False,  # pipeline/runners.py
+                               parallel_calls=2)
     embedder.outputs["embeddings"]  # Examples, split `all`: item_id, embedding, item_text
 
 Items with a precomputed `embedding` feature (items.csv's embedding column) are used as is and
@@ -42,6 +44,12 @@ class ContentEmbedderSpec(ComponentSpec):
         # sorted by name.
         core.TEXT_FIELDS_KEY: ExecutionParameter(type=str),
         core.BATCH_SIZE_KEY: ExecutionParameter(type=int),
+        # onnxruntime threads per model call, spinning (1 / 0), model calls at once per worker
+        # process; absent: the encoder's defaults (one call at a time). pipeline/runners.py
+        # content_embedder_plan sets them from the RunConfig.
+        core.NUM_THREADS_KEY: ExecutionParameter(type=int, optional=True),
+        core.ALLOW_SPINNING_KEY: ExecutionParameter(type=int, optional=True),
+        core.PARALLEL_CALLS_KEY: ExecutionParameter(type=int, optional=True),
         # The executor's code (components/fingerprint.py): a code change reruns it.
         fingerprint.CODE_FINGERPRINT_KEY: ExecutionParameter(type=str),
     }
@@ -62,13 +70,23 @@ class ContentEmbedder(base_beam_component.BaseBeamComponent):
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
 
     def __init__(self, items: types.BaseChannel, encoder: Optional[types.BaseChannel] = None,
-                 text_fields: Optional[Sequence[str]] = None, batch_size: int = 64):
+                 text_fields: Optional[Sequence[str]] = None,
+                 batch_size: int = core.DEFAULT_BATCH_SIZE, num_threads: Optional[int] = None,
+                 allow_spinning: Optional[bool] = None, parallel_calls: Optional[int] = None):
         """items: the items ExampleGen's Examples; encoder: a ContentEncoder channel (required
         unless the items carry precomputed embeddings); text_fields: the features joined into
         the embedded text, in order (None: the default order of core.py); batch_size: texts
-        per encoder call."""
+        per bundle handed to the encoder, which sorts them by length and cuts its model calls
+        by a padded-token budget; num_threads: onnxruntime threads per model call;
+        allow_spinning: onnxruntime thread spinning (False when several workers share the
+        cores); parallel_calls: model calls at once per worker process (threads); None: the
+        encoder's defaults (one call at a time)."""
         if isinstance(batch_size, int):  # not a placeholder / runtime parameter
             batch_size = core.check_batch_size(batch_size)
+        num_threads = core.check_num_threads(num_threads)
+        parallel_calls = core.check_num_threads(parallel_calls, core.PARALLEL_CALLS_KEY)
+        if allow_spinning is not None:
+            allow_spinning = int(bool(allow_spinning))
         if text_fields is None or isinstance(text_fields, (list, tuple)):
             text_fields = core.encode_text_fields(text_fields)
         spec = ContentEmbedderSpec(**{
@@ -76,6 +94,9 @@ class ContentEmbedder(base_beam_component.BaseBeamComponent):
             ENCODER_KEY: encoder,
             core.TEXT_FIELDS_KEY: text_fields,
             core.BATCH_SIZE_KEY: batch_size,
+            core.NUM_THREADS_KEY: num_threads,
+            core.ALLOW_SPINNING_KEY: allow_spinning,
+            core.PARALLEL_CALLS_KEY: parallel_calls,
             fingerprint.CODE_FINGERPRINT_KEY: fingerprint.code_fingerprint(Executor.__module__),
             EMBEDDINGS_KEY: types.Channel(type=standard_artifacts.Examples),
         })

@@ -34,7 +34,11 @@ from schemas import features
 
 # --- exec property keys of the component -------------------------------------------------
 TEXT_FIELDS_KEY = "text_fields"  # JSON list of field names; "" = default order (see above)
-BATCH_SIZE_KEY = "batch_size"
+BATCH_SIZE_KEY = "batch_size"  # texts per bundle handed to the encoder (it buckets by length)
+NUM_THREADS_KEY = "num_threads"  # onnxruntime threads per model call; absent: the encoder's
+ALLOW_SPINNING_KEY = "allow_spinning"  # 1 / 0: onnxruntime spinning; absent: its default (on)
+PARALLEL_CALLS_KEY = "parallel_calls"  # model calls at once per worker process; absent: 1
+DEFAULT_BATCH_SIZE = 1024
 
 SUMMARY_FILE = "embedding_summary.json"
 SOURCE_PRECOMPUTED = "precomputed"
@@ -125,6 +129,10 @@ def _id_text(item_id: Any) -> str:
 def check_embedding(item_id: Any, values: Any, expected_dim: int) -> np.ndarray:
     """float32 vector of `values`, or ValueError naming the item for a wrong dimension or a
     non-finite value (NaN, inf, or beyond float32 range)."""
+    if isinstance(values, np.ndarray) and values.dtype == np.float32:  # the encoder's: fast path
+        vec32 = values.reshape(-1)
+        if vec32.shape[0] == expected_dim and np.isfinite(vec32).all():
+            return vec32
     vec = np.asarray(values, dtype=np.float64).reshape(-1)
     if vec.shape[0] != expected_dim:
         raise ValueError(f"ContentEmbedder: item {_id_text(item_id)!r}: embedding has "
@@ -142,6 +150,26 @@ def check_batch_size(batch_size: Any) -> int:
         raise ValueError(f"ContentEmbedder: batch_size must be a positive integer, got "
                          f"{batch_size!r}")
     return int(batch_size)
+
+
+def check_num_threads(num_threads: Any, name: str = NUM_THREADS_KEY) -> Optional[int]:
+    """None (the encoder's default) or a positive integer."""
+    if num_threads is None:
+        return None
+    if (isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer))
+            or num_threads < 1):
+        raise ValueError(f"ContentEmbedder: {name} must be a positive integer or None, "
+                         f"got {num_threads!r}")
+    return int(num_threads)
+
+
+def parse_allow_spinning(value: Any) -> Optional[bool]:
+    """The allow_spinning exec property (1 / 0, or None: onnxruntime's default) -> bool / None."""
+    if value is None:
+        return None
+    if value not in (0, 1):
+        raise ValueError(f"ContentEmbedder: allow_spinning must be 0, 1 or None, got {value!r}")
+    return bool(value)
 
 
 def make_summary(num_items: int, embedding_dim: int, source: str, encoder_uri: Optional[str],

@@ -53,7 +53,8 @@ def _write_items(uri, examples):
     return write_examples_artifact(uri, {features.SPLIT_ALL: examples})
 
 
-def _run(tmp_path, name, examples, encoder_dir=None, text_fields=None, batch_size=3):
+def _run(tmp_path, name, examples, encoder_dir=None, text_fields=None, batch_size=3,
+         **exec_extra):
     items = _write_items(str(tmp_path / name / "items"), examples)
     inputs = {ITEMS_KEY: [items]}
     if encoder_dir:
@@ -65,7 +66,7 @@ def _run(tmp_path, name, examples, encoder_dir=None, text_fields=None, batch_siz
     os.makedirs(out.uri)
     Executor().Do(inputs, {EMBEDDINGS_KEY: [out]}, {
         core.TEXT_FIELDS_KEY: core.encode_text_fields(text_fields),
-        core.BATCH_SIZE_KEY: batch_size})
+        core.BATCH_SIZE_KEY: batch_size, **exec_extra})
     return out
 
 
@@ -104,8 +105,11 @@ def test_encoder_path(tmp_path, encoder_dir):
                        "text_fields": ["title", "year", "genres"], "num_empty_text": 0}
     assert summary["seconds"] > 0
 
-    # deterministic: another run (other batch size, so other batches) gives the same vectors
-    again, _ = _read(_run(tmp_path, "b", examples[::-1], encoder_dir, batch_size=2))
+    # deterministic: another run (other batch size, so other batches; two single-threaded
+    # calls at once, no spinning) gives the same vectors
+    again, _ = _read(_run(tmp_path, "b", examples[::-1], encoder_dir, batch_size=5,
+                          **{core.NUM_THREADS_KEY: 1, core.ALLOW_SPINNING_KEY: 0,
+                             core.PARALLEL_CALLS_KEY: 2}))
     assert again.keys() == got.keys()
     for item_id in got:
         assert again[item_id][1] == got[item_id][1]
@@ -162,6 +166,16 @@ def test_component_wiring():
     assert c.outputs[EMBEDDINGS_KEY].type == standard_artifacts.Examples
     assert c.exec_properties[core.TEXT_FIELDS_KEY] == '["title", "genres"]'
     assert c.exec_properties[core.BATCH_SIZE_KEY] == 16
+    assert c.exec_properties.get(core.NUM_THREADS_KEY) is None
+    c = ContentEmbedder(items=items, encoder=encoder, num_threads=1, allow_spinning=False,
+                        parallel_calls=2)
+    assert c.exec_properties[core.BATCH_SIZE_KEY] == core.DEFAULT_BATCH_SIZE
+    assert (c.exec_properties[core.NUM_THREADS_KEY], c.exec_properties[core.ALLOW_SPINNING_KEY],
+            c.exec_properties[core.PARALLEL_CALLS_KEY]) == (1, 0, 2)
+    with pytest.raises(ValueError, match="num_threads"):
+        ContentEmbedder(items=items, encoder=encoder, num_threads=0)
+    with pytest.raises(ValueError, match="parallel_calls"):
+        ContentEmbedder(items=items, encoder=encoder, parallel_calls=0)
     c = ContentEmbedder(items=items)  # precomputed embeddings need no encoder
     assert c.exec_properties[core.TEXT_FIELDS_KEY] == ""
     assert ENCODER_KEY not in c.inputs

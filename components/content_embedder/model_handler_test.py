@@ -55,6 +55,19 @@ def test_handler_encodes_a_batch_like_the_encoder(encoder_dir, reference):
     assert list(handler.run_inference([], model)) == []
 
 
+def test_handler_passes_threads_and_spinning_to_the_encoder(encoder_dir, reference):
+    handler = MiniLmModelHandler(encoder_dir, batch_size=1024, num_threads=1,
+                                 allow_spinning=False, parallel_calls=2)
+    assert handler.batch_elements_kwargs() == {"min_batch_size": 1024, "max_batch_size": 1024}
+    model = handler.load_model()
+    assert model.parallel_calls == 2
+    options = model.options_in_effect()
+    assert options["intra_op_num_threads"] == 1
+    assert options["session.intra_op.allow_spinning"] == "0"
+    results = list(handler.run_inference(TEXTS, model))
+    np.testing.assert_allclose(np.stack([r.inference for r in results]), reference, atol=1e-5)
+
+
 def test_a_remote_encoder_is_copied_to_a_temp_folder_then_removed(remote_encoder_dir, reference,
                                                                   monkeypatch, tmp_path):
     assert not os.path.isdir(remote_encoder_dir)

@@ -72,7 +72,7 @@ _KEY_EXCLUDED = ("pipeline_name", "output_dir", "results_dir", "artifact_root", 
                  "direct_num_workers", "beam_args", "enable_cache", "min_auc",
                  "auc_regression_tolerance",
                  "representation", "item_table_size", "use_history", "table_budgets",
-                 "embed_batch_size", "encoder_dir")
+                 "embed_batch_size", "encoder_dir", "encoder_workers", "encoder_threads")
 
 
 def fmt_auc(x, digits=4):
