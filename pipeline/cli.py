@@ -42,8 +42,9 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
                                 metavar="ARG", help="a Beam pipeline argument, repeatable "
                                 "(e.g. --beam_arg=--direct_num_workers=2)")
         elif hint is bool:
+            # `--refresh_sids` alone means true; `--flag false` still sets false.
             parser.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), default=None,
-                                metavar="BOOL")
+                                nargs="?", const=True, metavar="BOOL")
         elif field.name in ("hidden_units", "rqvae_hidden_units", "table_budgets"):
             parser.add_argument(flag, type=lambda s: tuple(int(x) for x in s.split(",") if x),
                                 default=None, metavar="N,N")

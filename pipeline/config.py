@@ -37,6 +37,7 @@ DEFAULT_RUNNERS = {"ml1m": "direct_multiprocess"}
 DEFAULT_TRAINING = {"ml1m": {"batch_size": 2048, "max_epochs": 8}}
 _DEFAULT_TABLE_SIZES = (_RANKING.item_table_size, (512, 1024, 2048, 10_000))
 RUNNERS = ("direct", "direct_multiprocess", "portable", "dataflow")
+RQVAE_MODES = ("train", "reuse")
 DEFAULT_PIPELINE_NAME = "semids"
 # The content encoder's folder name: under <output_dir>/encoders/ when assembled locally.
 DEFAULT_ENCODER_NAME = "all-MiniLM-L6-v2-int8"
@@ -114,6 +115,12 @@ class RunConfig(JsonConfig):
     rqvae_learning_rate: float = _RQVAE.learning_rate
     rqvae_dead_code_window: int = _RQVAE.dead_code_window  # steps a code may go unused
     sid_collision_breaker: bool = True  # one extra code telling apart items with equal SIDs
+    # The SID space (docs/continuous.md): "train" trains the RQ-VAE and codes every item;
+    # "reuse" keeps the last catalog's SIDs, RQ-VAE and SentencePiece models of this pipeline
+    # and codes only new items. refresh_sids: retrain on purpose and report how many existing
+    # items changed SID.
+    rqvae_mode: str = "train"
+    refresh_sids: bool = False
 
     # --- InteractionFeatures: splits and history --------------------------------------------
     eval_fraction: float = 0.2  # last share of interactions by time -> eval
@@ -204,6 +211,10 @@ class RunConfig(JsonConfig):
         need(self.representation in features.REPRESENTATIONS,
              f"representation must be one of {features.REPRESENTATIONS}, got {self.representation!r}")
         need(self.runner in RUNNERS, f"runner must be one of {RUNNERS}, got {self.runner!r}")
+        need(self.rqvae_mode in RQVAE_MODES,
+             f"rqvae_mode must be one of {RQVAE_MODES}, got {self.rqvae_mode!r}")
+        need(not (self.refresh_sids and self.rqvae_mode == "reuse"),
+             "refresh_sids retrains the RQ-VAE: it needs rqvae_mode train, got reuse")
         for name in ("output_dir", "results_dir"):
             # sqlite, the logs and results are written with local file functions: a URL here
             # would make a folder literally named e.g. `gs:`.

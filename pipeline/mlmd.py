@@ -76,6 +76,27 @@ def latest_run_custom_config(config: RunConfig, component: str = "Trainer") -> O
     return json.loads(prop.string_value) if prop is not None and prop.string_value else None
 
 
+def latest_node_output(config: RunConfig, node_id: str, output_key: str):
+    """The newest `output_key` artifact that node `node_id` of this pipeline wrote in any run
+    (what a LatestArtifactStrategy Resolver will resolve), or None (no such artifact, or no
+    metadata store yet)."""
+    if not os.path.exists(config.metadata_path):
+        return None
+    store = open_store(config.metadata_path)
+    ctx = store.get_context_by_type_and_name("node", f"{config.pipeline_name}.{node_id}")
+    if ctx is None:
+        return None
+    executions = store.get_executions_by_context(ctx.id)
+    if not executions:
+        return None
+    ids = sorted({ev.artifact_id for ev in store.get_events_by_execution_ids(
+        [e.id for e in executions]) if ev.type == metadata_store_pb2.Event.OUTPUT
+        and ev.path.steps and ev.path.steps[0].key == output_key})
+    live = [a for a in store.get_artifacts_by_id(ids)
+            if a.state == metadata_store_pb2.Artifact.LIVE]
+    return max(live, key=lambda a: (a.create_time_since_epoch, a.id)) if live else None
+
+
 def tfx_artifact(store, mlmd_artifact) -> "tfx_types.Artifact":
     """An MLMD Artifact proto as the TFX Artifact of its registered type (split_names etc.)."""
     from tfx.types import artifact_utils

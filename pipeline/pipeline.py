@@ -6,6 +6,7 @@ from typing import Any, List, Optional
 import tensorflow_model_analysis as tfma
 from google.protobuf import wrappers_pb2
 from tfx import v1 as tfx
+from tfx.types import standard_artifacts
 
 from components import artifacts, fingerprint
 from components.content_embedder.component import ContentEmbedder
@@ -36,6 +37,10 @@ TRAINER_RUN_FN = "models.ranking.trainer_module.run_fn"
 RQVAE_TRAINER_RUN_FN = "models.rqvae.trainer_module.run_fn"
 # create_pipeline's default metadata_connection_config: sqlite at config.metadata_path.
 LOCAL_SQLITE_METADATA = "local-sqlite"
+# Node ids that Resolvers of later runs look artifacts up by (--rqvae_mode reuse).
+RQVAE_TRAINER_ID = "RqVaeTrainer"
+SEMANTIC_ID_GEN_ID = "SemanticIdGen"
+SPM_TRAINER_ID = "SpmTrainer"
 
 
 def transform_config(config: RunConfig) -> dict:
@@ -113,6 +118,16 @@ def eval_config(config: RunConfig) -> tfma.EvalConfig:
         options=tfma.Options(include_default_metrics=wrappers_pb2.BoolValue(value=False)))
 
 
+def latest_artifact_resolver(node_id: str, artifact_type, producer_id: str, output_key: str):
+    """A Resolver (LatestArtifactStrategy) giving the newest `output_key` artifact that node
+    `producer_id` of this pipeline wrote in any earlier run, whether or not that node is part
+    of this run's pipeline."""
+    return tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestArtifactStrategy,
+        **{output_key: tfx.dsl.Channel(type=artifact_type, producer_component_id=producer_id,
+                                       output_key=output_key)}).with_id(node_id)
+
+
 def create_pipeline(config: RunConfig, inputs: PipelineInputs, *,
                     pipeline_root: Optional[str] = None,
                     metadata_connection_config: Any = LOCAL_SQLITE_METADATA,
@@ -167,21 +182,45 @@ def create_pipeline(config: RunConfig, inputs: PipelineInputs, *,
         content_embedder = content_embedder.with_beam_pipeline_args(encoder_plan.beam_args)
     components.append(content_embedder)
 
-    # RQ-VAE on the embeddings of every catalog item (content only, no interactions).
-    rqvae_trainer = tfx.components.Trainer(
-        **({"run_fn": RQVAE_TRAINER_RUN_FN} if module_paths else
-           {"module_file": RQVAE_TRAINER_MODULE}),
-        examples=content_embedder.outputs["embeddings"],
-        train_args=tfx.proto.TrainArgs(splits=[features.SPLIT_ALL]),
-        eval_args=tfx.proto.EvalArgs(splits=[features.SPLIT_ALL]),
-        custom_config=rqvae_config(config)).with_id("RqVaeTrainer")
-    components.append(rqvae_trainer)
+    reuse = config.rqvae_mode == "reuse"
+    spm_models = None  # SpmTrainer's (below), or the reused ones
+    if reuse:
+        # A frozen SID space: the last RQ-VAE and SentencePiece models of this pipeline.
+        rqvae_resolver = latest_artifact_resolver(
+            "latest_rqvae_resolver", standard_artifacts.Model, RQVAE_TRAINER_ID, "model")
+        spm_resolver = latest_artifact_resolver(
+            "latest_spm_resolver", artifacts.SpmModels, SPM_TRAINER_ID, "spm_models")
+        components += [rqvae_resolver, spm_resolver]
+        rqvae_model = rqvae_resolver.outputs["model"]
+        spm_models = spm_resolver.outputs["spm_models"]
+    else:
+        # RQ-VAE on the embeddings of every catalog item (content only, no interactions).
+        rqvae_trainer = tfx.components.Trainer(
+            **({"run_fn": RQVAE_TRAINER_RUN_FN} if module_paths else
+               {"module_file": RQVAE_TRAINER_MODULE}),
+            examples=content_embedder.outputs["embeddings"],
+            train_args=tfx.proto.TrainArgs(splits=[features.SPLIT_ALL]),
+            eval_args=tfx.proto.EvalArgs(splits=[features.SPLIT_ALL]),
+            custom_config=rqvae_config(config)).with_id(RQVAE_TRAINER_ID)
+        components.append(rqvae_trainer)
+        rqvae_model = rqvae_trainer.outputs["model"]
 
-    # RQ-VAE inference over all items -> ItemCatalog (item -> SID, embedding) + SID report.
+    # The last catalog: its SIDs are kept (reuse), or compared with the new ones (refresh).
+    previous_catalog = None
+    if reuse or config.refresh_sids:
+        catalog_resolver = latest_artifact_resolver(
+            "latest_catalog_resolver", artifacts.ItemCatalog, SEMANTIC_ID_GEN_ID, "catalog")
+        components.append(catalog_resolver)
+        previous_catalog = catalog_resolver.outputs["catalog"]
+
+    # RQ-VAE inference (all items, or only new ones on reuse) -> ItemCatalog (item -> SID,
+    # embedding) + SID report.
     semantic_id_gen = item_side(SemanticIdGen(
-        embeddings=content_embedder.outputs["embeddings"], model=rqvae_trainer.outputs["model"],
+        embeddings=content_embedder.outputs["embeddings"], model=rqvae_model,
         num_levels=config.rqvae_num_levels, codebook_size=config.rqvae_codebook_size,
-        collision_breaker=config.sid_collision_breaker))
+        collision_breaker=config.sid_collision_breaker, sid_mode=config.rqvae_mode,
+        previous_catalog=previous_catalog, spm_models=spm_models
+    ).with_id(SEMANTIC_ID_GEN_ID))
     components.append(semantic_id_gen)
 
     # Interactions: validated rows of interactions.csv, one split `all`.
@@ -214,11 +253,13 @@ def create_pipeline(config: RunConfig, inputs: PipelineInputs, *,
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
     components.append(example_validator)
 
-    # SentencePiece over the SIDs of the training impressions: one model per table budget.
-    spm_trainer = SpmTrainer(
-        examples=examples, catalog=semantic_id_gen.outputs["catalog"],
-        vocab_sizes=list(config.all_table_budgets), seed=config.seed)
-    components.append(spm_trainer)
+    if not reuse:
+        # SentencePiece over the SIDs of the training impressions: one model per table budget.
+        spm_trainer = SpmTrainer(
+            examples=examples, catalog=semantic_id_gen.outputs["catalog"],
+            vocab_sizes=list(config.all_table_budgets), seed=config.seed).with_id(SPM_TRAINER_ID)
+        components.append(spm_trainer)
+        spm_models = spm_trainer.outputs["spm_models"]
 
     # Ids -> the inputs of every representation and budget (id fingerprint, SID codes, catalog
     # row, SentencePiece pieces) for the candidate and every history item; user id hashed.
@@ -227,7 +268,7 @@ def create_pipeline(config: RunConfig, inputs: PipelineInputs, *,
         **({"preprocessing_fn": PREPROCESSING_FN} if module_paths else
            {"module_file": PREPROCESSING_MODULE}),
         catalog=semantic_id_gen.outputs["catalog"],
-        spm_models=spm_trainer.outputs["spm_models"],
+        spm_models=spm_models,
         splits_config=tfx.proto.SplitsConfig(
             analyze=[features.TRAIN], transform=list(features.SPLITS)),
         # No pre-/post-transform statistics: nothing reads them (StatisticsGen + the validator

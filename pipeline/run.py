@@ -264,6 +264,24 @@ def run_pipeline(config: RunConfig, quiet: bool = False, verbose: bool = False) 
             return _run(config, console, log_path)
 
 
+def check_reuse(config: RunConfig) -> None:
+    """--rqvae_mode reuse needs an RQ-VAE and a catalog from an earlier run of this pipeline
+    (otherwise its Resolvers come back empty and TFX would skip the item side quietly)."""
+    if config.rqvae_mode != "reuse":
+        return
+    from pipeline import mlmd
+    from pipeline.pipeline import RQVAE_TRAINER_ID, SEMANTIC_ID_GEN_ID, SPM_TRAINER_ID
+    missing = [what for what, node, key in (
+        ("RQ-VAE", RQVAE_TRAINER_ID, "model"), ("catalog", SEMANTIC_ID_GEN_ID, "catalog"),
+        ("SentencePiece models", SPM_TRAINER_ID, "spm_models"))
+        if mlmd.latest_node_output(config, node, key) is None]
+    if missing:
+        raise ValueError(
+            f"--rqvae_mode reuse: pipeline '{config.pipeline_name}' has no earlier "
+            f"{', '.join(missing)} to reuse (metadata {config.metadata_path}); run it once with "
+            "--rqvae_mode train first")
+
+
 def _run(config: RunConfig, console: Optional[Console], log_path: Optional[str]) -> dict:
     if console:
         console.line(f"semids: running pipeline '{config.pipeline_name}' on {config.dataset_name} "
@@ -276,6 +294,7 @@ def _run(config: RunConfig, console: Optional[Console], log_path: Optional[str])
     from pipeline.inputs import prepare_inputs
 
     start = time.time()
+    check_reuse(config)
     inputs = prepare_inputs(config)
     if console:
         console.line(f"  [{time.strftime('%H:%M:%S')}] {'prepare_inputs':<32} done in "

@@ -19,14 +19,19 @@ class ItemCatalog:
                      rows 0..N-1 (Transform builds its lookups from this file)
     embeddings.npy   float32 [N, E], row-aligned with catalog.tsv
     metadata.json    num_items, num_levels (RQ-VAE levels L), sid_length (L+1 with the breaker,
-                     else L), codebook_size, embedding_dim, collision_breaker
+                     else L), codebook_size, embedding_dim, collision_breaker, and `sid_space`:
+                     the mode (train | reuse), the MLMD id, URI and sha256 of the RQ-VAE (and of
+                     the reused catalog and SentencePiece models), new items, changed SIDs, drift
     items/           gzipped TFRecord tf.Examples (item_id, semantic_id, semantic_id_str,
                      embedding, item_text) for Beam consumers
+    reconstruction_errors.npy  float32 [N], row-aligned: the RQ-VAE's reconstruction error of
+                     each item when it was coded (a frozen SID space keeps it: the drift signal)
     """
     CATALOG_TSV = "catalog.tsv"
     EMBEDDINGS_NPY = "embeddings.npy"
     METADATA_JSON = "metadata.json"
     ITEMS_DIR = "items"
+    RECONSTRUCTION_ERRORS_NPY = "reconstruction_errors.npy"
 
 
 class SidReport:

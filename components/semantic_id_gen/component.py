@@ -17,7 +17,7 @@ encode signatures of schemas/features.py).
 """
 from __future__ import annotations
 
-from typing import Union
+from typing import Optional, Union
 
 from tfx import types
 from tfx.dsl.components.base import base_beam_component
@@ -27,7 +27,7 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 from tfx.types.system_executions import Process
 
 from components import fingerprint
-from components.artifacts import ItemCatalog, SidReport
+from components.artifacts import ItemCatalog, SidReport, SpmModels
 from components.semantic_id_gen import core
 from components.semantic_id_gen.executor import Executor
 
@@ -39,12 +39,18 @@ class SemanticIdGenSpec(ComponentSpec):
         core.COLLISION_BREAKER_KEY: ExecutionParameter(type=bool),
         core.NUM_LEVELS_KEY: ExecutionParameter(type=int),
         core.CODEBOOK_SIZE_KEY: ExecutionParameter(type=int),
+        core.SID_MODE_KEY: ExecutionParameter(type=str, optional=True),
         # The executor's code (components/fingerprint.py): a code change reruns it.
         fingerprint.CODE_FINGERPRINT_KEY: ExecutionParameter(type=str),
     }
     INPUTS = {
         core.EMBEDDINGS_KEY: ChannelParameter(type=standard_artifacts.Examples),
         core.MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
+        # The last catalog of this pipeline (a Resolver): its SIDs are kept in "reuse" mode and
+        # compared with the new ones on a refresh.
+        core.PREVIOUS_CATALOG_KEY: ChannelParameter(type=ItemCatalog, optional=True),
+        # The reused SentencePiece models, for the catalog's lineage only.
+        core.SPM_MODELS_KEY: ChannelParameter(type=SpmModels, optional=True),
     }
     OUTPUTS = {
         core.CATALOG_KEY: ChannelParameter(type=ItemCatalog),
@@ -61,11 +67,20 @@ class SemanticIdGen(base_beam_component.BaseBeamComponent):
 
     def __init__(self, embeddings: types.BaseChannel, model: types.BaseChannel, *,
                  num_levels: Union[int, types.Property], codebook_size: Union[int, types.Property],
-                 collision_breaker: Union[bool, types.Property] = True):
+                 collision_breaker: Union[bool, types.Property] = True,
+                 sid_mode: str = "train",
+                 previous_catalog: Optional[types.BaseChannel] = None,
+                 spm_models: Optional[types.BaseChannel] = None):
         """embeddings: ContentEmbedder's Examples (split `all`); model: the RQ-VAE Trainer's
         Model; num_levels / codebook_size: the RQ-VAE's L and K (as in RunConfig; checked
         against the codes it gives); collision_breaker: append the TIGER collision-breaker
-        code (SIDs of L + 1 codes, all distinct) or keep the L codes."""
+        code (SIDs of L + 1 codes, all distinct) or keep the L codes; sid_mode: "train" codes
+        every item, "reuse" keeps `previous_catalog`'s SIDs and codes only new items (the model
+        is then the RQ-VAE that coded that catalog); previous_catalog alone in "train" mode
+        reports how many existing items changed SID; spm_models: recorded in the lineage."""
+        if sid_mode not in core.SID_MODES:
+            raise ValueError(f"SemanticIdGen: sid_mode must be one of {core.SID_MODES}, "
+                             f"got {sid_mode!r}")
         if isinstance(num_levels, int) and isinstance(codebook_size, int):
             core.validate_params(num_levels, codebook_size)
         if isinstance(collision_breaker, (bool, int)):
@@ -76,6 +91,9 @@ class SemanticIdGen(base_beam_component.BaseBeamComponent):
             core.COLLISION_BREAKER_KEY: collision_breaker,
             core.NUM_LEVELS_KEY: num_levels,
             core.CODEBOOK_SIZE_KEY: codebook_size,
+            core.SID_MODE_KEY: sid_mode,
+            core.PREVIOUS_CATALOG_KEY: previous_catalog,
+            core.SPM_MODELS_KEY: spm_models,
             fingerprint.CODE_FINGERPRINT_KEY: fingerprint.code_fingerprint(Executor.__module__),
             core.CATALOG_KEY: types.Channel(type=ItemCatalog),
             core.SID_REPORT_KEY: types.Channel(type=SidReport),

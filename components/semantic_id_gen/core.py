@@ -40,6 +40,15 @@ SID_REPORT_KEY = "sid_report"
 COLLISION_BREAKER_KEY = "collision_breaker"
 NUM_LEVELS_KEY = "num_levels"
 CODEBOOK_SIZE_KEY = "codebook_size"
+# The SID space (--rqvae_mode): "train" codes every item with a freshly trained RQ-VAE; "reuse"
+# keeps the previous catalog's SIDs and codes only new items with the previous RQ-VAE.
+SID_MODE_KEY = "sid_mode"
+SID_MODES = ("train", "reuse")
+PREVIOUS_CATALOG_KEY = "previous_catalog"  # optional: the last catalog (reuse; refresh_sids)
+SPM_MODELS_KEY = "spm_models"  # optional: the reused SentencePiece models (lineage only)
+# A frozen RQ-VAE whose mean reconstruction error on new items passes this multiple of its
+# error on the existing ones warns that a refresh is due (docs/continuous.md).
+DRIFT_WARN_RATIO = 1.5
 
 # --- metadata.json keys -------------------------------------------------------------------------
 NUM_ITEMS = "num_items"
@@ -49,6 +58,7 @@ CODEBOOK_SIZE = "codebook_size"
 EMBEDDING_DIM = "embedding_dim"
 COLLISION_BREAKER = "collision_breaker"
 MAX_BREAKER_CODE = "max_breaker_code"  # largest collision-breaker code given (0: none needed)
+SID_SPACE = "sid_space"  # where the SIDs come from: mode, model lineage, new items, drift
 METADATA_KEYS = (NUM_ITEMS, NUM_LEVELS, SID_LENGTH, CODEBOOK_SIZE, EMBEDDING_DIM,
                  COLLISION_BREAKER, MAX_BREAKER_CODE)
 
@@ -166,6 +176,89 @@ def break_collisions(codes_by_item: Union[Mapping[IdLike, Sequence[int]],
     for codes, ids in groups.items():
         out.update(group_semantic_ids(codes, ids, collision_breaker))
     return out
+
+
+def extend_semantic_ids(previous: Mapping[IdLike, Sequence[int]],
+                        new_codes: Union[Mapping[IdLike, Sequence[int]],
+                                         Iterable[Tuple[IdLike, Sequence[int]]]],
+                        num_levels: int, collision_breaker: bool = True) -> Dict[bytes, Codes]:
+    """item_id -> semantic_id of a grown catalog whose SID space is frozen (`--rqvae_mode
+    reuse`): every item of `previous` (the last catalog's semantic_ids) keeps its semantic_id
+    exactly, and is not coded again; each new item gets its L codes from the frozen RQ-VAE and,
+    with the breaker, the next free breaker code of its group: new items of a group take the
+    codes after the largest that group holds, in item-id order. ValueError on a new item that is
+    already in `previous`, or on a repeated new item."""
+    out: Dict[bytes, Codes] = {as_bytes(i): tuple(int(c) for c in sid)
+                               for i, sid in previous.items()}
+    next_free: Dict[Codes, int] = collections.defaultdict(int)
+    if collision_breaker:
+        for sid in out.values():
+            base = sid[:num_levels]
+            next_free[base] = max(next_free[base], int(sid[num_levels]) + 1)
+    pairs = new_codes.items() if isinstance(new_codes, Mapping) else new_codes
+    groups: Dict[Codes, List[bytes]] = collections.defaultdict(list)
+    for item_id, codes in pairs:
+        b = as_bytes(item_id)
+        if b in out:
+            raise ValueError(f"SemanticIdGen: new item {show_id(b)} is already in the previous "
+                             "catalog; its Semantic ID is frozen there")
+        groups[tuple(int(c) for c in codes)].append(b)
+    for base, ids in groups.items():
+        for n, (item_id, sid) in enumerate(group_semantic_ids(base, ids, collision_breaker)):
+            out[item_id] = base + (next_free[base] + n,) if collision_breaker else sid
+    return out
+
+
+def changed_semantic_ids(previous: Mapping[IdLike, Sequence[int]],
+                         current: Mapping[IdLike, Sequence[int]]) -> Tuple[int, int]:
+    """(items of `previous` still in the catalog whose semantic_id differs in `current`, items
+    of `previous` still in the catalog): what a `--refresh_sids` run reports."""
+    cur = {as_bytes(i): tuple(int(c) for c in s) for i, s in current.items()}
+    kept = [(as_bytes(i), tuple(int(c) for c in s)) for i, s in previous.items()
+            if as_bytes(i) in cur]
+    return sum(1 for i, s in kept if cur[i] != s), len(kept)
+
+
+def reconstruction_drift(existing_errors: Sequence[float], new_errors: Sequence[float],
+                         warn_ratio: float) -> Dict:
+    """The drift signal of a frozen RQ-VAE: mean and p95 of its reconstruction error on the new
+    items and on the existing ones, their ratios (new / existing) and whether the mean ratio
+    passes `warn_ratio` (a refresh is due). Ratios are None when either side is empty."""
+    def stats(values):
+        a = np.asarray(values, dtype=np.float64)
+        a = a[np.isfinite(a)]
+        if not a.size:
+            return None, None
+        return float(a.mean()), float(np.percentile(a, 95))
+
+    (e_mean, e_p95), (n_mean, n_p95) = stats(existing_errors), stats(new_errors)
+
+    def ratio(a, b):
+        return None if a is None or not b else a / b
+
+    mean_ratio = ratio(n_mean, e_mean)
+    return {"num_existing": len(existing_errors), "num_new": len(new_errors),
+            "existing_mean": e_mean, "existing_p95": e_p95, "new_mean": n_mean, "new_p95": n_p95,
+            "mean_ratio": mean_ratio, "p95_ratio": ratio(n_p95, e_p95), "warn_ratio": warn_ratio,
+            "refresh_due": bool(mean_ratio is not None and mean_ratio > warn_ratio)}
+
+
+def sid_space_line(sid_space: Mapping) -> str:
+    """The log line of a run that had a previous catalog."""
+    drift = sid_space.get("drift") or {}
+    ratio = drift.get("mean_ratio")
+    return (f"SemanticIdGen ({sid_space['mode']}): {sid_space.get('new_items', 0):,} new items, "
+            f"{sid_space.get('sid_changed', 0):,} of {sid_space.get('existing_items', 0):,} "
+            f"existing items changed SID; reconstruction error new / existing "
+            f"{'n/a' if ratio is None else f'{ratio:.2f}'} (mean)")
+
+
+def drift_warning(drift: Mapping) -> str:
+    return (f"SemanticIdGen: the frozen RQ-VAE reconstructs the new items {drift['mean_ratio']:.2f}x"
+            f" worse than the existing ones (mean {drift['new_mean']:.4g} vs "
+            f"{drift['existing_mean']:.4g}; p95 {drift['new_p95']:.4g} vs "
+            f"{drift['existing_p95']:.4g}), above {drift['warn_ratio']}x: a refresh of the "
+            "Semantic IDs is due (run with --refresh_sids)")
 
 
 def check_unique_ids(sorted_ids: Sequence[bytes]) -> None:

@@ -123,3 +123,42 @@ def test_summary_line():
                                   duplicate_sids_after_breaker=0, collision_breaker=True))
     assert line == ("SemanticIdGen: 1,682 items, 4 levels x 64 codes, level-1 utilisation 92%, "
                     "3 collisions (6 items, largest group 2), 0 duplicates after breaker")
+
+
+def test_extend_keeps_every_previous_sid_and_gives_new_items_the_next_free_breaker_code():
+    previous = {b"a": (1, 2, 0), b"b": (1, 2, 1), b"c": (3, 4, 0), b"d": (5, 5, 2)}
+    new = {b"z": (1, 2), b"e": (1, 2), b"f": (7, 7), b"g": (5, 5)}
+    sids = core.extend_semantic_ids(previous, new, num_levels=2)
+    for item_id, sid in previous.items():
+        assert sids[item_id] == sid  # frozen, byte for byte
+    # group (1, 2) held breaker codes 0-1: new items take 2, 3 in item-id order
+    assert sids[b"e"] == (1, 2, 2) and sids[b"z"] == (1, 2, 3)
+    assert sids[b"f"] == (7, 7, 0)  # a new group starts at 0
+    assert sids[b"g"] == (5, 5, 3)  # past the largest code the group holds, not its count
+    assert len(set(sids.values())) == len(sids)
+
+
+def test_extend_without_breaker_and_its_errors():
+    sids = core.extend_semantic_ids({"a": (1, 2)}, {"b": (1, 2)}, num_levels=2,
+                                    collision_breaker=False)
+    assert sids == {b"a": (1, 2), b"b": (1, 2)}
+    with pytest.raises(ValueError, match="'a' is already in the previous catalog"):
+        core.extend_semantic_ids({"a": (1, 2, 0)}, {"a": (1, 2)}, num_levels=2)
+    with pytest.raises(ValueError, match="more than once"):
+        core.extend_semantic_ids({}, [("x", (1, 2)), ("x", (1, 2))], num_levels=2)
+
+
+def test_changed_semantic_ids_counts_only_items_still_in_the_catalog():
+    previous = {"a": (1, 2, 0), "b": (1, 2, 1), "gone": (3, 3, 0)}
+    current = {"a": (1, 2, 0), "b": (1, 3, 0), "new": (9, 9, 0)}
+    assert core.changed_semantic_ids(previous, current) == (1, 2)
+
+
+def test_reconstruction_drift_ratio_and_warning():
+    d = core.reconstruction_drift([1.0] * 20, [3.0] * 5, warn_ratio=1.5)
+    assert d["mean_ratio"] == pytest.approx(3.0) and d["p95_ratio"] == pytest.approx(3.0)
+    assert d["refresh_due"] and d["num_new"] == 5
+    quiet = core.reconstruction_drift([1.0, 2.0], [1.2], warn_ratio=1.5)
+    assert not quiet["refresh_due"]
+    none = core.reconstruction_drift([1.0], [], warn_ratio=1.5)
+    assert none["mean_ratio"] is None and not none["refresh_due"]

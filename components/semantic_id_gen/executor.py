@@ -11,7 +11,13 @@ on each worker by tfx_bsl's RunInference):
         -> GroupByKey(codes) -> collision breaker per group -> CatalogRow  [small rows]
   rows -> ToList -> WriteCatalog (one worker: catalog.tsv, metadata.json, and, reading the
           embeddings split again from its URI, embeddings.npy (streamed to a local scratch file
-          row by row, then copied) and items/ (gzipped TFRecords); sid_report.json/.md/.png)
+          row by row, then copied), reconstruction_errors.npy and items/ (gzipped TFRecords);
+          sid_report.json/.md/.png)
+With sid_mode "reuse" (a frozen SID space) the items already in the previous catalog skip the
+model: only new items are coded, and instead of the GroupByKey one worker keeps every previous
+SID and gives each new item the next free breaker code of its group (core.extend_semantic_ids).
+Afterwards the executor adds `sid_space` (lineage, new items, changed SIDs, drift) to
+metadata.json and sid_report.json.
 
 Memory: the one worker holds the small rows (~0.4 KB an item) and at most COSINE_MAX_ITEMS
 embeddings for the report, never the [N, E] matrix, so 1M items x 384-d fit in well under 4 GiB.
@@ -272,6 +278,11 @@ def write_catalog_and_report(rows: List[CatalogRow], embeddings_uri: str, catalo
         _write(os.path.join(catalog_uri, ItemCatalog.CATALOG_TSV), core.catalog_tsv(ids, sids))
         tf.io.gfile.copy(npy.path, os.path.join(catalog_uri, ItemCatalog.EMBEDDINGS_NPY),
                          overwrite=True)
+        errors_path = os.path.join(scratch, ItemCatalog.RECONSTRUCTION_ERRORS_NPY)
+        np.save(errors_path, np.asarray([r.reconstruction_error for r in rows], np.float32))
+        tf.io.gfile.copy(errors_path,
+                         os.path.join(catalog_uri, ItemCatalog.RECONSTRUCTION_ERRORS_NPY),
+                         overwrite=True)
         metadata = core.make_metadata(n, num_levels, codebook_size, npy.d, collision_breaker,
                                       sids)
         _write(os.path.join(catalog_uri, ItemCatalog.METADATA_JSON),
@@ -300,6 +311,114 @@ class _WriteCatalogAndReport(beam.DoFn):
     def process(self, rows: List[CatalogRow]):
         report = write_catalog_and_report(rows, *self._args)
         yield core.summary_line(report)
+
+
+# --- a frozen SID space (sid_mode "reuse") -------------------------------------------------------
+
+def read_catalog_sids(catalog_uri: str) -> Dict[bytes, core.Codes]:
+    """item_id -> semantic_id of a catalog's catalog.tsv, in row order."""
+    out: Dict[bytes, core.Codes] = {}
+    with tf.io.gfile.GFile(os.path.join(catalog_uri, ItemCatalog.CATALOG_TSV), "rb") as f:
+        for line in f:
+            item_id, _, sid = line.rstrip(b"\n").split(b"\t")
+            out[item_id] = tuple(int(c) for c in sid.split(features.SID_SEPARATOR.encode()))
+    return out
+
+
+def read_catalog_errors(catalog_uri: str, num_items: int) -> np.ndarray:
+    """A catalog's reconstruction errors, row-aligned; NaN for a catalog written before they
+    were kept."""
+    path = os.path.join(catalog_uri, ItemCatalog.RECONSTRUCTION_ERRORS_NPY)
+    if not tf.io.gfile.exists(path):
+        return np.full(num_items, np.nan, dtype=np.float32)
+    with tf.io.gfile.GFile(path, "rb") as f:
+        return np.load(f)
+
+
+class _DropKnown(beam.DoFn):
+    """Passes only the items that are not in the previous catalog (read once per worker)."""
+
+    def __init__(self, previous_uri: str):
+        self._previous_uri = previous_uri
+        self._known = None
+
+    def setup(self):
+        self._known = set(read_catalog_sids(self._previous_uri))
+
+    def process(self, item: Item):
+        if item.item_id not in self._known:
+            yield item
+
+
+class _ExtendCatalog(beam.DoFn):
+    """[(codes, (item_id, error)) of the new items] + every current item id -> CatalogRows:
+    the previous catalog's items that are still in the catalog keep their SID and error, the
+    new ones get theirs from core.extend_semantic_ids."""
+
+    def __init__(self, previous_uri: str, num_levels: int, collision_breaker: bool):
+        self._previous_uri = previous_uri
+        self._num_levels = num_levels
+        self._collision_breaker = collision_breaker
+
+    def process(self, coded_new, current_ids):
+        previous = read_catalog_sids(self._previous_uri)
+        errors = read_catalog_errors(self._previous_uri, len(previous))
+        current = set(current_ids)
+        kept = {i: sid for i, sid in previous.items() if i in current}
+        prev_error = {i: float(e) for i, e in zip(previous, errors)}
+        new_codes = [(item_id, codes) for codes, (item_id, _) in coded_new]
+        sids = core.extend_semantic_ids(kept, new_codes, self._num_levels,
+                                        self._collision_breaker)
+        rows = [CatalogRow(i, sid[:self._num_levels], sid, prev_error[i])
+                for i, sid in kept.items()]
+        rows += [CatalogRow(item_id, codes, sids[item_id], error)
+                 for codes, (item_id, error) in coded_new]
+        yield rows
+
+
+def folder_sha256(uri: str) -> str:
+    """sha256 over a folder's files (relative paths and contents, in path order)."""
+    import hashlib
+    digest = hashlib.sha256()
+    paths = sorted(os.path.join(d, f) for d, _, files in tf.io.gfile.walk(uri) for f in files)
+    for path in paths:
+        digest.update(os.path.relpath(path, uri).encode("utf-8") + b"\0")
+        with tf.io.gfile.GFile(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def lineage(artifact: types.Artifact, with_sha256: bool = True) -> Dict[str, Any]:
+    """The MLMD id, URI and (optionally) content sha256 of an input artifact."""
+    out: Dict[str, Any] = {"mlmd_id": int(artifact.id) if artifact.id else None,
+                           "uri": artifact.uri}
+    if with_sha256:
+        out["sha256"] = folder_sha256(artifact.uri)
+    return out
+
+
+def sid_space_summary(mode: str, catalog_uri: str, model: types.Artifact,
+                      previous: Optional[types.Artifact],
+                      spm_models: Optional[types.Artifact]) -> Dict[str, Any]:
+    """metadata.json's `sid_space`: where the SIDs come from and what changed since the
+    previous catalog (new items, existing items whose SID changed, the drift signal)."""
+    summary: Dict[str, Any] = {"mode": mode, "rqvae": lineage(model)}
+    if spm_models is not None:
+        summary["spm_models"] = lineage(spm_models)
+    if previous is None:
+        return summary
+    summary["previous_catalog"] = lineage(previous, with_sha256=False)
+    before = read_catalog_sids(previous.uri)
+    now = read_catalog_sids(catalog_uri)
+    errors = read_catalog_errors(catalog_uri, len(now))
+    is_new = np.array([i not in before for i in now], dtype=bool)
+    changed, compared = core.changed_semantic_ids(before, now)
+    summary.update(new_items=int(is_new.sum()), existing_items=compared, sid_changed=changed,
+                   sid_changed_share=changed / compared if compared else 0.0)
+    summary["drift"] = core.reconstruction_drift(errors[~is_new], errors[is_new],
+                                                 core.DRIFT_WARN_RATIO)
+    return summary
 
 
 # --- the model -----------------------------------------------------------------------------------
@@ -358,6 +477,14 @@ def read_exec_properties(exec_properties: Dict[str, Any]) -> Tuple[int, int, boo
     return num_levels, codebook_size, collision_breaker
 
 
+def read_sid_mode(exec_properties: Dict[str, Any]) -> str:
+    mode = exec_properties.get(core.SID_MODE_KEY) or "train"
+    if mode not in core.SID_MODES:
+        raise ValueError(f"SemanticIdGen: {core.SID_MODE_KEY} must be one of {core.SID_MODES}, "
+                         f"got {mode!r}")
+    return mode
+
+
 class Executor(base_beam_executor.BaseBeamExecutor):
     """Embeddings + RQ-VAE -> ItemCatalog + SidReport."""
 
@@ -366,10 +493,21 @@ class Executor(base_beam_executor.BaseBeamExecutor):
            exec_properties: Dict[str, Any]) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
         num_levels, codebook_size, collision_breaker = read_exec_properties(exec_properties)
+        mode = read_sid_mode(exec_properties)
+        previous = (input_dict.get(core.PREVIOUS_CATALOG_KEY) or [None])[-1]
+        spm_models = (input_dict.get(core.SPM_MODELS_KEY) or [None])[-1]
+        if mode == "reuse" and previous is None:
+            raise ValueError(
+                "SemanticIdGen: --rqvae_mode reuse needs an earlier catalog and RQ-VAE of this "
+                "pipeline, and there is none: run once with --rqvae_mode train first")
+        if not input_dict.get(core.MODEL_KEY):
+            raise ValueError("SemanticIdGen: no RQ-VAE model"
+                             + (" of this pipeline to reuse: run once with --rqvae_mode train "
+                                "first" if mode == "reuse" else ""))
 
         input_uri = artifact_utils.get_split_uri(input_dict[core.EMBEDDINGS_KEY],
                                                  features.SPLIT_ALL)
-        model = artifact_utils.get_single_instance(input_dict[core.MODEL_KEY])
+        model = input_dict[core.MODEL_KEY][-1]
         model_path = path_utils.serving_model_path(model.uri)
         model_dim = inspect_model(model_path, num_levels)
         catalog = artifact_utils.get_single_instance(output_dict[core.CATALOG_KEY])
@@ -387,18 +525,45 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 first_item = parsed | "FirstItemDim" >> beam.CombineGlobally(_FirstItemDim())
                 validated = parsed | "Validate" >> beam.ParDo(
                     _ValidateItem(None), beam.pvalue.AsSingleton(first_item))
-            _ = (validated
-                 # keyed input; the hint makes RunInference emit (key, PredictionLog) pairs
-                 | "ModelInput" >> beam.Map(model_input).with_output_types(Tuple[Any, bytes])
-                 | "RunInference" >> RunInference(inference_spec(model_path))
-                 | "ParsePrediction" >> beam.ParDo(_ParsePrediction(num_levels, codebook_size))
-                 | "Progress" >> beam.ParDo(progress.LogProgress("SemanticIdGen", "items coded"))
-                 | "GroupByCodes" >> beam.GroupByKey()
-                 | "CollisionBreaker" >> beam.ParDo(_AssignSemanticIds(collision_breaker))
-                 | "CollectCatalog" >> beam.combiners.ToList()
-                 | "WriteCatalogAndReport" >> beam.ParDo(_WriteCatalogAndReport(
-                     input_uri, catalog.uri, report.uri, num_levels, codebook_size,
-                     collision_breaker)))
+            to_code = (validated if mode == "train" else
+                       validated | "NewItemsOnly" >> beam.ParDo(_DropKnown(previous.uri)))
+            coded = (to_code
+                     # keyed input; the hint makes RunInference emit (key, PredictionLog) pairs
+                     | "ModelInput" >> beam.Map(model_input).with_output_types(Tuple[Any, bytes])
+                     | "RunInference" >> RunInference(inference_spec(model_path))
+                     | "ParsePrediction" >> beam.ParDo(_ParsePrediction(num_levels,
+                                                                         codebook_size))
+                     | "Progress" >> beam.ParDo(progress.LogProgress("SemanticIdGen",
+                                                                     "items coded")))
+            if mode == "train":
+                rows = (coded
+                        | "GroupByCodes" >> beam.GroupByKey()
+                        | "CollisionBreaker" >> beam.ParDo(_AssignSemanticIds(collision_breaker))
+                        | "CollectCatalog" >> beam.combiners.ToList())
+            else:
+                current_ids = (validated | "ItemIds" >> beam.Map(lambda item: item.item_id)
+                               | "AllItemIds" >> beam.combiners.ToList())
+                rows = (coded
+                        | "CollectNewItems" >> beam.combiners.ToList()
+                        | "KeepAndExtend" >> beam.ParDo(
+                            _ExtendCatalog(previous.uri, num_levels, collision_breaker),
+                            beam.pvalue.AsSingleton(current_ids)))
+            _ = rows | "WriteCatalogAndReport" >> beam.ParDo(_WriteCatalogAndReport(
+                input_uri, catalog.uri, report.uri, num_levels, codebook_size,
+                collision_breaker))
+
+        sid_space = sid_space_summary(mode, catalog.uri, model, previous, spm_models)
+        for uri, name in ((catalog.uri, ItemCatalog.METADATA_JSON),
+                          (report.uri, SidReport.JSON_FILE)):
+            path = os.path.join(uri, name)
+            with tf.io.gfile.GFile(path) as f:
+                content = json.load(f)
+            content[core.SID_SPACE] = sid_space
+            _write(path, core.to_json(content).encode("utf-8"))
+        if previous is not None:
+            logging.info(core.sid_space_line(sid_space))
+            if sid_space["drift"]["refresh_due"]:
+                logging.warning(core.drift_warning(sid_space["drift"]))
 
         with tf.io.gfile.GFile(os.path.join(report.uri, SidReport.JSON_FILE)) as f:
             summary = json.load(f)

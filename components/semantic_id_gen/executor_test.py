@@ -63,16 +63,19 @@ def model(tmp_path_factory):
     return art, module
 
 
-def _run(tmp_path, items, model_artifact, collision_breaker=True):
-    emb = _write_embeddings(str(tmp_path / "embeddings"), items)
+def _run(tmp_path, items, model_artifact, collision_breaker=True, mode="train", previous=None,
+         name=""):
+    emb = _write_embeddings(str(tmp_path / f"embeddings{name}"), items)
     catalog, report = ItemCatalog(), SidReport()
-    catalog.uri, report.uri = str(tmp_path / "catalog"), str(tmp_path / "report")
+    catalog.uri, report.uri = str(tmp_path / f"catalog{name}"), str(tmp_path / f"report{name}")
     os.makedirs(catalog.uri)
     os.makedirs(report.uri)
-    Executor().Do({core.EMBEDDINGS_KEY: [emb], core.MODEL_KEY: [model_artifact]},
-                  {core.CATALOG_KEY: [catalog], core.SID_REPORT_KEY: [report]},
+    inputs = {core.EMBEDDINGS_KEY: [emb], core.MODEL_KEY: [model_artifact]}
+    if previous is not None:
+        inputs[core.PREVIOUS_CATALOG_KEY] = [previous]
+    Executor().Do(inputs, {core.CATALOG_KEY: [catalog], core.SID_REPORT_KEY: [report]},
                   {core.COLLISION_BREAKER_KEY: int(collision_breaker), core.NUM_LEVELS_KEY: L,
-                   core.CODEBOOK_SIZE_KEY: K})
+                   core.CODEBOOK_SIZE_KEY: K, core.SID_MODE_KEY: mode})
     return catalog, report
 
 
@@ -128,7 +131,8 @@ def _check_catalog(catalog, report, items, module, collision_breaker):
         assert os.path.getsize(os.path.join(report.uri, name)) > 0
     with open(os.path.join(report.uri, SidReport.JSON_FILE)) as f:
         rep = json.load(f)
-    assert set(REQUIRED_REPORT_KEYS) <= set(rep) and set(rep) == set(sid_report.REPORT_KEYS)
+    assert set(REQUIRED_REPORT_KEYS) <= set(rep)
+    assert set(rep) == set(sid_report.REPORT_KEYS) | {core.SID_SPACE}
     assert rep["num_items"] == len(ids) and len(rep["utilization"]) == L
     assert len(rep["hierarchy_cosine"]) == L
     assert catalog.get_int_custom_property(core.NUM_ITEMS) == len(ids)
@@ -254,3 +258,65 @@ def test_local_dag_runner_pipeline(tmp_path, model):
     with open(os.path.join(report.uri, SidReport.JSON_FILE)) as f:
         rep = json.load(f)
     assert rep["num_items"] == len(items) and rep["duplicate_sids_after_breaker"] == 0
+
+
+def _catalog_lines(catalog):
+    with open(os.path.join(catalog.uri, ItemCatalog.CATALOG_TSV), "rb") as f:
+        return {line.split(b"\t")[0]: line.split(b"\t")[2] for line in f.read().splitlines()}
+
+
+@pytest.fixture(scope="module")
+def other_model(tmp_path_factory):
+    """A different RQ-VAE (another seed): coding the same items again would change their SIDs."""
+    art = standard_artifacts.Model()
+    art.uri = str(tmp_path_factory.mktemp("other_model"))
+    module = fake_rqvae.save_fake_rqvae(path_utils.serving_model_path(art.uri), E, L, K, seed=7)
+    return art, module
+
+
+def test_reuse_keeps_every_existing_sid_and_codes_only_new_items(tmp_path, model, other_model):
+    items = _items(n=30, seed=2)
+    first, _ = _run(tmp_path, items, model[0], name="1")
+    grown = items + [(f"new{i}", e, t) for i, (_, e, t) in enumerate(_items(n=12, seed=3))]
+    # The frozen space is the previous catalog's: even a model that codes the old items
+    # differently leaves their SIDs alone (they are not coded again).
+    second, report = _run(tmp_path, grown, other_model[0], mode="reuse", previous=first, name="2")
+    before, after = _catalog_lines(first), _catalog_lines(second)
+    assert len(after) == len(grown)
+    assert {i: after[i] for i in before} == before  # byte-identical
+    new_ids = sorted(set(after) - set(before))
+    assert len(new_ids) == 12
+    # new items: the other model's codes, breaker codes past the group's largest
+    codes, _ = fake_rqvae.encode_numpy(other_model[1], np.stack(
+        [np.asarray(e, np.float32) for i, e, _ in grown if i.encode() in new_ids]))
+    for item_id, c in zip([i.encode() for i, _, _ in grown if i.encode() in new_ids], codes):
+        assert after[item_id].decode().split("-")[:L] == [str(int(x)) for x in c]
+    assert len(set(after.values())) == len(after)  # still unique with the breaker
+    with open(os.path.join(second.uri, ItemCatalog.METADATA_JSON)) as f:
+        space = json.load(f)[core.SID_SPACE]
+    assert space["mode"] == "reuse" and space["new_items"] == 12
+    assert space["sid_changed"] == 0 and space["existing_items"] == 30
+    assert space["previous_catalog"]["uri"] == first.uri
+    assert len(space["rqvae"]["sha256"]) == 64
+    assert space["drift"]["num_new"] == 12 and space["drift"]["mean_ratio"] > 0
+    errors = np.load(os.path.join(second.uri, ItemCatalog.RECONSTRUCTION_ERRORS_NPY))
+    assert errors.shape == (42,) and np.isfinite(errors).all()
+    with open(os.path.join(report.uri, SidReport.JSON_FILE)) as f:
+        assert json.load(f)[core.SID_SPACE]["new_items"] == 12
+
+
+def test_refresh_recodes_and_counts_changed_sids(tmp_path, model, other_model):
+    items = _items(n=30, seed=2)
+    first, _ = _run(tmp_path, items, model[0], name="1")
+    second, _ = _run(tmp_path, items, other_model[0], mode="train", previous=first, name="2")
+    with open(os.path.join(second.uri, ItemCatalog.METADATA_JSON)) as f:
+        space = json.load(f)[core.SID_SPACE]
+    before, after = _catalog_lines(first), _catalog_lines(second)
+    changed = sum(before[i] != after[i] for i in before)
+    assert space["mode"] == "train" and space["sid_changed"] == changed > 0
+    assert space["sid_changed_share"] == pytest.approx(changed / 30)
+
+
+def test_reuse_without_a_previous_catalog_says_to_train_first(tmp_path, model):
+    with pytest.raises(ValueError, match="run once with --rqvae_mode train first"):
+        _run(tmp_path, _items(n=10), model[0], mode="reuse")
