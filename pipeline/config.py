@@ -121,6 +121,9 @@ class RunConfig(JsonConfig):
     # items changed SID.
     rqvae_mode: str = "train"
     refresh_sids: bool = False
+    # Start the ranking model from the latest blessed model's trainable weights when its
+    # representation, budget, shape and SID space match (else from scratch, saying why).
+    warm_start: bool = False
 
     # --- InteractionFeatures: splits and history --------------------------------------------
     eval_fraction: float = 0.2  # last share of interactions by time -> eval

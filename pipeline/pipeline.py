@@ -279,24 +279,29 @@ def create_pipeline(config: RunConfig, inputs: PipelineInputs, *,
     transform.add_upstream_node(example_validator)
     components.append(transform)
 
-    # TFRS ranking model; early stopping on the validation split.
-    trainer = tfx.components.Trainer(
-        **({"run_fn": TRAINER_RUN_FN} if module_paths else {"module_file": TRAINER_MODULE}),
-        examples=transform.outputs["transformed_examples"],
-        transform_graph=transform.outputs["transform_graph"],
-        schema=schema_gen.outputs["schema"],
-        train_args=tfx.proto.TrainArgs(splits=[features.TRAIN]),
-        eval_args=tfx.proto.EvalArgs(splits=[features.VALIDATION]),
-        custom_config=trainer_config(config))
-    components.append(trainer)
-
-    # The latest blessed model: the baseline the Evaluator compares against.
+    # The latest blessed model: the baseline the Evaluator compares against, and with
+    # --warm_start the Trainer's base model.
     model_resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
     components.append(model_resolver)
+
+    # TFRS ranking model; early stopping on the validation split; warm-started from the base
+    # model's trainable weights when they fit (models/ranking/warm_start.py). A refresh of the
+    # SIDs always trains from scratch.
+    warm = config.warm_start and not config.refresh_sids
+    trainer = tfx.components.Trainer(
+        **({"run_fn": TRAINER_RUN_FN} if module_paths else {"module_file": TRAINER_MODULE}),
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        base_model=model_resolver.outputs["model"] if warm else None,
+        train_args=tfx.proto.TrainArgs(splits=[features.TRAIN]),
+        eval_args=tfx.proto.EvalArgs(splits=[features.VALIDATION]),
+        custom_config=trainer_config(config))
+    components.append(trainer)
 
     # AUC and example count on the eval split, overall and by is_new_item, is_new_user and
     # is_tail_item; blessing.

@@ -79,6 +79,18 @@ class TransformGraph:
     # The SentencePiece models the graph tokenises with (serving_by_sid tokenises a SID given in
     # the request with the same model).
     SPM_MODELS_DIR = "spm_models"
+    # The catalog's metadata.json (its sid_space names the RQ-VAE the SIDs come from: a warm
+    # start checks it).
+    CATALOG_METADATA_FILE = "catalog_metadata.json"
+
+
+class RankingModelArtifact:
+    """What the ranking Trainer writes beside Format-Serving in its Model artifact, for the next
+    run to warm-start from (the SavedModel wraps Transform and the catalog, so it cannot be the
+    restore point): the trainable weights and the config they belong to."""
+    WARM_START_DIR = "warm_start"
+    WEIGHTS_FILE = "trainable_weights.npz"
+    CONFIG_FILE = "model_config.json"
 
 
 class ServingModel:

@@ -74,3 +74,40 @@ def test_reuse_keeps_span_1_sids_and_codes_span_2_items(tmp_path):
     assert space["rqvae"]["mlmd_id"] == rqvae.id and space["rqvae"]["uri"] == rqvae.uri
     assert space["spm_models"]["mlmd_id"] == spm.id and len(space["spm_models"]["sha256"]) == 64
     assert space["drift"]["num_new"] == NEW_ITEMS
+
+
+def test_a_warm_started_run_restores_the_last_blessed_model(tmp_path):
+    """Two full runs of one pipeline: the second (--rqvae_mode reuse --warm_start) restores the
+    first one's trainable weights; a third with another budget is refused and says why."""
+    from data import synthetic
+    from pipeline import mlmd
+    from pipeline.config import RunConfig
+    from pipeline.run import run_pipeline
+
+    data_dir = str(tmp_path / "data")
+    synthetic.generate_synthetic(data_dir, num_users=80, num_items=60, num_interactions=1200)
+    config = RunConfig(
+        pipeline_name="semids-warm", dataset="csv", data_dir=data_dir,
+        output_dir=str(tmp_path / "outputs"), results_dir=str(tmp_path / "results"),
+        representation="sid_prefix_ngram", item_table_size=64, table_budgets=(64, 128),
+        history_length=8, embedding_dim=8, hidden_units=(16,), batch_size=128, max_epochs=1,
+        min_auc=0.0, auc_regression_tolerance=1.0, rqvae_num_levels=3, rqvae_codebook_size=8,
+        rqvae_latent_dim=16, rqvae_epochs=10, rqvae_batch_size=64, rqvae_dead_code_window=5)
+
+    def summary():
+        run = mlmd.latest_node_output(config, "Trainer", "model_run")
+        with open(os.path.join(run.uri, "training_summary.json")) as f:
+            return json.load(f)
+
+    run_pipeline(config, quiet=True)
+    first = mlmd.latest_node_output(config, "Trainer", "model")
+    assert os.path.isfile(os.path.join(first.uri, "warm_start", "trainable_weights.npz"))
+    assert summary()["warm_start"]["base_model"] is None
+
+    warm = dataclasses.replace(config, rqvae_mode="reuse", warm_start=True)
+    run_pipeline(warm, quiet=True)
+    assert summary()["warm_start"]["restored"] is True
+    assert summary()["warm_start"]["base_model"].startswith(first.uri)
+
+    run_pipeline(dataclasses.replace(warm, item_table_size=128), quiet=True)
+    assert summary()["warm_start"]["refused"] == ["the table budget changed: 64 -> 128"]

@@ -19,6 +19,7 @@ SPM_MODELS_KEY = "spm_models"
 # What the transform_graph artifact holds beside TFX's files (schemas/artifact_layout.py).
 CATALOG_EMBEDDINGS_FILE = artifact_layout.TransformGraph.CATALOG_EMBEDDINGS_FILE
 SPM_MODELS_DIR = artifact_layout.TransformGraph.SPM_MODELS_DIR
+CATALOG_METADATA_FILE = artifact_layout.TransformGraph.CATALOG_METADATA_FILE
 
 
 class Executor(tfx_transform_executor.Executor):
@@ -38,6 +39,8 @@ class Executor(tfx_transform_executor.Executor):
         if CATALOG_DIR in extra:
             tf.io.gfile.copy(os.path.join(extra[CATALOG_DIR], artifacts.ItemCatalog.EMBEDDINGS_NPY),
                              os.path.join(graph_uri, CATALOG_EMBEDDINGS_FILE), overwrite=True)
+            tf.io.gfile.copy(os.path.join(extra[CATALOG_DIR], artifacts.ItemCatalog.METADATA_JSON),
+                             os.path.join(graph_uri, CATALOG_METADATA_FILE), overwrite=True)
         if SPM_DIR in extra:
             tf.io.gfile.makedirs(os.path.join(graph_uri, SPM_MODELS_DIR))
             for name in tf.io.gfile.listdir(extra[SPM_DIR]):

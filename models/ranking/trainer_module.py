@@ -7,6 +7,7 @@ features.TRAIN, eval split (early stopping) = VALIDATION.
 import json
 import logging
 import os
+from typing import Optional
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -14,7 +15,7 @@ from tfx import v1 as tfx
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx_bsl.public import tfxio
 
-from models.ranking import inputs, representations, signatures
+from models.ranking import inputs, representations, signatures, warm_start
 from models.ranking.config import RankingConfig
 from models.ranking.model import LABEL_KEY
 from models.ranking.training import load_catalog_embeddings, train_model
@@ -74,11 +75,16 @@ def run_fn(fn_args: tfx.components.FnArgs):
     catalog_embeddings = load_catalog_embeddings(fn_args.transform_output)
     what = (f"representation {cfg.representation}, table budget {cfg.item_table_size}, "
             f"{0 if catalog_embeddings is None else catalog_embeddings.shape[0]:,} catalog items")
+    this_model = warm_start.model_config(cfg, warm_start.sid_lineage(fn_args.transform_output,
+                                                                     cfg))
+    initial_weights, warm = warm_start_weights(getattr(fn_args, "base_model", None), this_model)
     try:
         model, summary = train_model(cfg, train_ds, val_ds, log_dir=fn_args.model_run_dir,
-                                     catalog_embeddings=catalog_embeddings)
+                                     catalog_embeddings=catalog_embeddings,
+                                     initial_weights=initial_weights)
     except (ValueError, tf.errors.OpError, MemoryError) as e:
         raise RuntimeError(f"Trainer ({what}): training failed: {type(e).__name__}: {e}") from e
+    summary["warm_start"] = warm
     logging.info("Trainer: %s", json.dumps({k: v for k, v in summary.items() if k != "history"}))
     tf.io.gfile.makedirs(fn_args.model_run_dir)
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, "training_summary.json"), "w") as f:
@@ -97,6 +103,27 @@ def run_fn(fn_args: tfx.components.FnArgs):
         codebook_size=cfg.codebook_size, spm_model_path=spm_model,
         spm_budget=budget, representation=cfg.representation, num_levels=cfg.num_levels)
     export_model(model, fn_args.serving_model_dir, sigs, what)
+    # The next run's restore point, beside Format-Serving (the Pusher copies only that).
+    warm_start.save(model, this_model, os.path.dirname(fn_args.serving_model_dir.rstrip("/")))
+
+
+def warm_start_weights(base_model: Optional[str], this_model: dict):
+    """(the base model's trainable weights or None, what happened) for FnArgs.base_model: None
+    when there is no base model, or when the base model's model_config.json says its weights do
+    not fit this model (the reasons are logged, and training starts from scratch)."""
+    folder = warm_start.base_folder(base_model)
+    if folder is None:
+        return None, {"base_model": None, "restored": False, "refused": []}
+    base = warm_start.read_config(folder)
+    reasons = (warm_start.refusal_reasons(base, this_model) if base is not None else
+               [f"the base model has no {artifact_layout.RankingModelArtifact.CONFIG_FILE}"])
+    if reasons:
+        logging.warning("Trainer: not warm-starting from %s, training from scratch: %s",
+                        base_model, "; ".join(reasons))
+        return None, {"base_model": base_model, "restored": False, "refused": reasons}
+    logging.info("Trainer: warm-starting from %s", base_model)
+    return warm_start.load_weights(folder), {"base_model": base_model, "restored": True,
+                                            "refused": []}
 
 
 def export_model(model: tf.keras.Model, serving_model_dir: str, sigs, what: str) -> None:

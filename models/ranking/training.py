@@ -3,13 +3,13 @@ Trainer (trainer_module.py, which also exports) and the experiment runner. The e
 results.csv keys its rows by this module's code (pipeline/experiment/results.config_key), so a
 change to export code alone (signatures, warm-up) does not orphan finished rows."""
 import os
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 
 from models.ranking import model as model_lib
-from models.ranking import representations
+from models.ranking import representations, warm_start
 from models.ranking.config import RankingConfig
 from schemas import artifact_layout
 
@@ -44,11 +44,19 @@ def load_catalog_embeddings(transform_output: str) -> Optional[np.ndarray]:
 
 def train_model(cfg: RankingConfig, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset,
                 log_dir: Optional[str] = None, verbose: int = 2,
-                catalog_embeddings: Optional[np.ndarray] = None) -> Tuple[model_lib.RankingModel, dict]:
+                catalog_embeddings: Optional[np.ndarray] = None,
+                initial_weights: Optional[List[np.ndarray]] = None,
+                ) -> Tuple[model_lib.RankingModel, dict]:
     """Builds and fits the ranking model with early stopping on validation AUC; returns the model
-    (best epoch's weights) and a summary. Shared by run_fn and the experiment runner."""
+    (best epoch's weights) and a summary. Shared by run_fn and the experiment runner.
+    initial_weights: trainable weights to start from (a warm start, models/ranking/warm_start.py)
+    instead of the seeded initialisation; the optimizer starts afresh."""
     tf.keras.utils.set_random_seed(cfg.seed)
     model = build_model(cfg, catalog_embeddings)
+    if initial_weights is not None:
+        for batch in train_ds.take(1):  # builds the variables
+            model(batch)
+        warm_start.restore(model, initial_weights)
     callbacks = [tf.keras.callbacks.EarlyStopping(
         monitor="val_auc", mode="max", patience=cfg.early_stopping_patience,
         restore_best_weights=True),
@@ -63,5 +71,6 @@ def train_model(cfg: RankingConfig, train_ds: tf.data.Dataset, val_ds: tf.data.D
     summary = {"epochs_run": len(val_auc), "best_epoch": best_epoch + 1,
                "best_val_auc": float(val_auc[best_epoch]),
                "history": {k: [float(x) for x in v] for k, v in history.history.items()},
-               "item_table_rows": int(model.item_representation.table_rows)}
+               "item_table_rows": int(model.item_representation.table_rows),
+               "warm_started": initial_weights is not None}
     return model, summary

@@ -1,0 +1,141 @@
+"""Warm start: a ranking model's trainable weights saved in its Model artifact, and the rules for
+carrying them into the next run's model (docs/continuous.md).
+
+The exported SavedModel wraps Transform and the catalog, so it cannot be the restore point. The
+Trainer writes `<model uri>/warm_start/` beside Format-Serving: `trainable_weights.npz` (every
+trainable variable, in the model's order) and `model_config.json` (what the weights belong to:
+the representation, the budget, the model shape and the SID space). The next run restores them
+when nothing of that changed. Frozen tables are not trainable and are built from the new
+catalog (dense_content's rows move when items are added). The optimizer and the learning-rate
+schedule start afresh.
+"""
+import hashlib
+import io
+import json
+import os
+from typing import Dict, List, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from models.ranking.config import RankingConfig
+from schemas import artifact_layout, features
+
+# The RankingConfig fields that decide the variables' meaning and shapes (not the training
+# settings: dropout, learning rate, L2, epochs).
+SHAPE_FIELDS = ("representation", "item_table_size", "user_hash_buckets", "embedding_dim",
+                "hidden_units", "attention", "item_prior", "use_user_id", "use_history",
+                "history_length", "sid_length", "num_levels", "codebook_size")
+SID_REPRESENTATIONS = (features.SID_NGRAM_1, features.SID_NGRAM_2, features.SID_PREFIX_NGRAM,
+                       features.SID_SPM)
+_LAYOUT = artifact_layout.RankingModelArtifact
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with tf.io.gfile.GFile(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sid_lineage(transform_output: str, cfg: RankingConfig) -> Dict[str, Optional[str]]:
+    """The SID space the model reads, from what CatalogTransform stored beside its graph: the
+    sha256 of the RQ-VAE that coded the catalog and, for sid_spm, of the SentencePiece model of
+    its budget (None where unknown)."""
+    out: Dict[str, Optional[str]] = {"rqvae_sha256": None, "spm_sha256": None}
+    meta_path = os.path.join(transform_output,
+                             artifact_layout.TransformGraph.CATALOG_METADATA_FILE)
+    if tf.io.gfile.exists(meta_path):
+        with tf.io.gfile.GFile(meta_path) as f:
+            space = json.load(f).get("sid_space") or {}
+        out["rqvae_sha256"] = (space.get("rqvae") or {}).get("sha256")
+    if cfg.representation == features.SID_SPM:
+        spm = os.path.join(transform_output, artifact_layout.TransformGraph.SPM_MODELS_DIR,
+                           artifact_layout.SpmModels.model_file(cfg.item_table_size))
+        if tf.io.gfile.exists(spm):
+            out["spm_sha256"] = _sha256(spm)
+    return out
+
+
+def model_config(cfg: RankingConfig, lineage: Dict[str, Optional[str]]) -> Dict:
+    """model_config.json: the shape fields and the SID lineage."""
+    shape = {name: getattr(cfg, name) for name in SHAPE_FIELDS}
+    shape["hidden_units"] = list(shape["hidden_units"])
+    return {"shape": shape, "sid_lineage": dict(lineage)}
+
+
+def refusal_reasons(base: Dict, current: Dict) -> List[str]:
+    """Why the base model's weights cannot be carried over ([] when they can): a changed
+    representation, budget or model shape; for a representation that reads SIDs, another RQ-VAE
+    (and for sid_spm another SentencePiece model) than the base model was trained on."""
+    reasons = []
+    base_shape, shape = base.get("shape", {}), current["shape"]
+    for name in SHAPE_FIELDS:
+        if base_shape.get(name) != shape.get(name):
+            what = {"representation": "the representation",
+                    "item_table_size": "the table budget"}.get(name, f"the model shape ({name})")
+            reasons.append(f"{what} changed: {base_shape.get(name)!r} -> {shape.get(name)!r}")
+    if not reasons and shape["representation"] in SID_REPRESENTATIONS:
+        base_sids, sids = base.get("sid_lineage", {}), current["sid_lineage"]
+        keys = ["rqvae_sha256"] + (["spm_sha256"] if shape["representation"] == features.SID_SPM
+                                   else [])
+        for key in keys:
+            if base_sids.get(key) != sids.get(key):
+                what = "RQ-VAE" if key == "rqvae_sha256" else "SentencePiece model"
+                reasons.append(f"the SID space changed: another {what} than the base model was "
+                               f"trained on (sha256 {str(base_sids.get(key))[:12]} -> "
+                               f"{str(sids.get(key))[:12]})")
+    return reasons
+
+
+def save(model: tf.keras.Model, config: Dict, model_uri: str) -> str:
+    """Writes <model_uri>/warm_start/{trainable_weights.npz, model_config.json}; returns the
+    folder."""
+    folder = os.path.join(model_uri, _LAYOUT.WARM_START_DIR)
+    tf.io.gfile.makedirs(folder)
+    weights = {f"w{i:04d}": v.numpy() for i, v in enumerate(model.trainable_variables)}
+    buffer = io.BytesIO()  # np.savez seeks, which a GFile open for writing cannot
+    np.savez(buffer, **weights)
+    with tf.io.gfile.GFile(os.path.join(folder, _LAYOUT.WEIGHTS_FILE), "wb") as f:
+        f.write(buffer.getvalue())
+    config = dict(config, variables=[[v.name, list(v.shape)] for v in model.trainable_variables])
+    with tf.io.gfile.GFile(os.path.join(folder, _LAYOUT.CONFIG_FILE), "w") as f:
+        json.dump(config, f, indent=2)
+    return folder
+
+
+def base_folder(base_model_path: Optional[str]) -> Optional[str]:
+    """The warm_start folder of a base model (FnArgs.base_model is its Format-Serving path)."""
+    if not base_model_path:
+        return None
+    return os.path.join(os.path.dirname(base_model_path.rstrip("/")), _LAYOUT.WARM_START_DIR)
+
+
+def read_config(folder: str) -> Optional[Dict]:
+    path = os.path.join(folder, _LAYOUT.CONFIG_FILE)
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
+
+
+def load_weights(folder: str) -> List[np.ndarray]:
+    with tf.io.gfile.GFile(os.path.join(folder, _LAYOUT.WEIGHTS_FILE), "rb") as f:
+        data = np.load(io.BytesIO(f.read()))
+    return [data[k] for k in sorted(data.files)]
+
+
+def restore(model: tf.keras.Model, weights: List[np.ndarray]) -> None:
+    """Assigns `weights` to the model's trainable variables (built beforehand), in order;
+    ValueError when their number or shapes differ."""
+    variables = model.trainable_variables
+    if len(variables) != len(weights):
+        raise ValueError(f"warm start: the base model has {len(weights)} trainable variables, "
+                         f"this model {len(variables)}")
+    for v, w in zip(variables, weights):
+        if tuple(v.shape) != tuple(w.shape):
+            raise ValueError(f"warm start: variable {v.name} has shape {tuple(v.shape)}, the "
+                             f"base model's {tuple(w.shape)}")
+    for v, w in zip(variables, weights):
+        v.assign(w)
