@@ -157,7 +157,7 @@ def format_sid_summary(sid_report: dict) -> str:
     def one(x, spec):
         return "-" if x is None else format(x, spec)
 
-    return "\n".join([
+    lines = [
         f"  items {sid_report.get('num_items')}, {sid_report.get('num_levels')} levels x "
         f"{sid_report.get('codebook_size')} codes; reconstruction mse "
         f"{one(sid_report.get('reconstruction_mse'), '.4g')}",
@@ -167,7 +167,18 @@ def format_sid_summary(sid_report: dict) -> str:
         f"{sid_report.get('duplicate_sids_after_breaker')}",
         f"  mean cosine of items sharing 1..L codes: {num(sid_report.get('hierarchy_cosine'))} "
         f"(random pairs {one(sid_report.get('random_pair_cosine'), '.2f')})",
-    ])
+    ]
+    space = sid_report.get("sid_space") or {}
+    if space.get("previous_catalog"):  # a reuse or refresh run (docs/continuous.md)
+        drift = space.get("drift") or {}
+        lines.append(
+            f"  SID space {space.get('mode')}: {space.get('new_items')} new items, "
+            f"{space.get('sid_changed')} of {space.get('existing_items')} existing items changed "
+            f"SID; reconstruction error new / existing {one(drift.get('mean_ratio'), '.2f')} "
+            f"(mean), {one(drift.get('p95_ratio'), '.2f')} (p95)"
+            + ("; above the drift threshold: a refresh is due (--refresh_sids)"
+               if drift.get("refresh_due") else ""))
+    return "\n".join(lines)
 
 
 def write_metrics(config: RunConfig, metrics: dict) -> str:

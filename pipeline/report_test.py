@@ -199,3 +199,19 @@ def test_probe_metrics_score_the_perturbed_inputs():
         baselines.exact_auc(labels[new], empty[new]))
     assert got["auc_shuffled_labels"] != pytest.approx(
         baselines.exact_auc(labels, model.logits(arrays)))
+
+
+def test_the_sid_summary_reports_a_reuse_run_and_its_drift():
+    from pipeline.report import format_sid_summary
+    base = {"num_items": 10, "num_levels": 3, "codebook_size": 8, "reconstruction_mse": 0.1,
+            "utilization": [1.0], "collisions_before_breaker": 0, "largest_collision_group": 1,
+            "duplicate_sids_after_breaker": 0, "hierarchy_cosine": [0.5], "random_pair_cosine": 0.2}
+    assert "SID space" not in format_sid_summary(base)
+    reuse = dict(base, sid_space={"mode": "reuse", "previous_catalog": {"uri": "x"},
+                                  "new_items": 4, "existing_items": 6, "sid_changed": 0,
+                                  "drift": {"mean_ratio": 1.8, "p95_ratio": 2.0,
+                                            "refresh_due": True}})
+    text = format_sid_summary(reuse)
+    assert ("SID space reuse: 4 new items, 0 of 6 existing items changed SID; reconstruction "
+            "error new / existing 1.80 (mean), 2.00 (p95); above the drift threshold: a refresh "
+            "is due (--refresh_sids)") in text

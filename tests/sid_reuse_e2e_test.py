@@ -75,6 +75,27 @@ def test_reuse_keeps_span_1_sids_and_codes_span_2_items(tmp_path):
     assert space["spm_models"]["mlmd_id"] == spm.id and len(space["spm_models"]["sha256"]) == 64
     assert space["drift"]["num_new"] == NEW_ITEMS
 
+    # Serving across spans: before the next push a client gets a new item's SID from the frozen
+    # RQ-VAE's `encode`; it is the SID the catalog gives the item at the push (its L codes; the
+    # breaker code is 0 unless the item joins a group), so serving_by_sid before and
+    # serving_default after score it alike (tests/e2e_pipeline_test.py checks that a catalog
+    # SID scores as the id does).
+    import numpy as np
+    import tensorflow as tf
+    from schemas import features
+    catalog = mlmd.latest_node_output(reuse, "SemanticIdGen", "catalog")
+    embeddings = np.load(os.path.join(catalog.uri, "embeddings.npy"))
+    rows = {item_id: i for i, item_id in enumerate(sorted(span2))}
+    new_ids = sorted(set(span2) - set(span1))
+    encode = tf.saved_model.load(os.path.join(rqvae.uri, "Format-Serving")).signatures[
+        features.RQVAE_ENCODE_SIGNATURE]
+    codes = encode(**{features.RQVAE_EMBEDDING_INPUT: tf.constant(
+        embeddings[[rows[i] for i in new_ids]])})[features.RQVAE_CODES_OUTPUT].numpy()
+    num_levels = metadata["num_levels"]
+    for item_id, c in zip(new_ids, codes):
+        sid = [int(x) for x in span2[item_id].split(b"-")]
+        assert sid[:num_levels] == c.tolist(), item_id
+
 
 def test_a_warm_started_run_restores_the_last_blessed_model(tmp_path):
     """Two full runs of one pipeline: the second (--rqvae_mode reuse --warm_start) restores the
