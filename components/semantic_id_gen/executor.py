@@ -335,6 +335,24 @@ def read_catalog_errors(catalog_uri: str, num_items: int) -> np.ndarray:
         return np.load(f)
 
 
+def check_reusable(previous_uri: str, num_levels: int, codebook_size: int,
+                   collision_breaker: bool) -> None:
+    """ValueError when the previous catalog's SID shape is not this run's: its SIDs cannot be
+    kept as they are."""
+    with tf.io.gfile.GFile(os.path.join(previous_uri, ItemCatalog.METADATA_JSON)) as f:
+        meta = json.load(f)
+    asked = {core.NUM_LEVELS: num_levels, core.CODEBOOK_SIZE: codebook_size,
+             core.COLLISION_BREAKER: collision_breaker}
+    differ = [f"{k} {meta.get(k)!r} (this run: {v!r})" for k, v in asked.items()
+              if meta.get(k) != v]
+    if differ:
+        raise ValueError(
+            f"SemanticIdGen: --rqvae_mode reuse keeps the previous catalog's Semantic IDs "
+            f"({previous_uri}), but it has {', '.join(differ)}. Run with the previous settings "
+            "(e.g. --rqvae_codebook_size), or with --rqvae_mode train --refresh_sids to build a "
+            "new SID space")
+
+
 class _DropKnown(beam.DoFn):
     """Passes only the items that are not in the previous catalog (read once per worker)."""
 
@@ -500,6 +518,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             raise ValueError(
                 "SemanticIdGen: --rqvae_mode reuse needs an earlier catalog and RQ-VAE of this "
                 "pipeline, and there is none: run once with --rqvae_mode train first")
+        if mode == "reuse":
+            check_reusable(previous.uri, num_levels, codebook_size, collision_breaker)
         if not input_dict.get(core.MODEL_KEY):
             raise ValueError("SemanticIdGen: no RQ-VAE model"
                              + (" of this pipeline to reuse: run once with --rqvae_mode train "

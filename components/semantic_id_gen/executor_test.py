@@ -320,3 +320,10 @@ def test_refresh_recodes_and_counts_changed_sids(tmp_path, model, other_model):
 def test_reuse_without_a_previous_catalog_says_to_train_first(tmp_path, model):
     with pytest.raises(ValueError, match="run once with --rqvae_mode train first"):
         _run(tmp_path, _items(n=10), model[0], mode="reuse")
+
+
+def test_reuse_refuses_a_previous_catalog_of_another_sid_shape(tmp_path, model):
+    first, _ = _run(tmp_path, _items(n=10), model[0], name="1", collision_breaker=False)
+    with pytest.raises(ValueError, match=r"has collision_breaker False \(this run: True\).*"
+                                         "--refresh_sids"):
+        _run(tmp_path, _items(n=12), model[0], mode="reuse", previous=first, name="2")
