@@ -24,28 +24,18 @@ from typing import Optional
 
 import apache_beam as beam
 
+# The line format and logger live in models/ (the trainers there log the same lines).
+from models.progress import PROGRESS_LOGGER, log_progress, progress_line  # noqa: F401
+
 # How often each worker reports; the first line comes after the first interval.
 DEFAULT_INTERVAL_S = 30.0
 # Plain loops (a one-worker writer) log every this many rows.
 REPORT_EVERY_ROWS = 100_000
-# The logger of the progress lines: the console of `semids run` shows its records.
-PROGRESS_LOGGER = "semids.progress"
 # A progress line (progress_line's format) anywhere in a log message.
 _PROGRESS_RE = re.compile(r"[A-Za-z_][\w.-]*: [\d,]+ [^\n\"\\]*? \(this worker\), [\d,.]+ rows/s, "
                           r"[\d,.]+ s elapsed")
 
 _log = logging.getLogger(PROGRESS_LOGGER)
-
-
-def progress_line(component: str, what: str, rows: int, elapsed_s: float) -> str:
-    rate = rows / elapsed_s if elapsed_s > 0 else 0.0
-    return (f"{component}: {rows:,} {what} (this worker), {rate:,.0f} rows/s, "
-            f"{elapsed_s:,.0f} s elapsed")
-
-
-def log_progress(component: str, what: str, rows: int, elapsed_s: float) -> None:
-    """Logs progress_line(...) to PROGRESS_LOGGER (for plain loops; see REPORT_EVERY_ROWS)."""
-    _log.info(progress_line(component, what, rows, elapsed_s))
 
 
 def find_progress_line(message: str) -> Optional[str]:

@@ -13,6 +13,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from models import progress
 from models.rqvae import model as model_lib
 from models.rqvae.config import RqVaeConfig
 
@@ -20,9 +21,6 @@ TrainResult = collections.namedtuple("TrainResult", ["model", "summary", "codes"
 
 PROGRESS_INTERVAL_S = 30.0
 MONITOR = "reconstruction"  # the metric early stopping watches (see Convergence)
-# `semids run` shows this logger's records on the console (components/progress.py: the same name
-# and line format; models/ may not import components/).
-_progress_log = logging.getLogger("semids.progress")
 
 
 class Convergence:
@@ -52,9 +50,9 @@ class Convergence:
 
 
 def _progress_line(rows: int, epoch: int, epochs: int, loss: float, elapsed_s: float) -> str:
-    rate = rows / elapsed_s if elapsed_s > 0 else 0.0
-    return (f"RqVaeTrainer: {rows:,} embeddings trained on, epoch {epoch} of at most {epochs}, "
-            f"loss {loss:.5f} (this worker), {rate:,.0f} rows/s, {elapsed_s:,.0f} s elapsed")
+    return progress.progress_line(
+        "RqVaeTrainer", f"embeddings trained on, epoch {epoch} of at most {epochs}, "
+        f"loss {loss:.5f}", rows, elapsed_s)
 
 
 def build_model(cfg: RqVaeConfig, embedding_dim: int) -> model_lib.RqVae:
@@ -129,8 +127,8 @@ def train_rqvae(embeddings: np.ndarray, cfg: RqVaeConfig, verbose: int = 0,
             rows_done += batch.shape[0]
             if time.time() - last_log >= PROGRESS_INTERVAL_S:
                 last_log = time.time()
-                _progress_log.info(_progress_line(rows_done, epoch, cfg.epochs,
-                                                  _loss(model), last_log - t1))
+                logging.getLogger(progress.PROGRESS_LOGGER).info(_progress_line(
+                    rows_done, epoch, cfg.epochs, _loss(model), last_log - t1))
         for m in model.metrics:
             history[m.name].append(float(m.result().numpy()))
         if verbose:
