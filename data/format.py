@@ -35,6 +35,13 @@ full list of rejects is written next to the ExampleGen's output
 A bad header (a required column missing, an unexpected, duplicate or empty column name) and a
 file that is not valid UTF-8 are fatal (`HeaderError` / `ValueError`), with the file named.
 
+Span layout (an evolving catalog; a local data folder): instead of the two files, the folder
+holds `items/span-N/items.csv` and `interactions/span-N/interactions.csv` for spans N = 1, 2, ...
+A span's items.csv holds every item released up to that span (the earlier spans' items, then
+the new ones), and its interactions are checked against it. A run reads the latest span (TFX's
+ExampleGen resolves `{SPAN}`) and records it as the Examples' span. The training window over
+several spans is still to come (docs/continuous.md).
+
 This module is pure Python (no TensorFlow, no TFX); the validating ExampleGen uses it.
 """
 from __future__ import annotations
@@ -54,6 +61,11 @@ INTERACTIONS_TABLE = "interactions"
 ITEMS_TABLE = "items"
 TABLES = (INTERACTIONS_TABLE, ITEMS_TABLE)
 TABLE_FILES = {INTERACTIONS_TABLE: features.INTERACTIONS_FILE, ITEMS_TABLE: features.ITEMS_FILE}
+# Span layout (an evolving catalog, docs/continuous.md): instead of the two files, the data dir
+# holds items/span-N/items.csv and interactions/span-N/interactions.csv for spans N = 1, 2, ...;
+# a span's items.csv holds every item released up to that span. TFX's ExampleGen resolves
+# {SPAN} to the latest span present.
+SPAN_DIR_RE = re.compile(r"^span-(\d+)$")
 
 _INT_RE = re.compile(r"^[+-]?[0-9]+$")
 _FLOAT_RE = re.compile(r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$")
@@ -522,12 +534,52 @@ def check_header(path: str, table: str, opener=None) -> None:
         raise ValueError(f"unknown table {table!r}; expected one of {TABLES}")
 
 
+def table_spans(data_dir: str, table: str) -> List[int]:
+    """The spans N with a <data_dir>/<table>/span-N/<table file> (sorted; [] for the flat
+    layout). Local data dirs only: a remote one is read with the flat layout."""
+    folder = os.path.join(data_dir, table)
+    if "://" in data_dir or not os.path.isdir(folder):
+        return []
+    spans = []
+    for name in os.listdir(folder):
+        match = SPAN_DIR_RE.match(name)
+        if match and os.path.isfile(os.path.join(folder, name, TABLE_FILES[table])):
+            spans.append(int(match.group(1)))
+    return sorted(spans)
+
+
+def table_pattern(data_dir: str, table: str) -> str:
+    """The ExampleGen input pattern of a table, relative to data_dir: its file, or
+    <table>/span-{SPAN}/<file> in the span layout."""
+    if table_spans(data_dir, table):
+        return f"{table}/span-{{SPAN}}/{TABLE_FILES[table]}"
+    return TABLE_FILES[table]
+
+
+def table_file(data_dir: str, table: str) -> str:
+    """The file of a table a run reads: <data_dir>/<file>, or the latest span's."""
+    spans = table_spans(data_dir, table)
+    if spans:
+        return os.path.join(data_dir, table, f"span-{spans[-1]}", TABLE_FILES[table])
+    return os.path.join(data_dir, TABLE_FILES[table])
+
+
+def items_file_for(interactions_pattern: str) -> str:
+    """The items file (relative to data_dir) that interactions read through a resolved pattern
+    are checked against: the same span's items.csv, or items.csv in the flat layout."""
+    parts = interactions_pattern.replace("\\", "/").split("/")
+    if len(parts) == 3 and parts[0] == INTERACTIONS_TABLE and SPAN_DIR_RE.match(parts[1]):
+        return os.path.join(ITEMS_TABLE, parts[1], features.ITEMS_FILE)
+    return features.ITEMS_FILE
+
+
 def count_items(data_dir: str) -> Optional[int]:
-    """items.csv's lines after the header, for a local data_dir; None for a remote one."""
+    """The lines after the header of the items.csv a run reads (table_file), for a local
+    data_dir; None for a remote one."""
     if "://" in data_dir:
         return None
     lines, last = 0, b""
-    with open(os.path.join(data_dir, features.ITEMS_FILE), "rb") as f:
+    with open(table_file(data_dir, ITEMS_TABLE), "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             lines += chunk.count(b"\n")
             last = chunk

@@ -10,6 +10,7 @@ Every read here goes through tf.io.gfile, so data_dir and encoder_dir may be gs:
 import os
 from typing import NamedTuple, Optional, Tuple
 
+from data import format as data_format
 from data.format import count_items
 from pipeline.config import DEFAULT_ENCODER_NAME, RunConfig  # noqa: F401 (re-exported)
 from schemas import INTERACTIONS_SCHEMA, features
@@ -54,8 +55,10 @@ def prepare_dataset(config: RunConfig) -> str:
                                   seed=config.seed, text_mode=config.synthetic_text)["dir"]
     if config.dataset == "csv":
         d = config.data_dir if "://" in config.data_dir else config.prepared_data_dir
-        missing = [n for n in (features.ITEMS_FILE, features.INTERACTIONS_FILE)
-                   if not _exists(os.path.join(d, n))]
+        # The two files, or (a local data_dir) their span folders: data/format.py.
+        missing = [n for n, table in ((features.ITEMS_FILE, data_format.ITEMS_TABLE),
+                                      (features.INTERACTIONS_FILE, data_format.INTERACTIONS_TABLE))
+                   if not _exists(data_format.table_file(d, table))]
         if missing:
             raise FileNotFoundError(
                 f"dataset=csv: data_dir {d} must hold {features.ITEMS_FILE} and "
@@ -66,9 +69,9 @@ def prepare_dataset(config: RunConfig) -> str:
 
 
 def items_header(data_dir: str):
-    """items.csv's header, read through tf.io.gfile (a local or gs:// data_dir)."""
-    from data import format as data_format
-    path = os.path.join(data_dir, features.ITEMS_FILE)
+    """items.csv's header (the latest span's in the span layout), read through tf.io.gfile (a
+    local or gs:// data_dir)."""
+    path = data_format.table_file(data_dir, data_format.ITEMS_TABLE)
     return data_format.parse_items_header(
         data_format.read_header(path, opener=data_format.gfile_open), features.ITEMS_FILE)
 
@@ -85,7 +88,7 @@ def prepare_inputs(config: RunConfig) -> PipelineInputs:
     unknown = sorted(set(text_fields) - set(header.text_field_names))
     if unknown:
         raise ValueError(f"item_text_fields {unknown} are not columns of "
-                         f"{os.path.join(data_dir, features.ITEMS_FILE)} "
+                         f"{data_format.table_file(data_dir, data_format.ITEMS_TABLE)} "
                          f"(text columns: {list(header.text_field_names)})")
     if header.embedding is not None:
         # Items bring embeddings: no encoder.

@@ -7,7 +7,6 @@
 """
 from __future__ import annotations
 
-import os
 from typing import Optional
 
 import tensorflow as tf
@@ -61,13 +60,16 @@ def ValidatingExampleGen(input_base: str, table: str, max_bad_row_fraction: floa
               fingerprint.CODE_FINGERPRINT_KEY: fingerprint.code_fingerprint(executor.__name__)}
     if table == data_format.INTERACTIONS_TABLE:
         # TFX fingerprints only the files of the split pattern (interactions.csv); the accepted
-        # rows also depend on items.csv, so its fingerprint goes into the exec properties.
+        # rows also depend on items.csv (the latest span's in the span layout), so its
+        # fingerprint goes into the exec properties.
         values[executor.ITEMS_FINGERPRINT_KEY] = (
-            _fingerprint(os.path.join(input_base, features.ITEMS_FILE))
+            _fingerprint(data_format.table_file(input_base, data_format.ITEMS_TABLE))
             if items_fingerprint is None else items_fingerprint)
+    # The table's file, or <table>/span-{SPAN}/<file>: TFX's driver then reads the latest span
+    # and records it as the Examples' span.
     input_config = example_gen_pb2.Input(splits=[
         example_gen_pb2.Input.Split(name=features.SPLIT_ALL,
-                                    pattern=data_format.TABLE_FILES[table])])
+                                    pattern=data_format.table_pattern(input_base, table))])
     output_config = example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
         example_gen_pb2.SplitConfig.Split(name=features.SPLIT_ALL, hash_buckets=1)]))
     return FileBasedExampleGen(

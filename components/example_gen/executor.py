@@ -232,11 +232,13 @@ def _CsvToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
                   | "SpreadRanges" >> beam.Reshuffle())
     outputs = [_REJECTS, _STATS]
     if table == data_format.INTERACTIONS_TABLE:
-        items_path = os.path.join(input_base, features.ITEMS_FILE)
+        # items.csv beside interactions.csv, or the same span's in the span layout.
+        items_path = os.path.join(input_base, data_format.items_file_for(split_pattern))
         if not tf.io.gfile.exists(items_path):
             raise FileNotFoundError(
                 f"validating ExampleGen: {items_path} is missing; interactions are checked "
-                f"against the item ids of {features.ITEMS_FILE} in the same folder")
+                f"against the item ids of {features.ITEMS_FILE} in the same folder (the same "
+                "span's, items/span-N/, in the span layout)")
         data_format.check_header(items_path, data_format.ITEMS_TABLE, opener=gfile_open)
         item_ids = (pipeline
                     | "ItemsPath" >> beam.Create([items_path])
