@@ -254,8 +254,8 @@ def sid_space_line(sid_space: Mapping) -> str:
 
 
 def drift_warning(drift: Mapping) -> str:
-    return (f"SemanticIdGen: the frozen RQ-VAE reconstructs the new items {drift['mean_ratio']:.2f}x"
-            f" worse than the existing ones (mean {drift['new_mean']:.4g} vs "
+    return (f"SemanticIdGen: the frozen RQ-VAE reconstructs the new items "
+            f"{drift['mean_ratio']:.2f}x worse than the existing ones (mean {drift['new_mean']:.4g} vs "
             f"{drift['existing_mean']:.4g}; p95 {drift['new_p95']:.4g} vs "
             f"{drift['existing_p95']:.4g}), above {drift['warn_ratio']}x: a refresh of the "
             "Semantic IDs is due (run with --refresh_sids)")
@@ -282,6 +282,36 @@ def catalog_tsv(sorted_ids: Sequence[bytes], semantic_ids: Sequence[Sequence[int
         prev = item_id
         lines.append(item_id + b"\t" + str(row).encode() + b"\t" + sid_to_str(sid).encode())
     return b"".join(line + b"\n" for line in lines)
+
+
+def parse_catalog_line(line: Union[str, bytes], sid_length: int,
+                       component: str = "SemanticIdGen") -> Tuple[bytes, Codes]:
+    """One catalog.tsv line (item_id <TAB> row <TAB> "12-5-40-0") -> (item_id, codes); errors
+    name `component`, the reader."""
+    raw = line if isinstance(line, bytes) else line.encode("utf-8")
+    raw = raw.rstrip(b"\r\n")
+    parts = raw.split(b"\t")
+    if len(parts) != 3:
+        raise ValueError(f"{component}: catalog.tsv line {raw!r} does not have 3 tab-separated "
+                         "fields (item_id, row, semantic_id_str)")
+    item_id, _, sid = parts
+    try:
+        codes = tuple(int(c) for c in sid.decode("utf-8").split(features.SID_SEPARATOR))
+    except ValueError:
+        raise ValueError(f"{component}: bad Semantic ID {sid!r} of item {item_id!r} in "
+                         "catalog.tsv") from None
+    if len(codes) != sid_length:
+        raise ValueError(f"{component}: item {item_id!r} has a Semantic ID of {len(codes)} codes "
+                         f"in catalog.tsv, the catalog's sid_length is {sid_length}")
+    return item_id, codes
+
+
+def parse_catalog_tsv(text: Union[str, bytes], sid_length: int,
+                      component: str = "SemanticIdGen") -> Dict[bytes, Codes]:
+    """catalog.tsv -> {item_id: codes}."""
+    raw = text if isinstance(text, bytes) else text.encode("utf-8")
+    return dict(parse_catalog_line(line, sid_length, component)
+                for line in raw.splitlines() if line)
 
 
 def make_metadata(num_items: int, num_levels: int, codebook_size: int, embedding_dim: int,

@@ -315,14 +315,17 @@ class _WriteCatalogAndReport(beam.DoFn):
 
 # --- a frozen SID space (sid_mode "reuse") -------------------------------------------------------
 
+def read_catalog_metadata(catalog_uri: str) -> Dict[str, Any]:
+    with tf.io.gfile.GFile(os.path.join(catalog_uri, ItemCatalog.METADATA_JSON)) as f:
+        return json.load(f)
+
+
 def read_catalog_sids(catalog_uri: str) -> Dict[bytes, core.Codes]:
-    """item_id -> semantic_id of a catalog's catalog.tsv, in row order."""
-    out: Dict[bytes, core.Codes] = {}
+    """item_id -> semantic_id of a catalog's catalog.tsv, in row order (checked against its
+    metadata's sid_length)."""
+    sid_length = int(read_catalog_metadata(catalog_uri)[core.SID_LENGTH])
     with tf.io.gfile.GFile(os.path.join(catalog_uri, ItemCatalog.CATALOG_TSV), "rb") as f:
-        for line in f:
-            item_id, _, sid = line.rstrip(b"\n").split(b"\t")
-            out[item_id] = tuple(int(c) for c in sid.split(features.SID_SEPARATOR.encode()))
-    return out
+        return core.parse_catalog_tsv(f.read(), sid_length)
 
 
 def read_catalog_errors(catalog_uri: str, num_items: int) -> np.ndarray:
@@ -339,8 +342,7 @@ def check_reusable(previous_uri: str, num_levels: int, codebook_size: int,
                    collision_breaker: bool) -> None:
     """ValueError when the previous catalog's SID shape is not this run's: its SIDs cannot be
     kept as they are."""
-    with tf.io.gfile.GFile(os.path.join(previous_uri, ItemCatalog.METADATA_JSON)) as f:
-        meta = json.load(f)
+    meta = read_catalog_metadata(previous_uri)
     asked = {core.NUM_LEVELS: num_levels, core.CODEBOOK_SIZE: codebook_size,
              core.COLLISION_BREAKER: collision_breaker}
     differ = [f"{k} {meta.get(k)!r} (this run: {v!r})" for k, v in asked.items()

@@ -16,6 +16,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Uni
 
 import numpy as np
 
+from components.semantic_id_gen import core as sid_core
 from components.spm_trainer import model_proto
 from models.sid.symbols import Codes, is_int, sid_sentence
 from schemas import features
@@ -79,29 +80,13 @@ def validate_params(vocab_sizes: Sequence[int], model_type: str, seed: int,
 # --- catalog -------------------------------------------------------------------------------------
 
 def parse_catalog_line(line: Union[str, bytes], sid_length: int) -> Tuple[bytes, Codes]:
-    """One catalog.tsv line (item_id <TAB> row <TAB> "12-5-40-0") -> (item_id, codes)."""
-    raw = line if isinstance(line, bytes) else line.encode("utf-8")
-    raw = raw.rstrip(b"\r\n")
-    parts = raw.split(b"\t")
-    if len(parts) != 3:
-        raise ValueError(f"SpmTrainer: catalog.tsv line {raw!r} does not have 3 tab-separated "
-                         "fields (item_id, row, semantic_id_str)")
-    item_id, _, sid = parts
-    try:
-        codes = tuple(int(c) for c in sid.decode("utf-8").split(features.SID_SEPARATOR))
-    except ValueError:
-        raise ValueError(f"SpmTrainer: bad Semantic ID {sid!r} of item {item_id!r} in "
-                         "catalog.tsv") from None
-    if len(codes) != sid_length:
-        raise ValueError(f"SpmTrainer: item {item_id!r} has a Semantic ID of {len(codes)} codes "
-                         f"in catalog.tsv, the catalog's sid_length is {sid_length}")
-    return item_id, codes
+    """One catalog.tsv line -> (item_id, codes) (sid_core.parse_catalog_line)."""
+    return sid_core.parse_catalog_line(line, sid_length, component="SpmTrainer")
 
 
 def parse_catalog_tsv(text: Union[str, bytes], sid_length: int) -> Dict[bytes, Codes]:
-    """catalog.tsv -> {item_id: codes}."""
-    raw = text if isinstance(text, bytes) else text.encode("utf-8")
-    return dict(parse_catalog_line(line, sid_length) for line in raw.splitlines() if line)
+    """catalog.tsv -> {item_id: codes} (sid_core.parse_catalog_tsv)."""
+    return sid_core.parse_catalog_tsv(text, sid_length, component="SpmTrainer")
 
 
 def catalog_sentences(catalog: Mapping[bytes, Sequence[int]],
