@@ -120,14 +120,9 @@ def run_stages(rs: Dict, key: str, config, config_path: str, stages, state_path:
                                      timeout_s=STAGE_TIMEOUT_S, prefix=f"[{key}]")
         rs["stages"][name] = result
         scale.save_state(state_path, state)
-        for comp, c in result["components"].items():
-            print(f"[{key}] {comp}: {c['wall_s']:,.1f} s, peak {c['peak_rss_gib']:.2f} GiB",
-                  flush=True)
+        scale.print_components(key, result)
         if result["returncode"] != 0 or result["timed_out"]:
-            with open(log_path, errors="replace") as f:
-                tail = f.readlines()[-40:]
-            print("".join(tail) + f"[{key}] stage {stage} failed (rc {result['returncode']}"
-                  f"{', timed out' if result['timed_out'] else ''}); see {log_path}", flush=True)
+            scale.print_failure(key, stage, result, log_path)
             return False
     return True
 
@@ -227,11 +222,6 @@ def folder_bytes(path: str) -> int:
                for f in files)
 
 
-def newest_version(base: str) -> Optional[str]:
-    from serving.testing import newest_pushed_model
-    return newest_pushed_model(base)
-
-
 # --- the runs ----------------------------------------------------------------------------------
 
 def run_item_side(state, state_path, key, config) -> Dict:
@@ -254,6 +244,8 @@ def run_models(state, state_path, key, config, representations) -> Dict:
     """The pipeline up to the Pusher once per representation, then `semids serve` on what it
     pushed."""
     import dataclasses
+
+    from serving.testing import newest_pushed_model
     rs = state["runs"][key]
     models_state = rs.setdefault("models", {})
     rows = None
@@ -264,14 +256,14 @@ def run_models(state, state_path, key, config, representations) -> Dict:
             continue
         rep_config = dataclasses.replace(config, representation=rep)
         path = write_config(rep_config, f"config-{rep}")
-        before = newest_version(rep_config.serving_model_dir)
+        before = newest_pushed_model(rep_config.serving_model_dir)
         if not run_stages(rs, key, rep_config, path, (MODEL_STAGE,), state_path, state,
                           label=f"{rep}:"):
             ms.update(served=False, error="pipeline failed")
             scale.save_state(state_path, state)
             continue
         comps = rs["stages"][f"{rep}:{MODEL_STAGE}"]["components"]
-        pushed = newest_version(rep_config.serving_model_dir)
+        pushed = newest_pushed_model(rep_config.serving_model_dir)
         ms.update({f"{c.lower()}_s": comps.get(c, {}).get("wall_s")
                    for c in ("Transform", "Trainer", "Evaluator", "Pusher")})
         ms["trainer_peak_rss_gib"] = comps.get("Trainer", {}).get("peak_rss_gib")

@@ -249,6 +249,21 @@ def measure_stage(config_path: str, metadata_path: str, until: str, log_path: st
             "returncode": proc.returncode, "timed_out": timed_out}
 
 
+def print_components(key: str, result: Dict) -> None:
+    """One line per component a stage ran: wall seconds and peak memory."""
+    for comp, c in result["components"].items():
+        print(f"[{key}] {comp}: {c['wall_s']:,.1f} s, peak {c['peak_rss_gib']:.2f} GiB",
+              flush=True)
+
+
+def print_failure(key: str, stage: str, result: Dict, log_path: str) -> None:
+    """The last 40 lines of a failed stage's log and what failed."""
+    with open(log_path, errors="replace") as f:
+        tail = f.readlines()[-40:]
+    print("".join(tail) + f"[{key}] stage {stage} failed (rc {result['returncode']}"
+          f"{', timed out' if result['timed_out'] else ''}); see {log_path}", flush=True)
+
+
 # --- state, analysis and report ------------------------------------------------------------------
 
 def load_state(path: str) -> Dict:
@@ -595,18 +610,13 @@ def main(argv=None) -> int:
                                        timeout_s=left_s + 120, prefix=f"[{run.key}]")
                 rs["stages"][stage] = result
                 save_state(state_path, state)
-                for comp, c in result["components"].items():
-                    print(f"[{run.key}] {comp}: {c['wall_s']:,.1f} s, peak "
-                          f"{c['peak_rss_gib']:.2f} GiB", flush=True)
+                print_components(run.key, result)
                 if result["timed_out"] or run_total_s(rs) > args.max_run_minutes * 60:
                     rs["status"] = "over_time_limit"
                     break
                 if result["returncode"] != 0:
                     rs["status"] = "failed"
-                    with open(log_path, errors="replace") as f:
-                        tail = f.readlines()[-40:]
-                    print("".join(tail) + f"[{run.key}] stage {stage} failed "
-                          f"(rc {result['returncode']}); see {log_path}", flush=True)
+                    print_failure(run.key, stage, result, log_path)
                     break
             else:
                 rs["status"] = "finished"
