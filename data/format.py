@@ -556,11 +556,16 @@ def table_pattern(data_dir: str, table: str) -> str:
     return TABLE_FILES[table]
 
 
+def span_file(data_dir: str, table: str, span: int) -> str:
+    """<data_dir>/<table>/span-<span>/<table file>: one span's file in the span layout."""
+    return os.path.join(data_dir, table, f"span-{int(span)}", TABLE_FILES[table])
+
+
 def table_file(data_dir: str, table: str) -> str:
     """The file of a table a run reads: <data_dir>/<file>, or the latest span's."""
     spans = table_spans(data_dir, table)
     if spans:
-        return os.path.join(data_dir, table, f"span-{spans[-1]}", TABLE_FILES[table])
+        return span_file(data_dir, table, spans[-1])
     return os.path.join(data_dir, TABLE_FILES[table])
 
 

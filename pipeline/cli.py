@@ -154,6 +154,25 @@ def main(argv=None) -> int:
                              default=None, metavar="NAME,NAME", help="default: all six")
     tune_parser.add_argument("--trials", type=int, default=None,
                              help="trials per representation (default: 8)")
+    simulate_parser = sub.add_parser(
+        "simulate", help="continuous training span by span on a growing catalog: reuse_warm vs "
+        "scratch (resumable; docs/continuous.md)")
+    _add_config_flags(simulate_parser)
+    simulate_parser.add_argument("--spans", type=int, default=6, metavar="K",
+                                 help="number of spans (default: 6)")
+    simulate_parser.add_argument(
+        "--representations", type=lambda s: [x for x in s.split(",") if x], default=None,
+        metavar="NAME,NAME", help="default: random_hash and the SID representation the "
+        "dataset's study chose on validation")
+    simulate_parser.add_argument("--out_dir", default=None, help="where results.csv, the PNG "
+                                 "and README.md go (default: docs/results/continuous)")
+    simulate_parser.add_argument("--work_dir", default=None, help="spans, MLMD and artifacts "
+                                 "(default: <output_dir>/simulate/<dataset>-<K>)")
+    simulate_parser.add_argument("--seed_spread_span", type=int, default=None, metavar="S",
+                                 help="also measure σ: the ranking model's AUC over seeds 0-2 "
+                                 "on span S's scratch run (default: the middle span)")
+    simulate_parser.add_argument("--summarize_only", action="store_true",
+                                 help="only rewrite the PNG and README.md from results.csv")
     from serving.client import add_predict_flags
     from serving.server import add_serve_flags
     add_serve_flags(sub.add_parser("serve", help="serve the pushed model (TF Serving's REST and "
@@ -177,6 +196,9 @@ def main(argv=None) -> int:
             print(prepare_inputs(config).data_dir)
         elif args.command == "experiment":
             run_experiment_command(args, config)
+        elif args.command == "simulate":
+            from pipeline import simulate
+            simulate.simulate_command(args, config)
         elif args.command == "tune":
             from pipeline.experiment import tuning
             from schemas import features

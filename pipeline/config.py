@@ -132,6 +132,11 @@ class RunConfig(JsonConfig):
     # A second, disjoint seeded share of items held out until the validation cut: new in
     # validation (and eval). 0: none. new_item_fraction + this must stay below 1.
     validation_new_item_fraction: float = 0.0
+    # Spans (docs/continuous.md): with the span layout, a run reads the newest window_spans
+    # spans of interactions (this run's and the earlier runs'), evaluates on the newest and
+    # trains on the ones before it; with warm_start only on the newest of those. Held-out item
+    # shares do not apply there: a span's new items are the ones it brings. 1: the time split.
+    window_spans: int = 1
     # Cap on history; also the fixed length H of serving requests.
     history_length: int = _RANKING.history_length
 
@@ -235,7 +240,8 @@ class RunConfig(JsonConfig):
         for name in ("history_length", "item_table_size", "user_hash_buckets", "embedding_dim",
                      "batch_size", "max_epochs", "embed_batch_size", "rqvae_num_levels",
                      "rqvae_codebook_size", "rqvae_latent_dim", "rqvae_epochs", "rqvae_batch_size",
-                     "rqvae_min_epochs", "rqvae_patience", "rqvae_max_train_items"):
+                     "rqvae_min_epochs", "rqvae_patience", "rqvae_max_train_items",
+                     "window_spans"):
             need(getattr(self, name) is None or getattr(self, name) > 0,
                  f"{name} must be positive")
 

@@ -6,6 +6,7 @@ from typing import Any, List, Optional
 import tensorflow_model_analysis as tfma
 from google.protobuf import wrappers_pb2
 from tfx import v1 as tfx
+from tfx.proto import range_config_pb2
 from tfx.types import standard_artifacts
 
 from components import artifacts, fingerprint
@@ -128,6 +129,22 @@ def latest_artifact_resolver(node_id: str, artifact_type, producer_id: str, outp
                                        output_key=output_key)}).with_id(node_id)
 
 
+def span_window_resolver_node(window_spans: int, interaction_gen):
+    """A Resolver (SpanRangeStrategy, RollingRange) giving the Examples of the newest
+    `window_spans` spans that `interaction_gen` wrote in this pipeline's runs, this run's
+    included: it runs after `interaction_gen`. InteractionFeatures keeps one artifact per span
+    (the newest) and the spans up to this run's."""
+    resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.SpanRangeStrategy,
+        config={"range_config": range_config_pb2.RangeConfig(
+            rolling_range=range_config_pb2.RollingRange(num_spans=window_spans))},
+        examples=tfx.dsl.Channel(type=standard_artifacts.Examples,
+                                 producer_component_id=interaction_gen.id,
+                                 output_key="examples")).with_id("span_window_resolver")
+    resolver.add_upstream_node(interaction_gen)
+    return resolver
+
+
 def create_pipeline(config: RunConfig, inputs: PipelineInputs, *,
                     pipeline_root: Optional[str] = None,
                     metadata_connection_config: Any = LOCAL_SQLITE_METADATA,
@@ -229,14 +246,25 @@ def create_pipeline(config: RunConfig, inputs: PipelineInputs, *,
         instance_name="InteractionExampleGen", items_fingerprint=items_fingerprint)
     components.append(interaction_gen)
 
-    # Splits by time, held-out new items (eval and validation), history + history_labels,
-    # is_new_item, is_new_user, is_tail_item.
+    # The span window: the interactions of this run's span and of the earlier spans that this
+    # pipeline ingested (one Examples artifact per span).
+    span_window = None
+    if config.window_spans > 1:
+        span_window_resolver = span_window_resolver_node(config.window_spans, interaction_gen)
+        components.append(span_window_resolver)
+        span_window = span_window_resolver.outputs["examples"]
+
+    # Splits by time, or by span (the newest span evaluated); held-out new items (eval and
+    # validation); history + history_labels, is_new_item, is_new_user, is_tail_item.
+    span_mode = config.window_spans > 1
     interaction_features = InteractionFeatures(
         examples=interaction_gen.outputs["examples"],
         eval_fraction=config.eval_fraction, validation_fraction=config.validation_fraction,
-        new_item_fraction=config.new_item_fraction,
-        validation_new_item_fraction=config.validation_new_item_fraction, seed=config.seed,
-        history_length=config.history_length)
+        new_item_fraction=0.0 if span_mode else config.new_item_fraction,
+        validation_new_item_fraction=0.0 if span_mode else config.validation_new_item_fraction,
+        seed=config.seed, history_length=config.history_length,
+        window_examples=span_window, window_spans=config.window_spans,
+        train_newest_span_only=span_mode and config.warm_start and not config.refresh_sids)
     components.append(interaction_features)
     examples = interaction_features.outputs["examples"]
 

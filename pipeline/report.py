@@ -101,6 +101,12 @@ def collect_metrics(config: RunConfig, seconds: float) -> dict:
             rejects_dir = example_gen_executor.rejects_dir_of(ex[0].uri)
             rejects[table] = _read_json(example_gen_executor.summary_path(rejects_dir, table)) or {}
             rejects_files[table] = example_gen_executor.rejects_path(rejects_dir, table)
+    spans = None  # the span window (span mode), and the spans of the warm start's base model
+    if split_summary.get(interaction_features_core.EVAL_SPAN) is not None:
+        spans = {"window": split_summary[interaction_features_core.WINDOW_SPANS],
+                 "eval": split_summary[interaction_features_core.EVAL_SPAN],
+                 "train": split_summary[interaction_features_core.TRAIN_SPANS],
+                 "base_model": (training.get("warm_start") or {}).get("base_model_spans")}
     baselines = baseline_results(tfx_artifact(open_store(config.metadata_path), examples),
                                  config.history_length)
     # TFMA reports an AUC (0) on a slice of one class, where none exists: those are null.
@@ -116,6 +122,9 @@ def collect_metrics(config: RunConfig, seconds: float) -> dict:
         "num_validation": split_summary.get("num_validation"),
         "num_eval": split_summary.get("num_eval"),
         "num_new_item_eval": split_summary.get("num_new_item_eval"),
+        "num_new_user_eval": split_summary.get("num_new_user_eval"),
+        "spans": spans,
+        "warm_started": bool((training.get("warm_start") or {}).get("restored")),
         "eval_example_count": ev.get("", {}).get("example_count"),
         "item_table_rows": training.get("item_table_rows"),
         "epochs_run": training.get("epochs_run"),

@@ -80,3 +80,28 @@ def test_reuse_with_nothing_to_reuse_says_to_train_first(config):
                                          "reuse .*--rqvae_mode train first"):
         check_reuse(dataclasses.replace(config, rqvae_mode="reuse"))
     check_reuse(config)  # train mode: nothing to check
+
+
+def test_a_span_window_resolves_the_earlier_spans_after_this_runs_ingest(config):
+    from tfx.dsl.compiler import compiler
+    assert "span_window_resolver" not in _nodes(config)  # window_spans 1: the time split
+    windowed = dataclasses.replace(config, window_spans=4, warm_start=True)
+    pipeline = pipeline_lib.create_pipeline(windowed, prepare_inputs(windowed))
+    nodes = {c.id: c for c in pipeline.components}
+    features_node = nodes["InteractionFeatures"]
+    assert features_node.inputs["window_examples"].producer_component_id == "span_window_resolver"
+    assert features_node.exec_properties["window_spans"] == 4
+    assert features_node.exec_properties["train_newest_span_only"] == 1  # warm start
+    assert features_node.exec_properties["new_item_fraction"] == 0.0  # a span brings its own
+    compiled = {n.pipeline_node.node_info.id: n.pipeline_node
+                for n in compiler.Compiler().compile(pipeline).nodes}
+    # After this run's ExampleGen (else the window would miss the span it just ingested), over
+    # every earlier run of the pipeline.
+    assert "InteractionExampleGen" in compiled["span_window_resolver"].upstream_nodes
+    [channel] = compiled["span_window_resolver"].inputs.inputs[
+        "_InteractionExampleGen.examples"].channels
+    names = {q.type.name: q.name.field_value.string_value for q in channel.context_queries}
+    assert names == {"pipeline": config.pipeline_name,
+                     "node": f"{config.pipeline_name}.InteractionExampleGen"}
+    scratch = dataclasses.replace(config, window_spans=4)
+    assert _nodes(scratch)["InteractionFeatures"].exec_properties["train_newest_span_only"] == 0

@@ -71,6 +71,16 @@ class SpmModels:
         return f"{uri.rstrip('/')}/{cls.VOCAB_FILE_FORMAT.format(vocab_size=int(vocab_size))}"
 
 
+class InteractionExamples:
+    """What InteractionFeatures writes beside its splits."""
+    SPLIT_SUMMARY_FILE = "split_summary.json"
+    # split_summary.json's span keys (span mode only): the spans read, the evaluated one, the
+    # trained ones.
+    WINDOW_SPANS = "window_spans"
+    EVAL_SPAN = "eval_span"
+    TRAIN_SPANS = "train_spans"
+
+
 class TransformGraph:
     """What CatalogTransform stores beside TFX's transform graph (tft.TFTransformOutput's files)."""
     # The catalog's content embeddings, row-aligned with the catalog rows the graph emits
@@ -82,6 +92,9 @@ class TransformGraph:
     # The catalog's metadata.json (its sid_space names the RQ-VAE the SIDs come from: a warm
     # start checks it).
     CATALOG_METADATA_FILE = "catalog_metadata.json"
+    # InteractionFeatures' split_summary.json of the examples the graph was analysed on (its
+    # spans go into the model's model_config.json).
+    SPLIT_SUMMARY_FILE = InteractionExamples.SPLIT_SUMMARY_FILE
 
 
 class RankingModelArtifact:

@@ -16,7 +16,7 @@ name in INPUTS and OUTPUTS); output key: `examples`.
 """
 from __future__ import annotations
 
-from typing import Union
+from typing import Optional, Union
 
 from tfx import types
 from tfx.dsl.components.base import base_beam_component
@@ -27,7 +27,8 @@ from tfx.types.system_executions import Process
 
 from components import fingerprint
 from components.interaction_features import core
-from components.interaction_features.executor import EXAMPLES_KEY, INPUT_EXAMPLES_KEY, Executor
+from components.interaction_features.executor import (EXAMPLES_KEY, INPUT_EXAMPLES_KEY,
+                                                      WINDOW_EXAMPLES_KEY, Executor)
 
 
 class InteractionFeaturesSpec(ComponentSpec):
@@ -40,11 +41,16 @@ class InteractionFeaturesSpec(ComponentSpec):
         core.VALIDATION_NEW_ITEM_FRACTION_KEY: ExecutionParameter(type=float),
         core.SEED_KEY: ExecutionParameter(type=int),
         core.HISTORY_LENGTH_KEY: ExecutionParameter(type=int),
+        # Span mode (core.py): the newest window_spans spans are read, the newest evaluated.
+        core.WINDOW_SPANS_KEY: ExecutionParameter(type=int, optional=True),
+        core.TRAIN_NEWEST_SPAN_ONLY_KEY: ExecutionParameter(type=int, optional=True),
         # The executor's code (components/fingerprint.py): a code change reruns it.
         fingerprint.CODE_FINGERPRINT_KEY: ExecutionParameter(type=str),
     }
     INPUTS = {
         INPUT_EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
+        # Earlier spans' Examples (a SpanRangeStrategy Resolver); unused with window_spans 1.
+        WINDOW_EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples, optional=True),
     }
     OUTPUTS = {
         EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
@@ -65,10 +71,16 @@ class InteractionFeatures(base_beam_component.BaseBeamComponent):
     def __init__(self, examples: types.BaseChannel, *, eval_fraction: Union[float, int],
                  validation_fraction: Union[float, int], new_item_fraction: Union[float, int],
                  seed: int, history_length: int,
-                 validation_new_item_fraction: Union[float, int] = 0.0):
+                 validation_new_item_fraction: Union[float, int] = 0.0,
+                 window_examples: Optional[types.BaseChannel] = None, window_spans: int = 1,
+                 train_newest_span_only: bool = False):
         """examples: ExampleGen's Examples (split `all`); the rest as in RunConfig (no defaults
         here, so RunConfig stays the one place they are set; validation_new_item_fraction
-        defaults to 0, no validation holdout, like RunConfig's)."""
+        defaults to 0, no validation holdout, like RunConfig's).
+
+        Span mode: window_examples gives earlier spans' Examples; the newest window_spans spans
+        (examples' span the newest) are read, the newest evaluated, the earlier ones trained on
+        (train_newest_span_only: only the newest of them). One span: the time split."""
         params = (eval_fraction, validation_fraction, new_item_fraction, seed, history_length,
                   validation_new_item_fraction)
         if all(_is_plain(v) for v in params):  # not placeholders / runtime parameters
@@ -86,6 +98,9 @@ class InteractionFeatures(base_beam_component.BaseBeamComponent):
             core.VALIDATION_NEW_ITEM_FRACTION_KEY: validation_new_item_fraction,
             core.SEED_KEY: seed,
             core.HISTORY_LENGTH_KEY: history_length,
+            WINDOW_EXAMPLES_KEY: window_examples,
+            core.WINDOW_SPANS_KEY: int(window_spans),
+            core.TRAIN_NEWEST_SPAN_ONLY_KEY: int(bool(train_newest_span_only)),
             fingerprint.CODE_FINGERPRINT_KEY: fingerprint.code_fingerprint(Executor.__module__),
             EXAMPLES_KEY: types.Channel(type=standard_artifacts.Examples),
         })

@@ -41,6 +41,17 @@ Features added to every kept row:
   * is_tail_item: 1 on rows whose item has TAIL_MIN_TRAIN_ROWS..TAIL_MAX_TRAIN_ROWS (1..4,
     schemas/features.py) rows in the train split, else 0 (new items are never tail).
   See `row_flags`; all three are int64, one value, on every row of every split.
+Span mode (the input holds several spans, newest = the eval span; docs/continuous.md):
+  * eval = every row of the newest span; the training spans are the window's earlier spans
+    (train_newest_span_only: only the newest of them, as a warm start trains). Validation = the
+    rows of the newest training span after T_v, the same rule as above over that span's rows
+    with validation_fraction; train = the training spans' rows at or before T_v. Rows of the
+    other earlier spans (`CONTEXT`) are not written: they only feed histories and the flags.
+  * No held-out items: a span's new items are the ones it brings.
+  * Flags look back over everything before the row's period (`reference_splits`): on eval rows,
+    is_new_item = the item has no row in any earlier span of the window, is_new_user likewise,
+    is_tail_item = 1..4 rows there; on validation rows, the rows at or before T_v.
+  * eval_cut_timestamp is the last timestamp of the training spans.
 split_summary.json (see `make_split_summary`): num_train, num_validation, num_eval,
   num_new_item_eval, num_heldout_items (eval-held-out items seen in the data), num_dropped_rows
   (rows dropped by either holdout), eval_cut_timestamp, validation_cut_timestamp,
@@ -57,7 +68,7 @@ import hashlib
 import math
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-from schemas import features
+from schemas import artifact_layout, features
 
 # --- exec property keys of the component -------------------------------------------------
 EVAL_FRACTION_KEY = "eval_fraction"
@@ -66,8 +77,13 @@ NEW_ITEM_FRACTION_KEY = "new_item_fraction"
 VALIDATION_NEW_ITEM_FRACTION_KEY = "validation_new_item_fraction"
 SEED_KEY = "seed"
 HISTORY_LENGTH_KEY = "history_length"
+WINDOW_SPANS_KEY = "window_spans"
+TRAIN_NEWEST_SPAN_ONLY_KEY = "train_newest_span_only"
 
-SUMMARY_FILE = "split_summary.json"
+# Span mode: a row of an earlier span outside the training spans (history and flags only).
+CONTEXT = "context"
+
+SUMMARY_FILE = artifact_layout.InteractionExamples.SPLIT_SUMMARY_FILE
 
 # --- split_summary.json keys ----------------------------------------------------------------
 NUM_TRAIN = "num_train"
@@ -86,15 +102,21 @@ NUM_NEW_USER_EVAL = "num_new_user_eval"
 NUM_TAIL_ITEM_VALIDATION = "num_tail_item_validation"
 NUM_TAIL_ITEM_EVAL = "num_tail_item_eval"
 NUM_HELDOUT_VALIDATION_ITEMS = "num_heldout_validation_items"
+NUM_HISTORY_ONLY_ROWS = "num_history_only_rows"
+# Span mode (absent otherwise): the spans read, the evaluated one and the trained ones.
+WINDOW_SPANS = artifact_layout.InteractionExamples.WINDOW_SPANS
+EVAL_SPAN = artifact_layout.InteractionExamples.EVAL_SPAN
+TRAIN_SPANS = artifact_layout.InteractionExamples.TRAIN_SPANS
 
 # Counts the executor computes in Beam (everything in the summary but the cuts and H).
 COUNT_KEYS = (NUM_TRAIN, NUM_VALIDATION, NUM_EVAL, NUM_NEW_ITEM_EVAL, NUM_HELDOUT_ITEMS,
               NUM_DROPPED_ROWS, EVAL_ROWS_FROM_USERS_ABSENT_FROM_TRAIN,
               NUM_NEW_ITEM_VALIDATION, NUM_NEW_USER_VALIDATION, NUM_NEW_USER_EVAL,
-              NUM_TAIL_ITEM_VALIDATION, NUM_TAIL_ITEM_EVAL, NUM_HELDOUT_VALIDATION_ITEMS)
+              NUM_TAIL_ITEM_VALIDATION, NUM_TAIL_ITEM_EVAL, NUM_HELDOUT_VALIDATION_ITEMS,
+              NUM_HISTORY_ONLY_ROWS)
 SUMMARY_KEYS = COUNT_KEYS + (EVAL_CUT_TIMESTAMP, VALIDATION_CUT_TIMESTAMP, HISTORY_LENGTH)
 SPLIT_COUNT_KEYS = {features.TRAIN: NUM_TRAIN, features.VALIDATION: NUM_VALIDATION,
-                    features.EVAL: NUM_EVAL}
+                    features.EVAL: NUM_EVAL, CONTEXT: NUM_HISTORY_ONLY_ROWS}
 # Per-split counts of rows with a flag set (feature name -> {split: summary key}); train rows
 # are not counted (is_new_item and is_new_user are always 0 there).
 FLAG_COUNT_KEYS = {
@@ -120,13 +142,15 @@ class TimeCuts(collections.namedtuple(
 
 
 class Interaction(collections.namedtuple(
-        "Interaction", ["user_id", "item_id", "timestamp", "label", "split", "payload"])):
-    """One interaction row. item_id/user_id are bytes; split is a features split name or None;
-    payload is opaque to this module (the executor keeps the serialized tf.Example there)."""
+        "Interaction", ["user_id", "item_id", "timestamp", "label", "split", "payload", "span"])):
+    """One interaction row. item_id/user_id are bytes; split is a features split name, CONTEXT
+    or None; payload is opaque to this module (the executor keeps the serialized tf.Example
+    there); span: the Examples span the row came from (span mode), else None."""
     __slots__ = ()
 
-    def __new__(cls, user_id, item_id, timestamp, label, split=None, payload=None):
-        return super().__new__(cls, user_id, item_id, int(timestamp), int(label), split, payload)
+    def __new__(cls, user_id, item_id, timestamp, label, split=None, payload=None, span=None):
+        return super().__new__(cls, user_id, item_id, int(timestamp), int(label), split, payload,
+                               None if span is None else int(span))
 
 
 def validate_params(eval_fraction: float, validation_fraction: float, new_item_fraction: float,
@@ -214,6 +238,94 @@ def compute_time_cuts(timestamp_counts: Iterable[Tuple[int, int]], eval_fraction
             "use more data or validation_fraction=0")
     return TimeCuts(eval_cut=eval_cut, validation_cut=validation_cut, num_rows=n,
                     num_train=n_train, num_validation=n_val, num_eval=n_eval)
+
+
+class SpanPlan(collections.namedtuple("SpanPlan", ["window", "eval_span", "train_spans"])):
+    """Span mode: the spans read (ascending), the evaluated one (the newest) and the trained
+    ones (ascending; their newest also holds the validation rows)."""
+    __slots__ = ()
+
+    @property
+    def validation_span(self) -> int:
+        return self.train_spans[-1]
+
+
+def plan_spans(spans: Iterable[int], window_spans: int, train_newest_span_only: bool
+               ) -> Optional[SpanPlan]:
+    """The plan over the spans present (any order, repeats allowed): the newest `window_spans`
+    of them; None (time split, as without spans) when that leaves one span."""
+    if isinstance(window_spans, bool) or int(window_spans) != window_spans or window_spans < 1:
+        raise ValueError(
+            f"InteractionFeatures: window_spans must be a positive integer, got {window_spans}")
+    window = sorted(set(int(s) for s in spans))[-int(window_spans):]
+    if len(window) < 2:
+        return None
+    earlier = tuple(window[:-1])
+    return SpanPlan(window=tuple(window), eval_span=window[-1],
+                    train_spans=earlier[-1:] if train_newest_span_only else earlier)
+
+
+def compute_span_cuts(span_timestamp_counts: Iterable[Tuple[int, int, int]], plan: SpanPlan,
+                      validation_fraction: float) -> TimeCuts:
+    """Span mode's cuts from (span, timestamp, count) triples: T_v over the validation span's
+    rows (the rule of `compute_time_cuts`), and as eval_cut the last timestamp of the training
+    spans. The counts are the rows of the plan's splits (history-only rows are not counted).
+    Raises ValueError when a split would be empty."""
+    if not 0.0 <= validation_fraction < 1.0:
+        raise ValueError(
+            f"InteractionFeatures: validation_fraction must be in [0, 1), got {validation_fraction}")
+    per_span: Dict[int, Dict[int, int]] = collections.defaultdict(
+        lambda: collections.defaultdict(int))
+    for span, ts, c in span_timestamp_counts:
+        if c < 0:
+            raise ValueError(f"InteractionFeatures: negative row count {c} for timestamp {ts}")
+        per_span[int(span)][int(ts)] += int(c)
+    n_eval = sum(per_span.get(plan.eval_span, {}).values())
+    trained = [(ts, c) for span in plan.train_spans for ts, c in per_span.get(span, {}).items()
+               if c > 0]
+    if n_eval == 0 or not trained:
+        empty = f"eval span {plan.eval_span}" if n_eval == 0 else f"training spans {list(plan.train_spans)}"
+        raise ValueError(f"InteractionFeatures: the {empty} hold no interactions; cannot split "
+                         f"the window {list(plan.window)}")
+    last = sorted((ts, c) for ts, c in per_span[plan.validation_span].items() if c > 0)
+    n_last = sum(c for _, c in last)
+    validation_cut = _cut(last, n_last, validation_fraction) if last else max(ts for ts, _ in trained)
+    n_val = sum(c for ts, c in last if ts > validation_cut)
+    if validation_fraction > 0 and n_val == 0:
+        raise ValueError(
+            f"InteractionFeatures: the validation split would be empty: validation_fraction="
+            f"{validation_fraction} of span {plan.validation_span}'s {n_last} rows selects no "
+            "rows after the validation cut (too few rows or ties at the cut)")
+    n_train = sum(c for _, c in trained) - n_val
+    return TimeCuts(eval_cut=max(ts for ts, _ in trained), validation_cut=validation_cut,
+                    num_rows=n_train + n_val + n_eval, num_train=n_train, num_validation=n_val,
+                    num_eval=n_eval)
+
+
+def assign_span_split(span: int, timestamp: int, plan: SpanPlan, cuts: TimeCuts) -> str:
+    """A row's split in span mode: eval, validation, train or CONTEXT (history only)."""
+    if span == plan.eval_span:
+        return features.EVAL
+    if span == plan.validation_span and timestamp > cuts.validation_cut:
+        return features.VALIDATION
+    if span in plan.train_spans:
+        return features.TRAIN
+    return CONTEXT
+
+
+# Which rows a row's flags look back over (see the module docstring): the train split in the
+# time split; in span mode everything before the row's period.
+_TIME_REFERENCE = frozenset([features.TRAIN])
+_SPAN_BEFORE_VALIDATION = frozenset([features.TRAIN, CONTEXT])
+_SPAN_REFERENCE = {features.TRAIN: _SPAN_BEFORE_VALIDATION,
+                   features.VALIDATION: _SPAN_BEFORE_VALIDATION,
+                   features.EVAL: frozenset([features.TRAIN, CONTEXT, features.VALIDATION])}
+
+
+def reference_splits(split: str, span_mode: bool) -> frozenset:
+    """The splits whose rows count as seen before a row of `split` (its is_new_item,
+    is_new_user and is_tail_item look at them)."""
+    return _SPAN_REFERENCE[split] if span_mode else _TIME_REFERENCE
 
 
 def assign_split(timestamp: int, cuts: TimeCuts) -> str:
@@ -345,9 +457,10 @@ def build_histories(rows: Iterable[Interaction], history_length: int
     return out
 
 
-def make_split_summary(counts: Mapping[str, int], cuts: TimeCuts, history_length: int
-                       ) -> Dict[str, Any]:
-    """The split_summary.json dict: counts (missing ones are 0), both cuts and the cap."""
+def make_split_summary(counts: Mapping[str, int], cuts: TimeCuts, history_length: int,
+                       plan: Optional[SpanPlan] = None) -> Dict[str, Any]:
+    """The split_summary.json dict: counts (missing ones are 0), both cuts, the cap, and in span
+    mode the spans."""
     unknown = sorted(set(counts) - set(COUNT_KEYS))
     if unknown:
         raise ValueError(f"InteractionFeatures: unknown summary count(s) {unknown}")
@@ -355,12 +468,20 @@ def make_split_summary(counts: Mapping[str, int], cuts: TimeCuts, history_length
     summary[EVAL_CUT_TIMESTAMP] = int(cuts.eval_cut)
     summary[VALIDATION_CUT_TIMESTAMP] = int(cuts.validation_cut)
     summary[HISTORY_LENGTH] = int(history_length)
+    if plan is not None:
+        summary[WINDOW_SPANS] = list(plan.window)
+        summary[EVAL_SPAN] = plan.eval_span
+        summary[TRAIN_SPANS] = list(plan.train_spans)
     return summary
 
 
 def summary_line(summary: Mapping[str, Any]) -> str:
     """The one log line of a finished run."""
-    return (f"InteractionFeatures: {features.TRAIN} {summary[NUM_TRAIN]:,} / "
+    spans = ""
+    if summary.get(EVAL_SPAN) is not None:
+        spans = (f"spans: trained on {summary[TRAIN_SPANS]}, evaluated on {summary[EVAL_SPAN]}, "
+                 f"{summary.get(NUM_HISTORY_ONLY_ROWS, 0):,} history-only rows; ")
+    return (f"InteractionFeatures: {spans}{features.TRAIN} {summary[NUM_TRAIN]:,} / "
             f"{features.VALIDATION} {summary[NUM_VALIDATION]:,} / {features.EVAL} "
             f"{summary[NUM_EVAL]:,} rows ({summary[NUM_NEW_ITEM_EVAL]:,} new-item, "
             f"{summary[NUM_NEW_USER_EVAL]:,} new-user, {summary[NUM_TAIL_ITEM_EVAL]:,} tail-item "

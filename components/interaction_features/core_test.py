@@ -278,3 +278,62 @@ def test_summary_has_the_new_keys_and_keeps_the_old_ones():
     assert len(set(core.SUMMARY_KEYS)) == len(core.SUMMARY_KEYS)
     flag_keys = {k for per_split in core.FLAG_COUNT_KEYS.values() for k in per_split.values()}
     assert flag_keys <= set(core.COUNT_KEYS)
+
+
+# --- span mode -------------------------------------------------------------------------------
+
+def test_plan_spans_takes_the_newest_window_and_falls_back_to_the_time_split():
+    assert core.plan_spans([3, 1, 2, 2], 5, False) == core.SpanPlan((1, 2, 3), 3, (1, 2))
+    assert core.plan_spans([1, 2, 3, 4], 3, False) == core.SpanPlan((2, 3, 4), 4, (2, 3))
+    assert core.plan_spans([1, 2, 3, 4], 3, True) == core.SpanPlan((2, 3, 4), 4, (3,))
+    assert core.plan_spans([1, 2, 3], 3, True).validation_span == 2
+    assert core.plan_spans([7], 3, False) is None  # one span: the time split
+    assert core.plan_spans([1, 2], 1, False) is None
+    with pytest.raises(ValueError, match="window_spans"):
+        core.plan_spans([1, 2], 0, False)
+
+
+def test_span_cuts_validate_on_the_newest_training_span_and_assign_by_span():
+    plan = core.SpanPlan((1, 2, 3), 3, (1, 2))
+    triples = ([(1, ts, 1) for ts in range(10)] + [(2, ts, 1) for ts in range(10, 20)]
+               + [(3, ts, 1) for ts in range(20, 25)])
+    cuts = core.compute_span_cuts(triples, plan, 0.2)
+    assert cuts.validation_cut == 17  # span 2's last 2 of 10 rows: 18, 19
+    assert cuts.eval_cut == 19
+    assert (cuts.num_train, cuts.num_validation, cuts.num_eval) == (18, 2, 5)
+    split = lambda span, ts: core.assign_span_split(span, ts, plan, cuts)  # noqa: E731
+    assert [split(1, 0), split(2, 17), split(2, 18), split(3, 20)] == [
+        features.TRAIN, features.TRAIN, features.VALIDATION, features.EVAL]
+    warm = core.SpanPlan((1, 2, 3), 3, (2,))
+    cuts = core.compute_span_cuts(triples, warm, 0.2)
+    assert (cuts.num_train, cuts.num_validation, cuts.num_eval) == (8, 2, 5)
+    assert core.assign_span_split(1, 3, warm, cuts) == core.CONTEXT
+    # An eval span earlier in time than a training span's rows is still the eval span.
+    assert core.assign_span_split(3, 0, warm, cuts) == features.EVAL
+
+
+@pytest.mark.parametrize("triples,vf,match", [
+    ([(1, 1, 5)], 0.2, "eval span 2 hold no interactions"),
+    ([(2, 1, 5)], 0.2, r"training spans \[1\] hold no interactions"),
+    ([(1, 1, 5), (2, 3, 1)], 0.2, "validation split would be empty"),
+])
+def test_span_cuts_degenerate_windows_raise(triples, vf, match):
+    with pytest.raises(ValueError, match=match):
+        core.compute_span_cuts(triples, core.SpanPlan((1, 2), 2, (1,)), vf)
+
+
+def test_reference_splits_look_back_over_everything_before_the_period_in_span_mode():
+    for split in features.SPLITS:
+        assert core.reference_splits(split, False) == {features.TRAIN}
+    assert core.reference_splits(features.EVAL, True) == {
+        features.TRAIN, features.VALIDATION, core.CONTEXT}
+    assert core.reference_splits(features.VALIDATION, True) == {features.TRAIN, core.CONTEXT}
+
+
+def test_split_summary_records_the_spans():
+    cuts = core.TimeCuts(9, 8, 10, 6, 2, 2)
+    summary = core.make_split_summary({}, cuts, 3, core.SpanPlan((1, 2, 3), 3, (2,)))
+    assert (summary[core.WINDOW_SPANS], summary[core.EVAL_SPAN], summary[core.TRAIN_SPANS]) == (
+        [1, 2, 3], 3, [2])
+    assert "trained on [2], evaluated on 3" in core.summary_line(summary)
+    assert core.EVAL_SPAN not in core.make_split_summary({}, cuts, 3)

@@ -11,7 +11,8 @@ from tfx.types import artifact_utils, channel_utils, standard_artifacts
 
 from components.interaction_features import core
 from components.interaction_features.component import InteractionFeatures
-from components.interaction_features.executor import EXAMPLES_KEY, INPUT_EXAMPLES_KEY, Executor
+from components.interaction_features.executor import (EXAMPLES_KEY, INPUT_EXAMPLES_KEY,
+                                                      WINDOW_EXAMPLES_KEY, Executor)
 from components.testing import write_examples_artifact
 from schemas import features
 
@@ -296,3 +297,101 @@ def test_component_validation_new_item_fraction():
         InteractionFeatures(examples=examples, eval_fraction=0.2, validation_fraction=0.1,
                             new_item_fraction=0.5, seed=3, history_length=5,
                             validation_new_item_fraction=0.5)
+
+
+def _span_artifact(tmp_path, name, span, rows, artifact_id):
+    art = write_examples_artifact(str(tmp_path / name),
+                                  {features.SPLIT_ALL: [_example(*r) for r in rows]})
+    art.id = artifact_id
+    art.set_int_custom_property("span", span)
+    return art
+
+
+def _span_rows():
+    """Three spans of 60 rows, times increasing with the span; items i0..i9 from span 1, new
+    items n2_* in span 2 and n3_* in span 3; user `late` only in span 3."""
+    rnd = random.Random(3)
+    spans = {}
+    for span in (1, 2, 3):
+        pool = [f"i{k}" for k in range(10)] + [f"n{s}_{k}" for s in range(2, span + 1)
+                                               for k in range(3)]
+        spans[span] = [(f"u{rnd.randrange(5)}", rnd.choice(pool), 100 * span + rnd.randrange(50),
+                        rnd.randrange(2)) for _ in range(60)]
+    spans[3] += [("late", "n3_0", 399, 1)]
+    return spans
+
+
+@pytest.mark.parametrize("newest_only", [False, True])
+def test_span_window_evaluates_the_newest_span_and_trains_on_the_earlier_ones(tmp_path, newest_only):
+    spans = _span_rows()
+    stale = _span_artifact(tmp_path, "span1-old", 1, spans[1][:5], artifact_id=1)  # re-ingested
+    window = [stale, _span_artifact(tmp_path, "span1", 1, spans[1], artifact_id=4),
+              _span_artifact(tmp_path, "span2", 2, spans[2], artifact_id=5)]
+    current = _span_artifact(tmp_path, "span3", 3, spans[3], artifact_id=6)
+    out = standard_artifacts.Examples()
+    out.uri = str(tmp_path / "output")
+    os.makedirs(out.uri)
+    props = {core.EVAL_FRACTION_KEY: 0.2, core.VALIDATION_FRACTION_KEY: 0.2,
+             core.NEW_ITEM_FRACTION_KEY: 0.25, core.SEED_KEY: SEED,
+             core.HISTORY_LENGTH_KEY: HISTORY_LENGTH, core.WINDOW_SPANS_KEY: 3,
+             core.TRAIN_NEWEST_SPAN_ONLY_KEY: int(newest_only)}
+    Executor().Do({INPUT_EXAMPLES_KEY: [current], WINDOW_EXAMPLES_KEY: window + [current]},
+                  {EXAMPLES_KEY: [out]}, props)
+    got = {split: _read_split(out, split) for split in features.SPLITS}
+    with open(os.path.join(out.uri, core.SUMMARY_FILE)) as f:
+        summary = json.load(f)
+
+    key = lambda r: (r["user"], r["item"], r["ts"], r["label"])  # noqa: E731
+    as_set = lambda rows: collections.Counter((u.encode(), i.encode(), t, y) for u, i, t, y in rows)  # noqa: E731
+    # Eval: exactly span 3 (no held-out drops in span mode); validation: span 2's last 20%.
+    assert collections.Counter(map(key, got[features.EVAL])) == as_set(spans[3])
+    span2_ts = sorted(r[2] for r in spans[2])
+    assert {r["ts"] for r in got[features.VALIDATION]} <= set(span2_ts[-12:])
+    assert summary[core.VALIDATION_CUT_TIMESTAMP] == span2_ts[-13]
+    trained = spans[2] if newest_only else spans[1] + spans[2]
+    cut = summary[core.VALIDATION_CUT_TIMESTAMP]
+    assert collections.Counter(map(key, got[features.TRAIN])) == as_set(
+        [r for r in trained if r[2] <= cut])
+    assert summary[core.NUM_HISTORY_ONLY_ROWS] == (60 if newest_only else 0)
+    assert (summary[core.EVAL_SPAN], summary[core.TRAIN_SPANS], summary[core.WINDOW_SPANS]) == (
+        3, [2] if newest_only else [1, 2], [1, 2, 3])
+
+    # Histories run over the whole window (span 1 rows too, written or not).
+    all_rows = spans[1] + spans[2] + spans[3]
+    for r in got[features.EVAL] + got[features.TRAIN]:
+        items, labels = _expected_history(
+            [(u.encode(), i.encode(), t, y) for u, i, t, y in all_rows], r["user"], r["ts"])
+        assert (r["history"], r["history_labels"]) == (items, labels)
+    # Eval flags look back over spans 1 and 2: n3_* items and the late user are new.
+    earlier = spans[1] + spans[2]
+    item_rows = collections.Counter(i.encode() for _, i, _, _ in earlier)
+    users = {u.encode() for u, _, _, _ in earlier}
+    for r in got[features.EVAL]:
+        n = item_rows.get(r["item"], 0)
+        assert r["is_new_item"] == [int(n == 0)] and r["is_tail_item"] == [int(1 <= n <= 4)]
+        assert r["is_new_user"] == [int(r["user"] not in users)]
+    assert summary[core.NUM_NEW_ITEM_EVAL] == sum(
+        1 for r in spans[3] if r[1].startswith("n3_")) > 0
+    # Validation flags look back over the rows at or before the cut, in every earlier span.
+    before = collections.Counter(i.encode() for _, i, t, _ in earlier if t <= cut)
+    for r in got[features.VALIDATION]:
+        assert r["is_new_item"] == [int(before.get(r["item"], 0) == 0)]
+
+
+def test_one_span_in_the_window_is_the_time_split(tmp_path):
+    rows, _ = _make_rows()
+    plain = _run(tmp_path, rows, eval_fraction=0.25, validation_fraction=0.2, name="plain")
+    current = _span_artifact(tmp_path, "span1", 1, rows, artifact_id=2)
+    out = standard_artifacts.Examples()
+    out.uri = str(tmp_path / "spans")
+    os.makedirs(out.uri)
+    Executor().Do({INPUT_EXAMPLES_KEY: [current], WINDOW_EXAMPLES_KEY: [current]},
+                  {EXAMPLES_KEY: [out]},
+                  {core.EVAL_FRACTION_KEY: 0.25, core.VALIDATION_FRACTION_KEY: 0.2,
+                   core.NEW_ITEM_FRACTION_KEY: NEW_ITEM_FRACTION, core.SEED_KEY: SEED,
+                   core.HISTORY_LENGTH_KEY: HISTORY_LENGTH, core.WINDOW_SPANS_KEY: 3})
+    for split in features.SPLITS:
+        assert sorted(map(str, _read_split(out, split))) == sorted(map(str, _read_split(plain, split)))
+    with open(os.path.join(out.uri, core.SUMMARY_FILE)) as f:
+        summary = json.load(f)
+    assert (summary[core.EVAL_SPAN], summary[core.TRAIN_SPANS]) == (1, [1])

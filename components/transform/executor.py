@@ -20,6 +20,7 @@ SPM_MODELS_KEY = "spm_models"
 CATALOG_EMBEDDINGS_FILE = artifact_layout.TransformGraph.CATALOG_EMBEDDINGS_FILE
 SPM_MODELS_DIR = artifact_layout.TransformGraph.SPM_MODELS_DIR
 CATALOG_METADATA_FILE = artifact_layout.TransformGraph.CATALOG_METADATA_FILE
+SPLIT_SUMMARY_FILE = artifact_layout.TransformGraph.SPLIT_SUMMARY_FILE
 
 
 class Executor(tfx_transform_executor.Executor):
@@ -41,6 +42,11 @@ class Executor(tfx_transform_executor.Executor):
                              os.path.join(graph_uri, CATALOG_EMBEDDINGS_FILE), overwrite=True)
             tf.io.gfile.copy(os.path.join(extra[CATALOG_DIR], artifacts.ItemCatalog.METADATA_JSON),
                              os.path.join(graph_uri, CATALOG_METADATA_FILE), overwrite=True)
+        # The examples' split summary (their spans): the Trainer records them in the model.
+        summary = os.path.join(artifact_utils.get_single_uri(
+            input_dict[standard_component_specs.EXAMPLES_KEY]), SPLIT_SUMMARY_FILE)
+        if tf.io.gfile.exists(summary):
+            tf.io.gfile.copy(summary, os.path.join(graph_uri, SPLIT_SUMMARY_FILE), overwrite=True)
         if SPM_DIR in extra:
             tf.io.gfile.makedirs(os.path.join(graph_uri, SPM_MODELS_DIR))
             for name in tf.io.gfile.listdir(extra[SPM_DIR]):

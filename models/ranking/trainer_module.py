@@ -75,8 +75,9 @@ def run_fn(fn_args: tfx.components.FnArgs):
     catalog_embeddings = load_catalog_embeddings(fn_args.transform_output)
     what = (f"representation {cfg.representation}, table budget {cfg.item_table_size}, "
             f"{0 if catalog_embeddings is None else catalog_embeddings.shape[0]:,} catalog items")
-    this_model = warm_start.model_config(cfg, warm_start.sid_lineage(fn_args.transform_output,
-                                                                     cfg))
+    this_model = warm_start.model_config(
+        cfg, warm_start.sid_lineage(fn_args.transform_output, cfg),
+        warm_start.trained_spans(fn_args.transform_output))
     initial_weights, warm = warm_start_weights(getattr(fn_args, "base_model", None), this_model)
     try:
         model, summary = train_model(cfg, train_ds, val_ds, log_dir=fn_args.model_run_dir,
@@ -85,6 +86,7 @@ def run_fn(fn_args: tfx.components.FnArgs):
     except (ValueError, tf.errors.OpError, MemoryError) as e:
         raise RuntimeError(f"Trainer ({what}): training failed: {type(e).__name__}: {e}") from e
     summary["warm_start"] = warm
+    summary["spans"] = this_model["spans"]
     logging.info("Trainer: %s", json.dumps({k: v for k, v in summary.items() if k != "history"}))
     tf.io.gfile.makedirs(fn_args.model_run_dir)
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, "training_summary.json"), "w") as f:
@@ -113,17 +115,19 @@ def warm_start_weights(base_model: Optional[str], this_model: dict):
     not fit this model (the reasons are logged, and training starts from scratch)."""
     folder = warm_start.base_folder(base_model)
     if folder is None:
-        return None, {"base_model": None, "restored": False, "refused": []}
+        return None, {"base_model": None, "restored": False, "refused": [],
+                      "base_model_spans": None}
     base = warm_start.read_config(folder)
     reasons = (warm_start.refusal_reasons(base, this_model) if base is not None else
                [f"the base model has no {artifact_layout.RankingModelArtifact.CONFIG_FILE}"])
     if reasons:
         logging.warning("Trainer: not warm-starting from %s, training from scratch: %s",
                         base_model, "; ".join(reasons))
-        return None, {"base_model": base_model, "restored": False, "refused": reasons}
+        return None, {"base_model": base_model, "restored": False, "refused": reasons,
+                      "base_model_spans": (base or {}).get("spans")}
     logging.info("Trainer: warm-starting from %s", base_model)
     return warm_start.load_weights(folder), {"base_model": base_model, "restored": True,
-                                            "refused": []}
+                                            "refused": [], "base_model_spans": base.get("spans")}
 
 
 def export_model(model: tf.keras.Model, serving_model_dir: str, sigs, what: str) -> None:

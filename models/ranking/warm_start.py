@@ -58,11 +58,27 @@ def sid_lineage(transform_output: str, cfg: RankingConfig) -> Dict[str, Optional
     return out
 
 
-def model_config(cfg: RankingConfig, lineage: Dict[str, Optional[str]]) -> Dict:
-    """model_config.json: the shape fields and the SID lineage."""
+def model_config(cfg: RankingConfig, lineage: Dict[str, Optional[str]],
+                 spans: Optional[Dict] = None) -> Dict:
+    """model_config.json: the shape fields, the SID lineage and the spans the model was trained
+    and evaluated on (`trained_spans`; None without spans: not a reason to refuse)."""
     shape = {name: getattr(cfg, name) for name in SHAPE_FIELDS}
     shape["hidden_units"] = list(shape["hidden_units"])
-    return {"shape": shape, "sid_lineage": dict(lineage)}
+    return {"shape": shape, "sid_lineage": dict(lineage), "spans": spans}
+
+
+def trained_spans(transform_output: str) -> Optional[Dict]:
+    """{"train": [...], "eval": N} from the split summary CatalogTransform stored beside its
+    graph; None when the examples were not split by span."""
+    path = os.path.join(transform_output, artifact_layout.TransformGraph.SPLIT_SUMMARY_FILE)
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
+        summary = json.load(f)
+    layout = artifact_layout.InteractionExamples
+    if summary.get(layout.EVAL_SPAN) is None:
+        return None
+    return {"train": summary[layout.TRAIN_SPANS], "eval": summary[layout.EVAL_SPAN]}
 
 
 def refusal_reasons(base: Dict, current: Dict) -> List[str]:

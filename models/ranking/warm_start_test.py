@@ -101,7 +101,21 @@ def test_the_trainer_refuses_with_its_reasons_and_trains_from_scratch(tmp_path):
     assert weights is None and not what["restored"] and what["base_model"] == serving
     assert what["refused"] == ["the model shape (embedding_dim) changed: 8 -> 16"]
     assert warm_start_weights(None, _config()) == (None, {"base_model": None, "restored": False,
+                                                          "base_model_spans": None,
                                                           "refused": []})
     (folder / "model_config.json").unlink()
     _, what = warm_start_weights(serving, _config())
     assert what["refused"] == ["the base model has no model_config.json"]
+
+
+def test_the_spans_a_model_trained_on_ride_in_its_config_and_never_refuse(tmp_path):
+    from schemas import artifact_layout
+    assert warm_start.trained_spans(str(tmp_path)) is None  # no split summary
+    layout = artifact_layout.InteractionExamples
+    with open(tmp_path / artifact_layout.TransformGraph.SPLIT_SUMMARY_FILE, "w") as f:
+        json.dump({layout.EVAL_SPAN: 4, layout.TRAIN_SPANS: [3], layout.WINDOW_SPANS: [2, 3, 4]}, f)
+    spans = warm_start.trained_spans(str(tmp_path))
+    assert spans == {"train": [3], "eval": 4}
+    base = warm_start.model_config(cfg(features.SID_SPM), LINEAGE, spans)
+    now = warm_start.model_config(cfg(features.SID_SPM), LINEAGE, {"train": [4], "eval": 5})
+    assert base["spans"] == spans and warm_start.refusal_reasons(base, now) == []

@@ -1,0 +1,500 @@
+"""`semids simulate`: continuous training on a growing catalog, span by span (issue 14;
+docs/continuous.md).
+
+    simulate(dataset="ml1m", num_spans=6)
+
+1. The dataset's flat files are cut into spans with a seeded release schedule (data/spans.py).
+2. For span k = 1..K, the data of spans 1..k is laid out in a folder of its own (hard links),
+   and each mode runs the pipeline on it for each representation, under a pipeline name of its
+   own (so MLMD lineages never mix):
+   - `reuse_warm`: the SID space of span 1 is kept (`--rqvae_mode reuse`) and the ranking model
+     is warm-started from the last blessed one, trained on the newest span;
+   - `scratch`: the RQ-VAE is retrained (`--refresh_sids`, which reports how many SIDs moved)
+     and the ranking model trains from scratch on every earlier span.
+   Each run evaluates on span k (span 1, which has nothing before it: the time split inside it).
+3. Each finished run appends one row to results.csv at once (an atomic, fsynced append); a
+   rerun does only the missing (span, mode, representation) rows, so an interrupted simulation
+   resumes where it stopped. The runs of a span need the runs of the span before it in the
+   same pipeline, so a span runs only once every row before it exists.
+4. `summarize` writes the PNG of AUC per span and the reading (README.md) from results.csv.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime
+import fcntl
+import json
+import os
+import time
+from typing import Callable, Dict, List, Optional, Sequence
+
+from data import format as data_format
+from data import spans as spans_lib
+from pipeline import baselines as baselines_lib
+from pipeline import probes as probes_lib
+from pipeline.config import (DEFAULT_RUNNERS, DEFAULT_TABLE_SIZES, DEFAULT_TRAINING, REPO_ROOT,
+                             RunConfig)
+from schemas import features
+
+MODES = ("reuse_warm", "scratch")
+RESULTS_FILE = "results.csv"
+PLOT_FILE = "auc_per_span.png"
+READING_FILE = "README.md"
+DEFAULT_OUT_DIR = os.path.join(REPO_ROOT, "docs", "results", "continuous")
+RANDOM_HASH = features.RANDOM_HASH
+# The SID representation ML-1M's study chose on validation: the best mean validation AUC at the
+# largest budget with history (docs/results/ml1m/results.csv, best_val_auc; eval not used).
+STUDY_RESULTS = os.path.join(REPO_ROOT, "docs", "results", "{dataset}", "results.csv")
+
+KEY = ("span", "mode", "representation")
+_BASELINE_COLUMNS = tuple(f"{name}{suffix}" for name in baselines_lib.BASELINES
+                          for suffix in ("", "_new_items"))
+COLUMNS = KEY + (
+    "seed", "auc_overall", "auc_new_items", "num_new_items", "auc_existing_items", "auc_tail",
+    "auc_new_users", "auc_warm_users", "num_eval", "num_new_users") + _BASELINE_COLUMNS + (
+    "auc_shuffled_labels", "auc_shuffled_labels_new_items", "auc_no_history",
+    "auc_no_history_new_items", "seconds", "trained_rows", "train_spans", "eval_span",
+    "base_model_span", "warm_started", "sid_changed_share", "new_items_in_catalog",
+    "drift_mean_ratio", "blessed", "epochs_run", "table_budget", "pipeline_name", "finished_at")
+_FLOAT_PREFIXES = ("auc_", "baseline_")
+_FLOATS = ("seconds", "sid_changed_share", "drift_mean_ratio")
+_INTS = ("span", "seed", "num_new_items", "num_eval", "num_new_users", "trained_rows",
+         "eval_span", "base_model_span", "new_items_in_catalog", "epochs_run", "table_budget")
+
+
+def chosen_sid_representation(dataset: str) -> str:
+    """The SID representation with the best mean validation AUC at the largest table budget with
+    history in the dataset's committed study (ties: the first in REPRESENTATIONS order)."""
+    path = STUDY_RESULTS.format(dataset=dataset)
+    with open(path, newline="") as f:
+        rows = [r for r in csv.DictReader(f)
+                if r["representation"] in features.SID_REPRESENTATIONS and r["best_val_auc"]
+                and r["history"] in ("True", "true", "with", "1")]
+    if not rows:
+        raise ValueError(f"simulate: {path} has no SID rows with history to choose from")
+    budget = max(int(float(r["table_budget"])) for r in rows)
+    scores: Dict[str, List[float]] = {}
+    for r in rows:
+        if int(float(r["table_budget"])) == budget:
+            scores.setdefault(r["representation"], []).append(float(r["best_val_auc"]))
+    return max((rep for rep in features.REPRESENTATIONS if rep in scores),
+               key=lambda rep: sum(scores[rep]) / len(scores[rep]))
+
+
+def pipeline_name(dataset: str, mode: str, representation: str) -> str:
+    return f"simulate-{dataset}-{mode}-{representation}"
+
+
+def span_view(spans_dir: str, views_dir: str, dataset: str, span: int) -> str:
+    """<views_dir>/span-<span>/<dataset>/: spans 1..span of spans_dir as hard links (the data
+    that has arrived by then; the folder's name is the dataset's, which picks its tuned
+    settings). Idempotent."""
+    view = os.path.join(views_dir, f"span-{span}", dataset)
+    for table in data_format.TABLES:
+        for s in range(1, span + 1):
+            src = data_format.span_file(spans_dir, table, s)
+            dst = data_format.span_file(view, table, s)
+            if os.path.exists(dst) and os.path.samefile(src, dst):
+                continue
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            if os.path.exists(dst):
+                os.remove(dst)
+            try:
+                os.link(src, dst)
+            except OSError:  # another file system: a copy (same bytes, same row order)
+                import shutil
+                shutil.copy2(src, dst)
+    return view
+
+
+def run_config(base: RunConfig, dataset: str, view: str, mode: str, representation: str,
+               span: int, num_spans: int, table_budget: int) -> RunConfig:
+    """The RunConfig of one (span, mode, representation) run."""
+    if mode not in MODES:
+        raise ValueError(f"simulate: mode must be one of {MODES}, got {mode!r}")
+    first = span == 1
+    training = DEFAULT_TRAINING.get(dataset, {})
+    return dataclasses.replace(
+        base, dataset="csv", data_dir=view, pipeline_name=pipeline_name(dataset, mode,
+                                                                        representation),
+        representation=representation, item_table_size=table_budget,
+        table_budgets=(table_budget,), window_spans=num_spans,
+        runner=base.runner or DEFAULT_RUNNERS.get(dataset, "direct"),
+        batch_size=base.batch_size or training.get("batch_size"),
+        max_epochs=base.max_epochs or training.get("max_epochs"),
+        rqvae_mode="reuse" if mode == "reuse_warm" and not first else "train",
+        refresh_sids=mode == "scratch" and not first,
+        warm_start=mode == "reuse_warm")
+
+
+def result_row(span: int, mode: str, representation: str, config: RunConfig, metrics: dict,
+               sid_report: Optional[dict]) -> dict:
+    """One results.csv row from a run's metrics.json content and SID report."""
+    row = {"span": span, "mode": mode, "representation": representation, "seed": config.seed,
+           "table_budget": config.item_table_size, "pipeline_name": config.pipeline_name}
+    for key in ("auc_overall", "auc_new_items", "auc_existing_items", "auc_tail",
+                "auc_new_users", "auc_warm_users", "num_eval", "blessed", "epochs_run",
+                "seconds"):
+        row[key] = metrics.get(key)
+    row["num_new_items"] = metrics.get("num_new_item_eval")
+    row["num_new_users"] = metrics.get("num_new_user_eval")
+    row["trained_rows"] = metrics.get("num_train")
+    for name, aucs in (metrics.get("baselines") or {}).items():
+        row[name] = aucs.get("auc_overall")
+        row[f"{name}_new_items"] = aucs.get("auc_new_items")
+    row.update({k: v for k, v in (metrics.get("probes") or {}).items()
+                if k in probes_lib.PROBE_KEYS})
+    spans = metrics.get("spans") or {}
+    row["train_spans"] = " ".join(str(s) for s in spans.get("train") or ([span] if span == 1
+                                                                           else []))
+    row["eval_span"] = spans.get("eval", span)
+    base_spans = spans.get("base_model") or {}
+    row["base_model_span"] = base_spans.get("eval")
+    row["warm_started"] = metrics.get("warm_started")
+    space = (sid_report or {}).get("sid_space") or {}
+    row["sid_changed_share"] = space.get("sid_changed_share")
+    row["new_items_in_catalog"] = space.get("new_items")
+    row["drift_mean_ratio"] = (space.get("drift") or {}).get("mean_ratio")
+    row["finished_at"] = datetime.datetime.now().isoformat(timespec="seconds")
+    return row
+
+
+def _parse(column: str, value: str):
+    if value in ("", None):
+        return None
+    if column in _INTS:
+        return int(float(value))
+    if column.startswith(_FLOAT_PREFIXES) or column in _FLOATS:
+        return float(value)
+    if column in ("blessed", "warm_started"):
+        return value in ("True", "true", "1")
+    return value
+
+
+def read_rows(out_dir: str) -> List[dict]:
+    path = os.path.join(out_dir, RESULTS_FILE)
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        return [{c: _parse(c, r.get(c)) for c in COLUMNS} for r in csv.DictReader(f)]
+
+
+def append_row(out_dir: str, row: dict) -> None:
+    """Appends one row (the header first when the file is new), flushed to disk, under an
+    exclusive lock on out_dir; a row whose key is already there is not written again."""
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, RESULTS_FILE)
+    lock = os.open(out_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if any(row_key(r) == row_key(row) for r in read_rows(out_dir)):
+            return
+        new = not os.path.exists(path) or os.path.getsize(path) == 0
+        with open(path, "a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(COLUMNS), extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow({c: "" if row.get(c) is None else row[c] for c in COLUMNS})
+            f.flush()
+            os.fsync(f.fileno())
+    finally:
+        os.close(lock)
+
+
+def row_key(row: dict) -> tuple:
+    return (int(row["span"]), row["mode"], row["representation"])
+
+
+def plan(num_spans: int, representations: Sequence[str], modes: Sequence[str] = MODES
+         ) -> List[tuple]:
+    """Every (span, mode, representation), in the order they run."""
+    return [(span, mode, rep) for span in range(1, num_spans + 1) for mode in modes
+            for rep in representations]
+
+
+def run_one(config: RunConfig) -> tuple:
+    """Runs the pipeline for one config; (metrics.json content, SID report or None)."""
+    from pipeline import report
+    from pipeline.run import run_pipeline
+    metrics = run_pipeline(config)
+    return metrics, report.copy_sid_report(config)
+
+
+def simulate(dataset: str = "ml1m", num_spans: int = 6,
+             representations: Optional[Sequence[str]] = None, out_dir: str = DEFAULT_OUT_DIR,
+             work_dir: Optional[str] = None, seed: int = 0, table_budget: Optional[int] = None,
+             base: Optional[RunConfig] = None, stop_after_span: Optional[int] = None,
+             runner: Callable[[RunConfig], tuple] = run_one) -> List[dict]:
+    """Runs every missing (span, mode, representation) row (module docstring); returns the rows
+    of results.csv. base: RunConfig fields shared by every run (output_dir is replaced by
+    work_dir's); stop_after_span: stop once that span's rows exist (a test's interruption)."""
+    base = base or RunConfig(dataset=dataset, seed=seed)
+    work_dir = work_dir or os.path.join(base.output_dir, "simulate", f"{dataset}-{num_spans}")
+    representations = list(representations or (RANDOM_HASH, chosen_sid_representation(dataset)))
+    table_budget = table_budget or DEFAULT_TABLE_SIZES.get(dataset, (base.item_table_size,))[0]
+
+    from pipeline.inputs import prepare_dataset
+    flat = prepare_dataset(dataclasses.replace(base, dataset=dataset, seed=seed))
+    spans_dir = os.path.join(work_dir, "spans")
+    summary = spans_lib.write_spans(flat, spans_dir, num_spans, seed)
+    _say(f"simulate: {num_spans} spans of {summary['rows_per_span']} interactions; items "
+         f"released per span {summary['new_items_per_span']}; {summary['dropped_rows']:,} rows "
+         "dropped before their item's release")
+    run_base = dataclasses.replace(base, output_dir=os.path.join(work_dir, "runs"),
+                                   results_dir=os.path.join(work_dir, "results"), seed=seed)
+    done = {row_key(r) for r in read_rows(out_dir)}
+    for span, mode, rep in plan(num_spans, representations):
+        if stop_after_span is not None and span > stop_after_span:
+            break
+        if (span, mode, rep) in done:
+            continue
+        view = span_view(spans_dir, os.path.join(work_dir, "views"), dataset, span)
+        config = run_config(run_base, dataset, view, mode, rep, span, num_spans, table_budget)
+        start = time.time()
+        _say(f"simulate: span {span}/{num_spans}, {mode}, {rep} (pipeline {config.pipeline_name})")
+        metrics, sid_report = runner(config)
+        row = result_row(span, mode, rep, config, metrics, sid_report)
+        append_row(out_dir, row)
+        _say(f"simulate: span {span} {mode} {rep} done in {time.time() - start:.0f}s: AUC "
+             f"{_fmt(row['auc_overall'])} overall, {_fmt(row['auc_new_items'])} new items")
+    return read_rows(out_dir)
+
+
+def _fmt(x, digits: int = 4) -> str:
+    return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+# --- the reading ---------------------------------------------------------------------------------
+SEED_SPREAD_FILE = "seed_spread.json"  # {"span": S, "representation": R, "std": σ, "aucs": [...]}
+# reuse_warm's overall AUC may trail scratch's by this much on the span mean, and per span by
+# max(PER_SPAN_TOLERANCE, 2σ) (issue 14's "done when").
+MEAN_TOLERANCE = 0.002
+PER_SPAN_TOLERANCE = 0.005
+
+
+def _by_key(rows: List[dict]) -> Dict[tuple, dict]:
+    return {row_key(r): r for r in rows}
+
+
+def compare(rows: List[dict], sigma: Optional[float] = None) -> dict:
+    """The checks the reading reports, over the spans after the first (span 1 has nothing before
+    it: both modes train the same model there)."""
+    keyed = _by_key(rows)
+    reps = sorted({r["representation"] for r in rows},
+                  key=lambda r: features.REPRESENTATIONS.index(r))
+    spans = sorted({r["span"] for r in rows if r["span"] > 1})
+    tol = max(PER_SPAN_TOLERANCE, 2 * sigma) if sigma is not None else PER_SPAN_TOLERANCE
+    out: dict = {"spans": spans, "per_span_tolerance": tol, "sigma": sigma,
+                 "reuse_sid_changed_share_max": max(
+                     (r["sid_changed_share"] or 0.0 for r in rows if r["mode"] == "reuse_warm"),
+                     default=None),
+                 "representations": {}}
+    for rep in reps:
+        pairs = [(keyed.get((s, "reuse_warm", rep)), keyed.get((s, "scratch", rep))) for s in spans]
+        pairs = [(w, c) for w, c in pairs if w and c and w["auc_overall"] is not None
+                 and c["auc_overall"] is not None]
+        if not pairs:
+            continue
+        diffs = [w["auc_overall"] - c["auc_overall"] for w, c in pairs]
+        mean_w = sum(w["auc_overall"] for w, _ in pairs) / len(pairs)
+        mean_c = sum(c["auc_overall"] for _, c in pairs) / len(pairs)
+        secs_w = sum(w["seconds"] for w, _ in pairs) / len(pairs)
+        secs_c = sum(c["seconds"] for _, c in pairs) / len(pairs)
+        out["representations"][rep] = {
+            "spans": [w["span"] for w, _ in pairs],
+            "overall_diff": diffs,
+            "mean_reuse_warm": mean_w, "mean_scratch": mean_c,
+            "mean_ok": mean_w >= mean_c - MEAN_TOLERANCE,
+            "per_span_ok": all(d >= -tol for d in diffs),
+            "seconds_reuse_warm": secs_w, "seconds_scratch": secs_c,
+            "time_ratio": secs_w / secs_c if secs_c else None}
+    sid_reps = [r for r in reps if r != RANDOM_HASH]
+    out["new_items"] = []
+    for mode in MODES:
+        for rep in sid_reps:
+            for s in spans:
+                sid, rnd = keyed.get((s, mode, rep)), keyed.get((s, mode, RANDOM_HASH))
+                if not (sid and rnd) or sid["auc_new_items"] is None or rnd["auc_new_items"] is None:
+                    continue
+                diff = sid["auc_new_items"] - rnd["auc_new_items"]
+                out["new_items"].append({"span": s, "mode": mode, "representation": rep,
+                                         "diff": diff, "beats": diff > tol})
+    return out
+
+
+def _read_sigma(out_dir: str) -> Optional[dict]:
+    path = os.path.join(out_dir, SEED_SPREAD_FILE)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def plot(rows: List[dict], path: str) -> str:
+    """AUC per span, overall and on new items, for each mode and representation, with the
+    must-beat baselines (from the scratch rows)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharex=True)
+    styles = {"reuse_warm": "-", "scratch": "--"}
+    reps = sorted({r["representation"] for r in rows}, key=features.REPRESENTATIONS.index)
+    colors = dict(zip(reps, ("tab:blue", "tab:orange", "tab:green", "tab:red")))
+    for ax, (key, title, baseline) in zip(axes, (
+            ("auc_overall", "overall", baselines_lib.BASELINE_USER_ITEM_RATE),
+            ("auc_new_items", "items new in the span", baselines_lib.BASELINE_USER_RATE))):
+        for mode in MODES:
+            for rep in reps:
+                pts = sorted((r["span"], r[key]) for r in rows if r["mode"] == mode
+                             and r["representation"] == rep and r[key] is not None)
+                if pts:
+                    ax.plot(*zip(*pts), styles[mode], marker="o", color=colors[rep],
+                            label=f"{rep}, {mode}")
+        column = baseline if key == "auc_overall" else f"{baseline}_new_items"
+        pts = sorted({r["span"]: r[column] for r in rows if r["mode"] == "scratch"
+                      and r.get(column) is not None}.items())
+        if pts:
+            ax.plot(*zip(*pts), ":", color="gray", label=f"{baseline} (scratch's train split)")
+        ax.set_title(f"AUC, {title}")
+        ax.set_xlabel("span (evaluated)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def reading(rows: List[dict], checks: dict, spread: Optional[dict], spans_summary: Optional[dict]
+            ) -> str:
+    """README.md of the results folder: the table, the checks, and a span-by-span reading of
+    the SID representation against random_hash on new items."""
+    lines = ["# Continuous training on a growing catalog (`semids simulate`)", "",
+             "Generated by `semids simulate` from results.csv (pipeline/simulate.py); "
+             "docs/continuous.md describes the modes.", ""]
+    if spans_summary:
+        lines += [f"Spans: {spans_summary['num_spans']}, interactions per span "
+                  f"{spans_summary['rows_per_span']}, items released per span "
+                  f"{spans_summary['new_items_per_span']} (seed {spans_summary['seed']}); "
+                  f"{spans_summary['dropped_rows']:,} ratings before their item's release "
+                  "dropped.", ""]
+    lines += ["Span 1 has nothing before it: both modes train from scratch there and evaluate on "
+              "the last 20% of span 1. From span 2 on, each run evaluates on the whole new span: "
+              "`reuse_warm` trains on the span before it from the last blessed model, `scratch` "
+              "on every earlier span.", "",
+              "| span | mode | representation | overall | new items (rows) | new users | "
+              "user_item_rate | user_rate new items | shuffled labels | trained rows | base "
+              "model span | seconds | SIDs changed |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (r["span"], MODES.index(r["mode"]),
+                                         features.REPRESENTATIONS.index(r["representation"]))):
+        lines.append(
+            f"| {r['span']} | {r['mode']} | {r['representation']} | {_fmt(r['auc_overall'])} | "
+            f"{_fmt(r['auc_new_items'])} ({r['num_new_items'] or 0:,}) | "
+            f"{_fmt(r['auc_new_users'])} | {_fmt(r['baseline_user_item_rate'])} | "
+            f"{_fmt(r['baseline_user_rate_new_items'])} | {_fmt(r['auc_shuffled_labels'])} | "
+            f"{r['trained_rows'] or 0:,} | {r['base_model_span'] or ''} | "
+            f"{_fmt(r['seconds'], 0)} | "
+            f"{_fmt(r['sid_changed_share'], 3) if r['sid_changed_share'] is not None else ''} |")
+    lines += ["", "## Checks (spans 2 on)", ""]
+    sigma = checks["sigma"]
+    lines.append(
+        f"- Seed spread: σ = {sigma:.4f} (3 seeds of the ranking model, span {spread['span']}, "
+        f"{spread['representation']}), so the per-span tolerance is "
+        f"{checks['per_span_tolerance']:.4f}." if sigma is not None and spread else
+        f"- Seed spread: not measured; the per-span tolerance is {PER_SPAN_TOLERANCE}.")
+    share = checks["reuse_sid_changed_share_max"]
+    lines.append(f"- `sid_changed_share` on `reuse_warm` rows: at most {_fmt(share, 3)}.")
+    for rep, c in checks["representations"].items():
+        lines.append(
+            f"- {rep}: span mean overall AUC reuse_warm {c['mean_reuse_warm']:.4f} vs scratch "
+            f"{c['mean_scratch']:.4f} ({'meets' if c['mean_ok'] else 'misses'} ≥ scratch − "
+            f"{MEAN_TOLERANCE}); per span "
+            f"{', '.join(f'{d:+.4f}' for d in c['overall_diff'])} "
+            f"({'all' if c['per_span_ok'] else 'not all'} within the tolerance); wall time per "
+            f"span {c['seconds_reuse_warm']:.0f} s vs {c['seconds_scratch']:.0f} s, ratio "
+            f"{_fmt(c['time_ratio'], 2)}.")
+    lines += ["", "## New items: the SID representation against random_hash, span by span", ""]
+    if not checks["new_items"]:
+        lines.append("No span has both representations yet.")
+    for c in checks["new_items"]:
+        verdict = ("beats random_hash" if c["beats"] else
+                   "does not beat random_hash beyond the tolerance")
+        lines.append(f"- span {c['span']}, {c['mode']}: {c['representation']} {verdict} on new "
+                     f"items ({c['diff']:+.4f}).")
+    return "\n".join(lines) + "\n"
+
+
+def summarize(out_dir: str = DEFAULT_OUT_DIR, spans_summary: Optional[dict] = None) -> dict:
+    """Writes the PNG and README.md from results.csv; returns the checks."""
+    rows = read_rows(out_dir)
+    spread = _read_sigma(out_dir)
+    checks = compare(rows, spread["std"] if spread else None)
+    if rows:
+        plot(rows, os.path.join(out_dir, PLOT_FILE))
+    with open(os.path.join(out_dir, READING_FILE), "w") as f:
+        f.write(reading(rows, checks, spread, spans_summary))
+    return checks
+
+
+def seed_spread(dataset: str, num_spans: int, span: int, representation: str, out_dir: str,
+                work_dir: str, table_budget: int, base: RunConfig, seeds=(0, 1, 2)) -> dict:
+    """σ: the sample std (ddof 1) of the overall AUC of the ranking model over `seeds`, trained
+    in-process (the experiment runner) on the Transform output of span `span`'s scratch run
+    (the split and SIDs fixed). Written to out_dir/seed_spread.json."""
+    import statistics
+
+    from pipeline.experiment import run_experiment
+    spans_dir = os.path.join(work_dir, "spans")
+    view = span_view(spans_dir, os.path.join(work_dir, "views"), dataset, span)
+    run_base = dataclasses.replace(base, output_dir=os.path.join(work_dir, "runs"),
+                                   results_dir=os.path.join(work_dir, "results"))
+    config = run_config(run_base, dataset, view, "scratch", representation, span, num_spans,
+                        table_budget)
+    rows = run_experiment(config, representations=[representation], budgets=[table_budget],
+                          histories=["with"], seeds=list(seeds), check_evaluator=False,
+                          out_dir=os.path.join(work_dir, "seed_spread", representation),
+                          log=_say)
+    aucs = [r["auc_overall"] for r in rows
+            if r["representation"] == representation and r["auc_overall"] is not None]
+    spread = {"span": span, "mode": "scratch", "representation": representation,
+              "seeds": list(seeds), "aucs": aucs, "std": statistics.stdev(aucs)}
+    with open(os.path.join(out_dir, SEED_SPREAD_FILE), "w") as f:
+        json.dump(spread, f, indent=2)
+    return spread
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def simulate_command(args, config: RunConfig) -> None:
+    """`semids simulate` (pipeline/cli.py)."""
+    start = time.time()
+    out_dir = args.out_dir or DEFAULT_OUT_DIR
+    dataset = config.dataset if config.dataset != "csv" else config.dataset_name
+    work_dir = args.work_dir or os.path.join(config.output_dir, "simulate",
+                                             f"{dataset}-{args.spans}")
+    spans_summary = None
+    if not args.summarize_only:
+        representations = args.representations or [RANDOM_HASH,
+                                                    chosen_sid_representation(dataset)]
+        simulate(dataset, args.spans, representations, out_dir=out_dir, work_dir=work_dir,
+                 seed=config.seed, base=config)
+        sid_reps = [r for r in representations if r != RANDOM_HASH] or representations
+        if _read_sigma(out_dir) is None:
+            span = args.seed_spread_span or (args.spans + 1) // 2 + 1
+            _say(f"simulate: seed spread on span {span} ({sid_reps[0]}, scratch, seeds 0-2)")
+            seed_spread(dataset, args.spans, span, sid_reps[0], out_dir, work_dir,
+                        DEFAULT_TABLE_SIZES.get(dataset, (config.item_table_size,))[0], config)
+    spans_path = os.path.join(work_dir, "spans", spans_lib.SPANS_FILE)
+    if os.path.exists(spans_path):
+        with open(spans_path) as f:
+            spans_summary = json.load(f)
+    checks = summarize(out_dir, spans_summary)
+    with open(os.path.join(out_dir, READING_FILE)) as f:
+        _say("\n" + f.read())
+    _say(f"semids simulate: {len(read_rows(out_dir))} rows in {os.path.join(out_dir, RESULTS_FILE)}"
+         f"; {time.time() - start:.0f}s this sitting; checks: "
+         f"{json.dumps(checks['representations'], default=str)[:400]}")

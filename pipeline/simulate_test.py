@@ -1,0 +1,145 @@
+"""`semids simulate`'s planning, resumable results.csv and reading, with a stand-in for the
+pipeline run (tests/simulate_e2e_test.py runs the real pipelines)."""
+import csv
+
+import os
+
+import pytest
+
+from pipeline import simulate
+from pipeline.config import RunConfig
+from schemas import features
+
+REPS = [features.RANDOM_HASH, features.SID_PREFIX_NGRAM]
+
+
+def _base(tmp_path):
+    return RunConfig(dataset="synthetic", synthetic_num_users=40, synthetic_num_items=30,
+                     synthetic_num_interactions=900, output_dir=str(tmp_path / "outputs"),
+                     results_dir=str(tmp_path / "results"))
+
+
+class _FakeRunner:
+    """Records the configs it is given; fails once on `fail_on` (a (span, mode, rep) key)."""
+
+    def __init__(self, fail_on=None):
+        self.calls, self.fail_on = [], fail_on
+
+    def __call__(self, config: RunConfig):
+        span = len(config.data_dir.split(os.sep)[-2].split("-")) and int(
+            config.data_dir.split(os.sep)[-2].split("-")[1])
+        mode = "reuse_warm" if config.warm_start else "scratch"
+        key = (span, mode, config.representation)
+        if key == self.fail_on:
+            self.fail_on = None
+            raise RuntimeError("interrupted")
+        self.calls.append((key, config))
+        auc = 0.7 + 0.01 * span + (0.004 if config.representation != features.RANDOM_HASH else 0)
+        metrics = {"auc_overall": auc, "auc_new_items": auc - 0.05, "num_new_item_eval": 10,
+                   "num_train": 100 * span, "seconds": 60.0 if config.warm_start else 100.0,
+                   "blessed": True,
+                   "baselines": {b: {"auc_overall": 0.7, "auc_new_items": 0.6}
+                                 for b in ("baseline_user_rate", "baseline_item_rate",
+                                           "baseline_user_item_rate")},
+                   "probes": {"auc_shuffled_labels": auc - 0.01},
+                   "spans": None if span == 1 else {
+                       "window": list(range(1, span + 1)), "eval": span,
+                       "train": [span - 1] if config.warm_start else list(range(1, span)),
+                       "base_model": {"eval": span - 1} if config.warm_start else None},
+                   "warm_started": config.warm_start and span > 1}
+        sid_report = {"sid_space": {"sid_changed_share": 0.0 if config.warm_start else 0.2,
+                                    "new_items": 3}}
+        return metrics, sid_report
+
+
+def test_run_config_per_mode(tmp_path):
+    base = _base(tmp_path)
+    view = str(tmp_path / "views" / "span-2" / "ml1m")
+    warm = simulate.run_config(base, "ml1m", view, "reuse_warm", "random_hash", 2, 6, 4096)
+    assert (warm.rqvae_mode, warm.warm_start, warm.refresh_sids, warm.window_spans) == (
+        "reuse", True, False, 6)
+    assert warm.pipeline_name == "simulate-ml1m-reuse_warm-random_hash"
+    assert warm.dataset_name == "ml1m" and warm.item_table_size == 4096
+    assert warm.table_budgets == (4096,)
+    first = simulate.run_config(base, "ml1m", view, "reuse_warm", "random_hash", 1, 6, 4096)
+    assert first.rqvae_mode == "train"  # nothing to reuse yet
+    scratch = simulate.run_config(base, "ml1m", view, "scratch", "random_hash", 3, 6, 4096)
+    assert (scratch.rqvae_mode, scratch.warm_start, scratch.refresh_sids) == ("train", False, True)
+    assert scratch.pipeline_name != warm.pipeline_name
+    with pytest.raises(ValueError, match="mode must be one of"):
+        simulate.run_config(base, "ml1m", view, "both", "random_hash", 1, 6, 4096)
+
+
+def test_an_interrupted_simulation_resumes_and_writes_each_row_once(tmp_path):
+    base, out, work = _base(tmp_path), str(tmp_path / "out"), str(tmp_path / "work")
+    first = _FakeRunner()
+    simulate.simulate("synthetic", 3, REPS, out_dir=out, work_dir=work, base=base,
+                      table_budget=64, runner=first, stop_after_span=2)
+    assert [k for k, _ in first.calls] == simulate.plan(2, REPS)
+    # A crash in the middle of span 3: the rows before it stay, the run raises.
+    crashing = _FakeRunner(fail_on=(3, "scratch", features.RANDOM_HASH))
+    with pytest.raises(RuntimeError, match="interrupted"):
+        simulate.simulate("synthetic", 3, REPS, out_dir=out, work_dir=work, base=base,
+                          table_budget=64, runner=crashing)
+    assert [k for k, _ in crashing.calls] == [(3, "reuse_warm", r) for r in REPS]
+    resumed = _FakeRunner()
+    rows = simulate.simulate("synthetic", 3, REPS, out_dir=out, work_dir=work, base=base,
+                             table_budget=64, runner=resumed)
+    assert [k for k, _ in resumed.calls] == [(3, "scratch", r) for r in REPS]
+    keys = [simulate.row_key(r) for r in rows]
+    assert sorted(keys) == sorted(simulate.plan(3, REPS)) and len(set(keys)) == len(keys)
+    with open(os.path.join(out, simulate.RESULTS_FILE)) as f:
+        assert len(list(csv.DictReader(f))) == 12
+    row = next(r for r in rows if simulate.row_key(r) == (3, "reuse_warm", features.RANDOM_HASH))
+    assert (row["train_spans"], row["eval_span"], row["base_model_span"]) == ("2", 3, 2)
+    assert row["sid_changed_share"] == 0.0 and row["warm_started"] is True
+    # The views hold the spans that have arrived: span 2's has spans 1 and 2 only.
+    view = os.path.join(work, "views", "span-2", "synthetic", "interactions")
+    assert sorted(os.listdir(view)) == ["span-1", "span-2"]
+    # Appending a row whose key is there already writes nothing.
+    simulate.append_row(out, rows[0])
+    assert len(simulate.read_rows(out)) == 12
+
+
+def test_summarize_writes_the_reading_and_the_checks(tmp_path):
+    base, out = _base(tmp_path), str(tmp_path / "out")
+    simulate.simulate("synthetic", 3, REPS, out_dir=out, work_dir=str(tmp_path / "work"),
+                      base=base, table_budget=64, runner=_FakeRunner())
+    checks = simulate.summarize(out)
+    c = checks["representations"][features.RANDOM_HASH]
+    assert c["spans"] == [2, 3] and c["mean_ok"] and c["per_span_ok"]
+    assert c["time_ratio"] == pytest.approx(0.6)
+    assert checks["reuse_sid_changed_share_max"] == 0.0
+    assert all(n["beats"] is False for n in checks["new_items"])  # +0.004 is within 0.005
+    assert os.path.getsize(os.path.join(out, simulate.PLOT_FILE)) > 0
+    with open(os.path.join(out, simulate.READING_FILE)) as f:
+        text = f.read()
+    assert "span 2, reuse_warm: sid_prefix_ngram does not beat random_hash" in text
+    assert "Seed spread: not measured" in text
+
+
+def test_chosen_sid_representation_is_the_best_on_validation(tmp_path, monkeypatch):
+    path = tmp_path / "docs" / "results" / "toy" / "results.csv"
+    path.parent.mkdir(parents=True)
+    rows = [("sid_spm", 512, "with", 0.80), ("sid_prefix_ngram", 4096, "with", 0.79),
+            ("sid_ngram_2", 4096, "with", 0.78), ("sid_spm", 4096, "without", 0.9),
+            ("random_hash", 4096, "with", 0.95), ("sid_ngram_1", 4096, "with", "")]
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["representation", "table_budget", "history", "best_val_auc"])
+        w.writerows(rows)
+    monkeypatch.setattr(simulate, "STUDY_RESULTS",
+                        str(tmp_path / "docs" / "results" / "{dataset}" / "results.csv"))
+    assert simulate.chosen_sid_representation("toy") == "sid_prefix_ngram"
+
+
+def test_ml1m_study_chooses_sid_prefix_ngram():
+    # docs/results/ml1m/results.csv: best mean validation AUC at B = 4096 with history.
+    assert simulate.chosen_sid_representation("ml1m") == features.SID_PREFIX_NGRAM
+
+
+def test_the_cli_has_the_simulate_command():
+    from pipeline import cli
+    with pytest.raises(SystemExit):
+        cli.main(["simulate", "--help"])
+
