@@ -39,8 +39,9 @@ Span layout (an evolving catalog; a local data folder): instead of the two files
 holds `items/span-N/items.csv` and `interactions/span-N/interactions.csv` for spans N = 1, 2, ...
 A span's items.csv holds every item released up to that span (the earlier spans' items, then
 the new ones), and its interactions are checked against it. A run reads the latest span (TFX's
-ExampleGen resolves `{SPAN}`) and records it as the Examples' span. The training window over
-several spans is still to come (docs/continuous.md).
+ExampleGen resolves `{SPAN}`) and records it as the Examples' span; `--window_spans` trains
+on earlier spans and evaluates on the newest (docs/continuous.md). data/spans.py cuts a flat
+dataset into this layout.
 
 This module is pure Python (no TensorFlow, no TFX); the validating ExampleGen uses it.
 """
