@@ -225,10 +225,13 @@ def simulate(dataset: str = "ml1m", num_spans: int = 6,
              representations: Optional[Sequence[str]] = None, out_dir: str = DEFAULT_OUT_DIR,
              work_dir: Optional[str] = None, seed: int = 0, table_budget: Optional[int] = None,
              base: Optional[RunConfig] = None, stop_after_span: Optional[int] = None,
-             runner: Callable[[RunConfig], tuple] = run_one) -> List[dict]:
+             runner: Callable[[RunConfig], tuple] = run_one,
+             seed_spread_span: Optional[int] = None) -> List[dict]:
     """Runs every missing (span, mode, representation) row (module docstring); returns the rows
     of results.csv. base: RunConfig fields shared by every run (output_dir is replaced by
-    work_dir's); stop_after_span: stop once that span's rows exist (a test's interruption)."""
+    work_dir's); stop_after_span: stop once that span's rows exist (a test's interruption);
+    seed_spread_span: measure σ (`seed_spread`) on that span's scratch run of the first SID
+    representation, right after it (its artifacts are then the pipeline's newest)."""
     base = base or RunConfig(dataset=dataset, seed=seed)
     work_dir = work_dir or os.path.join(base.output_dir, "simulate", f"{dataset}-{num_spans}")
     representations = list(representations or (RANDOM_HASH, chosen_sid_representation(dataset)))
@@ -244,6 +247,14 @@ def simulate(dataset: str = "ml1m", num_spans: int = 6,
     run_base = dataclasses.replace(base, output_dir=os.path.join(work_dir, "runs"),
                                    results_dir=os.path.join(work_dir, "results"), seed=seed)
     done = {row_key(r) for r in read_rows(out_dir)}
+    sid_reps = [r for r in representations if r != RANDOM_HASH] or representations
+    spread_key = (seed_spread_span, "scratch", sid_reps[0]) if seed_spread_span else None
+    if spread_key in done and _read_sigma(out_dir) is None:
+        # Stopped between the run and its σ: the run is repeated (mostly cached) first.
+        view = span_view(spans_dir, os.path.join(work_dir, "views"), dataset, seed_spread_span)
+        seed_spread(run_config(run_base, dataset, view, "scratch", sid_reps[0], seed_spread_span,
+                               num_spans, table_budget), None, out_dir, work_dir,
+                    seed_spread_span)
     for span, mode, rep in plan(num_spans, representations):
         if stop_after_span is not None and span > stop_after_span:
             break
@@ -256,6 +267,9 @@ def simulate(dataset: str = "ml1m", num_spans: int = 6,
         metrics, sid_report = runner(config)
         row = result_row(span, mode, rep, config, metrics, sid_report)
         append_row(out_dir, row)
+        if (span, mode, rep) == spread_key and _read_sigma(out_dir) is None:
+            _say(f"simulate: seed spread on span {span} ({rep}, scratch, seeds 0-2)")
+            seed_spread(config, metrics, out_dir, work_dir, span)
         _say(f"simulate: span {span} {mode} {rep} done in {time.time() - start:.0f}s: AUC "
              f"{_fmt(row['auc_overall'])} overall, {_fmt(row['auc_new_items'])} new items")
     return read_rows(out_dir)
@@ -438,31 +452,35 @@ def summarize(out_dir: str = DEFAULT_OUT_DIR, spans_summary: Optional[dict] = No
     return checks
 
 
-def seed_spread(dataset: str, num_spans: int, span: int, representation: str, out_dir: str,
-                work_dir: str, table_budget: int, base: RunConfig, seeds=(0, 1, 2)) -> dict:
+def seed_spread(config: RunConfig, metrics: Optional[dict], out_dir: str, work_dir: str,
+                span: int, seeds=(0, 1, 2)) -> dict:
     """σ: the sample std (ddof 1) of the overall AUC of the ranking model over `seeds`, trained
-    in-process (the experiment runner) on the Transform output of span `span`'s scratch run
-    (the split and SIDs fixed). Written to out_dir/seed_spread.json."""
+    in-process (the experiment runner) on the Transform output of `config`'s newest run, span
+    `span`'s scratch run (the split and SIDs fixed), whose `metrics` it was (None: the run is
+    repeated first, mostly from the cache). Written to out_dir/seed_spread.json."""
     import statistics
 
     from pipeline.experiment import run_experiment
-    spans_dir = os.path.join(work_dir, "spans")
-    view = span_view(spans_dir, os.path.join(work_dir, "views"), dataset, span)
-    run_base = dataclasses.replace(base, output_dir=os.path.join(work_dir, "runs"),
-                                   results_dir=os.path.join(work_dir, "results"))
-    config = run_config(run_base, dataset, view, "scratch", representation, span, num_spans,
-                        table_budget)
-    rows = run_experiment(config, representations=[representation], budgets=[table_budget],
-                          histories=["with"], seeds=list(seeds), check_evaluator=False,
-                          out_dir=os.path.join(work_dir, "seed_spread", representation),
-                          log=_say)
+    rep, budget = config.representation, config.item_table_size
+    rows = run_experiment(config, representations=[rep], budgets=[budget], histories=["with"],
+                          seeds=list(seeds), check_evaluator=False, log=_say,
+                          out_dir=os.path.join(work_dir, "seed_spread", rep),
+                          base_metrics=metrics)
     aucs = [r["auc_overall"] for r in rows
-            if r["representation"] == representation and r["auc_overall"] is not None]
-    spread = {"span": span, "mode": "scratch", "representation": representation,
-              "seeds": list(seeds), "aucs": aucs, "std": statistics.stdev(aucs)}
+            if r["representation"] == rep and r["auc_overall"] is not None]
+    spread = {"span": span, "mode": "scratch", "representation": rep, "seeds": list(seeds),
+              "aucs": aucs, "auc_new_items": [r["auc_new_items"] for r in rows
+                                              if r["representation"] == rep],
+              "std": statistics.stdev(aucs)}
+    os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, SEED_SPREAD_FILE), "w") as f:
         json.dump(spread, f, indent=2)
     return spread
+
+
+def default_seed_spread_span(num_spans: int) -> int:
+    """The span σ is measured on: the middle of spans 2..K (4 of 6)."""
+    return min(num_spans, num_spans // 2 + 1)
 
 
 def _say(line: str) -> None:
@@ -481,13 +499,8 @@ def simulate_command(args, config: RunConfig) -> None:
         representations = args.representations or [RANDOM_HASH,
                                                     chosen_sid_representation(dataset)]
         simulate(dataset, args.spans, representations, out_dir=out_dir, work_dir=work_dir,
-                 seed=config.seed, base=config)
-        sid_reps = [r for r in representations if r != RANDOM_HASH] or representations
-        if _read_sigma(out_dir) is None:
-            span = args.seed_spread_span or (args.spans + 1) // 2 + 1
-            _say(f"simulate: seed spread on span {span} ({sid_reps[0]}, scratch, seeds 0-2)")
-            seed_spread(dataset, args.spans, span, sid_reps[0], out_dir, work_dir,
-                        DEFAULT_TABLE_SIZES.get(dataset, (config.item_table_size,))[0], config)
+                 seed=config.seed, base=config,
+                 seed_spread_span=args.seed_spread_span or default_seed_spread_span(args.spans))
     spans_path = os.path.join(work_dir, "spans", spans_lib.SPANS_FILE)
     if os.path.exists(spans_path):
         with open(spans_path) as f:

@@ -143,3 +143,24 @@ def test_the_cli_has_the_simulate_command():
     with pytest.raises(SystemExit):
         cli.main(["simulate", "--help"])
 
+
+
+def test_the_seed_spread_is_measured_once_right_after_its_run(tmp_path, monkeypatch):
+    base, out, work = _base(tmp_path), str(tmp_path / "out"), str(tmp_path / "work")
+    calls = []
+
+    def fake_spread(config, metrics, out_dir, work_dir, span):
+        calls.append((span, config.representation, config.warm_start, metrics is not None,
+                      len(simulate.read_rows(out_dir))))
+        with open(os.path.join(out_dir, simulate.SEED_SPREAD_FILE), "w") as f:
+            f.write('{"span": 2, "representation": "sid_prefix_ngram", "std": 0.004}')
+
+    monkeypatch.setattr(simulate, "seed_spread", fake_spread)
+    for _ in range(2):
+        simulate.simulate("synthetic", 3, REPS, out_dir=out, work_dir=work, base=base,
+                          table_budget=64, runner=_FakeRunner(), seed_spread_span=2)
+    # Once, on the SID representation's scratch run of span 2, just after its row (the 8th).
+    assert calls == [(2, features.SID_PREFIX_NGRAM, False, True, 8)]
+    checks = simulate.summarize(out)
+    assert checks["sigma"] == 0.004 and checks["per_span_tolerance"] == 0.008
+    assert simulate.default_seed_spread_span(6) == 4

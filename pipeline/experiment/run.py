@@ -18,7 +18,8 @@ from pipeline import evaluation
 from pipeline.config import RunConfig
 from pipeline.experiment.data import (IS_NEW_ITEM, IS_NEW_USER, IS_TAIL_ITEM, LABEL,
                                       META_FEATURES, OPTIONAL_META_FEATURES, predict_scores,
-                                      prepare_base_run, run_features, train_in_memory)
+                                      open_base_run, prepare_base_run, run_features,
+                                      train_in_memory)
 from pipeline.experiment.metrics import (AUC_KEYS, EVALUATOR_TOLERANCE, PROBE_KEYS,
                                          check_verdict, evaluator_check, metrics_of_masks,
                                          slice_masks)
@@ -187,7 +188,6 @@ def _init_worker(base_dict: dict, metrics: dict) -> None:
     parent ran it)."""
     import tensorflow as tf
 
-    from pipeline.experiment.data import open_base_run
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     try:
@@ -248,9 +248,11 @@ def run_experiment(base: RunConfig, representations: Sequence[str] = features.RE
                    budgets: Optional[Sequence[int]] = None, histories=(True, False),
                    seeds: Sequence[int] = DEFAULT_SEEDS, out_dir: Optional[str] = None,
                    quiet: bool = False, check_evaluator: bool = True, log=print,
-                   workers: int = 1) -> List[dict]:
+                   workers: int = 1, base_metrics: Optional[dict] = None) -> List[dict]:
     """Runs what results.csv in out_dir does not hold yet; returns every row of results.csv.
-    Writes table.md / summary.json / auc_vs_budget.png at the end (summarize)."""
+    Writes table.md / summary.json / auc_vs_budget.png at the end (summarize). base_metrics:
+    the metrics of the base pipeline's newest run, which then is not run again (its artifacts
+    are read as they are)."""
     start = time.time()
     out_dir = out_dir or os.path.join(base.results_dir, "experiment", base.dataset_name)
     budgets = [int(b) for b in (budgets if budgets is not None else base.table_budgets)]
@@ -300,7 +302,9 @@ def run_experiment(base: RunConfig, representations: Sequence[str] = features.RE
     # 1) The base pipeline run (cached when done before): split, SIDs, SPM models, Transform.
     log(f"experiment: base pipeline run ({base.dataset_name}, {base.representation}, "
         f"B={base.item_table_size})")
-    base_run, data, catalog_embeddings = prepare_base_run(base, quiet=quiet)
+    base_run, data, catalog_embeddings = (prepare_base_run(base, quiet=quiet)
+                                          if base_metrics is None else
+                                          open_base_run(base, base_metrics))
 
     if check_evaluator and (todo or not os.path.exists(os.path.join(out_dir, EVALUATOR_CHECK_FILE))):
         check = evaluator_check(base_run, data, catalog_embeddings)
