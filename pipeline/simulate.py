@@ -15,7 +15,9 @@ docs/continuous.md).
 3. Each finished run appends one row to results.csv at once (an atomic, fsynced append); a
    rerun does only the missing (span, mode, representation) rows, so an interrupted simulation
    resumes where it stopped. The runs of a span need the runs of the span before it in the
-   same pipeline, so a span runs only once every row before it exists.
+   same pipeline (its SID space, its blessed model): a span runs only once every row before it
+   exists, and a pipeline whose MLMD lacks an earlier span (another work_dir) runs it again,
+   keeping the row written first.
 4. `summarize` writes the PNG of AUC per span and the reading (README.md) from results.csv.
 """
 from __future__ import annotations
@@ -213,6 +215,28 @@ def plan(num_spans: int, representations: Sequence[str], modes: Sequence[str] = 
             for rep in representations]
 
 
+def completed_span(config: RunConfig) -> int:
+    """The newest span this pipeline finished (its newest run's evaluated span, or the span
+    before when that run has no Pusher output: it was stopped); 0 when it never ran."""
+    if not os.path.exists(config.metadata_path):
+        return 0
+    from components.interaction_features import core as interaction_features_core
+    from pipeline import mlmd
+    try:
+        outputs = mlmd.latest_run_outputs(config)
+    except RuntimeError:  # no run
+        return 0
+    examples = outputs.get("InteractionFeatures", {}).get("examples")
+    if not examples:
+        return 0
+    path = os.path.join(examples[0].uri, interaction_features_core.SUMMARY_FILE)
+    if not os.path.exists(path):
+        return 0
+    with open(path) as f:
+        span = json.load(f).get(interaction_features_core.EVAL_SPAN) or 0
+    return span if outputs.get("Pusher") else span - 1
+
+
 def run_one(config: RunConfig) -> tuple:
     """Runs the pipeline for one config; (metrics.json content, SID report or None)."""
     from pipeline import report
@@ -226,10 +250,12 @@ def simulate(dataset: str = "ml1m", num_spans: int = 6,
              work_dir: Optional[str] = None, seed: int = 0, table_budget: Optional[int] = None,
              base: Optional[RunConfig] = None, stop_after_span: Optional[int] = None,
              runner: Callable[[RunConfig], tuple] = run_one,
-             seed_spread_span: Optional[int] = None) -> List[dict]:
+             seed_spread_span: Optional[int] = None,
+             completed: Callable[[RunConfig], int] = completed_span) -> List[dict]:
     """Runs every missing (span, mode, representation) row (module docstring); returns the rows
     of results.csv. base: RunConfig fields shared by every run (output_dir is replaced by
     work_dir's); stop_after_span: stop once that span's rows exist (a test's interruption);
+    runner / completed: run a config / the newest span its pipeline finished (tests stand in);
     seed_spread_span: measure σ (`seed_spread`) on that span's scratch run of the first SID
     representation, right after it (its artifacts are then the pipeline's newest)."""
     base = base or RunConfig(dataset=dataset, seed=seed)
@@ -258,10 +284,15 @@ def simulate(dataset: str = "ml1m", num_spans: int = 6,
     for span, mode, rep in plan(num_spans, representations):
         if stop_after_span is not None and span > stop_after_span:
             break
-        if (span, mode, rep) in done:
-            continue
         view = span_view(spans_dir, os.path.join(work_dir, "views"), dataset, span)
         config = run_config(run_base, dataset, view, mode, rep, span, num_spans, table_budget)
+        if (span, mode, rep) in done:
+            if completed(config) >= span:
+                continue
+            # The row exists, but this pipeline's state does not (a new work_dir): the run is
+            # repeated to rebuild it (the SID space, the blessed model); its row stays the first.
+            _say(f"simulate: span {span} {mode} {rep}: the row exists, but pipeline "
+                 f"{config.pipeline_name} has not run span {span} in {work_dir}; running it again")
         start = time.time()
         _say(f"simulate: span {span}/{num_spans}, {mode}, {rep} (pipeline {config.pipeline_name})")
         metrics, sid_report = runner(config)

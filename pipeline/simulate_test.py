@@ -22,8 +22,12 @@ def _base(tmp_path):
 class _FakeRunner:
     """Records the configs it is given; fails once on `fail_on` (a (span, mode, rep) key)."""
 
-    def __init__(self, fail_on=None):
+    def __init__(self, fail_on=None, finished=None):
         self.calls, self.fail_on = [], fail_on
+        self.finished = finished if finished is not None else {}  # pipeline -> newest span
+
+    def completed(self, config: RunConfig) -> int:
+        return self.finished.get(config.pipeline_name, 0)
 
     def __call__(self, config: RunConfig):
         span = len(config.data_dir.split(os.sep)[-2].split("-")) and int(
@@ -34,6 +38,7 @@ class _FakeRunner:
             self.fail_on = None
             raise RuntimeError("interrupted")
         self.calls.append((key, config))
+        self.finished[config.pipeline_name] = span
         auc = 0.7 + 0.01 * span + (0.004 if config.representation != features.RANDOM_HASH else 0)
         metrics = {"auc_overall": auc, "auc_new_items": auc - 0.05, "num_new_item_eval": 10,
                    "num_train": 100 * span, "seconds": 60.0 if config.warm_start else 100.0,
@@ -74,17 +79,17 @@ def test_an_interrupted_simulation_resumes_and_writes_each_row_once(tmp_path):
     base, out, work = _base(tmp_path), str(tmp_path / "out"), str(tmp_path / "work")
     first = _FakeRunner()
     simulate.simulate("synthetic", 3, REPS, out_dir=out, work_dir=work, base=base,
-                      table_budget=64, runner=first, stop_after_span=2)
+                      table_budget=64, runner=first, completed=first.completed, stop_after_span=2)
     assert [k for k, _ in first.calls] == simulate.plan(2, REPS)
     # A crash in the middle of span 3: the rows before it stay, the run raises.
-    crashing = _FakeRunner(fail_on=(3, "scratch", features.RANDOM_HASH))
+    crashing = _FakeRunner(fail_on=(3, "scratch", features.RANDOM_HASH), finished=first.finished)
     with pytest.raises(RuntimeError, match="interrupted"):
         simulate.simulate("synthetic", 3, REPS, out_dir=out, work_dir=work, base=base,
-                          table_budget=64, runner=crashing)
+                          table_budget=64, runner=crashing, completed=crashing.completed)
     assert [k for k, _ in crashing.calls] == [(3, "reuse_warm", r) for r in REPS]
-    resumed = _FakeRunner()
+    resumed = _FakeRunner(finished=crashing.finished)
     rows = simulate.simulate("synthetic", 3, REPS, out_dir=out, work_dir=work, base=base,
-                             table_budget=64, runner=resumed)
+                             table_budget=64, runner=resumed, completed=resumed.completed)
     assert [k for k, _ in resumed.calls] == [(3, "scratch", r) for r in REPS]
     keys = [simulate.row_key(r) for r in rows]
     assert sorted(keys) == sorted(simulate.plan(3, REPS)) and len(set(keys)) == len(keys)
@@ -99,7 +104,14 @@ def test_an_interrupted_simulation_resumes_and_writes_each_row_once(tmp_path):
     # Appending a row whose key is there already writes nothing.
     simulate.append_row(out, rows[0])
     assert len(simulate.read_rows(out)) == 12
-
+    # A new work_dir (its pipelines never ran) with the rows there: every span runs again to
+    # rebuild the pipelines' state, and results.csv keeps its rows, once each.
+    replay = _FakeRunner()
+    again = simulate.simulate("synthetic", 3, REPS, out_dir=out, work_dir=work + "-new",
+                              base=base, table_budget=64, runner=replay,
+                              completed=replay.completed)
+    assert [k for k, _ in replay.calls] == simulate.plan(3, REPS)
+    assert again == rows
 
 def test_summarize_writes_the_reading_and_the_checks(tmp_path):
     base, out = _base(tmp_path), str(tmp_path / "out")
@@ -156,9 +168,11 @@ def test_the_seed_spread_is_measured_once_right_after_its_run(tmp_path, monkeypa
             f.write('{"span": 2, "representation": "sid_prefix_ngram", "std": 0.004}')
 
     monkeypatch.setattr(simulate, "seed_spread", fake_spread)
+    runner = _FakeRunner()
     for _ in range(2):
         simulate.simulate("synthetic", 3, REPS, out_dir=out, work_dir=work, base=base,
-                          table_budget=64, runner=_FakeRunner(), seed_spread_span=2)
+                          table_budget=64, runner=runner, completed=runner.completed,
+                          seed_spread_span=2)
     # Once, on the SID representation's scratch run of span 2, just after its row (the 8th).
     assert calls == [(2, features.SID_PREFIX_NGRAM, False, True, 8)]
     checks = simulate.summarize(out)

@@ -37,5 +37,10 @@ def test_a_tiny_simulation_runs_span_by_span_and_resumes(tmp_path):
     assert all(r["sid_changed_share"] == 0.0 for k, r in rows.items()
                if k[1] == "reuse_warm" and k[0] > 1)
     assert rows[(2, "reuse_warm", "random_hash")]["base_model_span"] == 1
+    for mode in simulate.MODES:
+        for rep in REPS:
+            pipeline = dataclasses.replace(base, output_dir=str(tmp_path / "work" / "runs"),
+                                           pipeline_name=simulate.pipeline_name("synthetic", mode, rep))
+            assert simulate.completed_span(pipeline) == 3
     checks = simulate.summarize(out)
     assert set(checks["representations"]) == set(REPS)
