@@ -28,6 +28,7 @@ import datetime
 import fcntl
 import json
 import os
+import shutil
 import time
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -105,7 +106,6 @@ def span_view(spans_dir: str, views_dir: str, dataset: str, span: int) -> str:
             try:
                 os.link(src, dst)
             except OSError:  # another file system: a copy (same bytes, same row order)
-                import shutil
                 shutil.copy2(src, dst)
     return view
 
