@@ -364,7 +364,10 @@ def compare(rows: List[dict], sigma: Optional[float] = None) -> dict:
                     continue
                 diff = sid["auc_new_items"] - rnd["auc_new_items"]
                 out["new_items"].append({"span": s, "mode": mode, "representation": rep,
-                                         "diff": diff, "beats": diff > tol})
+                                         "diff": diff, "beats": diff > tol,
+                                         "verdict": ("beats" if diff > tol else
+                                                     "is below" if diff < -tol else
+                                                     "is within the tolerance of")})
     return out
 
 
@@ -460,14 +463,23 @@ def reading(rows: List[dict], checks: dict, spread: Optional[dict], spans_summar
             f"({'all' if c['per_span_ok'] else 'not all'} within the tolerance); wall time per "
             f"span {c['seconds_reuse_warm']:.0f} s vs {c['seconds_scratch']:.0f} s, ratio "
             f"{_fmt(c['time_ratio'], 2)}.")
+    lines += ["", "## Against the must-beat baselines (spans 2 on)", ""]
+    for key, column, what in (
+            ("auc_overall", baselines_lib.BASELINE_USER_ITEM_RATE, "overall"),
+            ("auc_new_items", f"{baselines_lib.BASELINE_USER_RATE}_new_items", "new items")):
+        later = [r for r in rows if r["span"] > 1 and r[key] is not None
+                 and r.get(column) is not None]
+        above = [r for r in later if r[key] > r[column]]
+        lines.append(f"- {what}: {len(above)} of {len(later)} rows above `{column}`"
+                     + (f" (margins {min(r[key] - r[column] for r in later):+.4f} to "
+                        f"{max(r[key] - r[column] for r in later):+.4f})." if later else "."))
     lines += ["", "## New items: the SID representation against random_hash, span by span", ""]
     if not checks["new_items"]:
         lines.append("No span has both representations yet.")
     for c in checks["new_items"]:
-        verdict = ("beats random_hash" if c["beats"] else
-                   "does not beat random_hash beyond the tolerance")
-        lines.append(f"- span {c['span']}, {c['mode']}: {c['representation']} {verdict} on new "
-                     f"items ({c['diff']:+.4f}).")
+        lines.append(f"- span {c['span']}, {c['mode']}: {c['representation']} {c['verdict']} "
+                     f"random_hash on new items ({c['diff']:+.4f}; tolerance "
+                     f"{checks['per_span_tolerance']:.4f}).")
     return "\n".join(lines) + "\n"
 
 
