@@ -21,7 +21,7 @@ import os
 import sys
 import threading
 import time
-from typing import Callable, Dict, Iterator, Optional
+from typing import Callable, Dict, Iterator, Optional, Sequence
 
 from pipeline.config import RunConfig
 
@@ -250,18 +250,21 @@ def setup_logging(config: RunConfig, log_path: Optional[str] = None,
     return log_path
 
 
-def run_pipeline(config: RunConfig, quiet: bool = False, verbose: bool = False) -> dict:
+def run_pipeline(config: RunConfig, quiet: bool = False, verbose: bool = False,
+                 to_nodes: Optional[Sequence[str]] = None) -> dict:
     """Prepares the data, runs the pipeline with LocalDagRunner, writes and returns metrics.
     quiet: print nothing, leave logging and the file descriptors alone (tests). verbose: all
-    output on the console too (nothing is redirected; the log file is written as well)."""
+    output on the console too (nothing is redirected; the log file is written as well).
+    to_nodes: run only these nodes and the nodes upstream of them (TFX's partial run); nothing
+    is evaluated, so no metrics are written and {} is returned."""
     if quiet:
-        return _run(config, None, None)
+        return _run(config, None, None, to_nodes)
     log_path = log_file_path(config)
     with console_output(log_path, redirect=not verbose) as console:
         handler = ConsoleHandler(console)
         setup_logging(config, log_path, console, verbose=verbose, console_handler=handler)
         with handler.heartbeat():
-            return _run(config, console, log_path)
+            return _run(config, console, log_path, to_nodes)
 
 
 def check_reuse(config: RunConfig) -> None:
@@ -282,7 +285,8 @@ def check_reuse(config: RunConfig) -> None:
             "--rqvae_mode train first")
 
 
-def _run(config: RunConfig, console: Optional[Console], log_path: Optional[str]) -> dict:
+def _run(config: RunConfig, console: Optional[Console], log_path: Optional[str],
+         to_nodes: Optional[Sequence[str]] = None) -> dict:
     if console:
         console.line(f"semids: running pipeline '{config.pipeline_name}' on {config.dataset_name} "
                      f"({config.representation}); full log {log_path}")
@@ -299,6 +303,15 @@ def _run(config: RunConfig, console: Optional[Console], log_path: Optional[str])
     if console:
         console.line(f"  [{time.strftime('%H:%M:%S')}] {'prepare_inputs':<32} done in "
                      f"{time.time() - start:6.1f}s (data {inputs.data_dir})")
+    if to_nodes:
+        from tfx.orchestration import pipeline as tfx_pipeline
+        tfx.orchestration.LocalDagRunner().run(
+            pipeline_lib.create_pipeline(config, inputs),
+            run_options=tfx_pipeline.RunOptions(to_nodes=list(to_nodes)))
+        if console:
+            console.line(f"semids: ran {', '.join(to_nodes)} and their upstream nodes only "
+                         f"({fmt_duration(time.time() - start)})")
+        return {}
     tfx.orchestration.LocalDagRunner().run(pipeline_lib.create_pipeline(config, inputs))
     metrics = report.collect_metrics(config, time.time() - start)
     path = report.write_metrics(config, metrics)

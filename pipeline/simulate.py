@@ -16,8 +16,8 @@ docs/continuous.md).
    rerun does only the missing (span, mode, representation) rows, so an interrupted simulation
    resumes where it stopped. The runs of a span need the runs of the span before it in the
    same pipeline (its SID space, its blessed model): a span runs only once every row before it
-   exists, and a pipeline whose MLMD lacks an earlier span (another work_dir) runs it again,
-   keeping the row written first.
+   exists. A pipeline with a row still to write whose MLMD lacks an earlier span (another
+   work_dir) rebuilds that span's state first (`replay_run`), keeping the row written first.
 4. `summarize` writes the PNG of AUC per span and the reading (README.md) from results.csv.
 """
 from __future__ import annotations
@@ -237,6 +237,21 @@ def completed_span(config: RunConfig) -> int:
     return span if outputs.get("Pusher") else span - 1
 
 
+def replay_run(config: RunConfig) -> None:
+    """Rebuilds, in a new work_dir, the MLMD state that a pipeline's next span needs from a span
+    whose row exists. reuse_warm reruns the whole pipeline: its SID space and its blessed model
+    carry over. scratch trains from scratch on the window, so a TFX partial run up to
+    SCRATCH_STATE_NODES is enough, and its model is the same. Only the Evaluator's comparison
+    with a blessed model is then skipped (there is none)."""
+    from components.example_gen.component import COMPONENT_IDS
+    from pipeline.pipeline import SEMANTIC_ID_GEN_ID
+    from pipeline.run import run_pipeline
+    # What a scratch pipeline's next run reads from its MLMD: the span's interactions (the
+    # training window) and the catalog (what --refresh_sids compares the new SIDs with).
+    state_nodes = (COMPONENT_IDS[data_format.INTERACTIONS_TABLE], SEMANTIC_ID_GEN_ID)
+    run_pipeline(config, to_nodes=None if config.warm_start else state_nodes)
+
+
 def run_one(config: RunConfig) -> tuple:
     """Runs the pipeline for one config; (metrics.json content, SID report or None)."""
     from pipeline import report
@@ -251,11 +266,13 @@ def simulate(dataset: str = "ml1m", num_spans: int = 6,
              base: Optional[RunConfig] = None, stop_after_span: Optional[int] = None,
              runner: Callable[[RunConfig], tuple] = run_one,
              seed_spread_span: Optional[int] = None,
-             completed: Callable[[RunConfig], int] = completed_span) -> List[dict]:
+             completed: Callable[[RunConfig], int] = completed_span,
+             replay: Callable[[RunConfig], None] = replay_run) -> List[dict]:
     """Runs every missing (span, mode, representation) row (module docstring); returns the rows
     of results.csv. base: RunConfig fields shared by every run (output_dir is replaced by
     work_dir's); stop_after_span: stop once that span's rows exist (a test's interruption);
-    runner / completed: run a config / the newest span its pipeline finished (tests stand in);
+    runner / completed / replay: run a config / the newest span its pipeline finished /
+    rebuild a finished span's state (tests stand in);
     seed_spread_span: measure σ (`seed_spread`) on that span's scratch run of the first SID
     representation, right after it (its artifacts are then the pipeline's newest)."""
     base = base or RunConfig(dataset=dataset, seed=seed)
@@ -281,18 +298,24 @@ def simulate(dataset: str = "ml1m", num_spans: int = 6,
         seed_spread(run_config(run_base, dataset, view, "scratch", sid_reps[0], seed_spread_span,
                                num_spans, table_budget), None, out_dir, work_dir,
                     seed_spread_span)
-    for span, mode, rep in plan(num_spans, representations):
-        if stop_after_span is not None and span > stop_after_span:
-            break
+    keys = [k for k in plan(num_spans, representations)
+            if stop_after_span is None or k[0] <= stop_after_span]
+    pending = {(mode, rep) for _, mode, rep in set(keys) - done}  # pipelines with rows to write
+    for span, mode, rep in keys:
+        if (span, mode, rep) in done and (mode, rep) not in pending:
+            continue
         view = span_view(spans_dir, os.path.join(work_dir, "views"), dataset, span)
         config = run_config(run_base, dataset, view, mode, rep, span, num_spans, table_budget)
         if (span, mode, rep) in done:
-            if completed(config) >= span:
-                continue
-            # The row exists, but this pipeline's state does not (a new work_dir): the run is
-            # repeated to rebuild it (the SID space, the blessed model); its row stays the first.
-            _say(f"simulate: span {span} {mode} {rep}: the row exists, but pipeline "
-                 f"{config.pipeline_name} has not run span {span} in {work_dir}; running it again")
+            if completed(config) < span:
+                # The row exists, but this pipeline's state does not (a new work_dir), and a
+                # later span needs it; the row stays the first.
+                _say(f"simulate: span {span} {mode} {rep}: the row exists; rebuilding pipeline "
+                     f"{config.pipeline_name}'s state for the spans after it"
+                     + ("" if config.warm_start else " (a partial run: the span's Examples and "
+                        "catalog)"))
+                replay(config)
+            continue
         start = time.time()
         _say(f"simulate: span {span}/{num_spans}, {mode}, {rep} (pipeline {config.pipeline_name})")
         metrics, sid_report = runner(config)

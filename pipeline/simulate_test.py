@@ -104,14 +104,52 @@ def test_an_interrupted_simulation_resumes_and_writes_each_row_once(tmp_path):
     # Appending a row whose key is there already writes nothing.
     simulate.append_row(out, rows[0])
     assert len(simulate.read_rows(out)) == 12
-    # A new work_dir (its pipelines never ran) with the rows there: every span runs again to
-    # rebuild the pipelines' state, and results.csv keeps its rows, once each.
-    replay = _FakeRunner()
+    # A new work_dir (its pipelines never ran) with every row there: nothing runs.
+    idle, replayed = _FakeRunner(), []
     again = simulate.simulate("synthetic", 3, REPS, out_dir=out, work_dir=work + "-new",
-                              base=base, table_budget=64, runner=replay,
-                              completed=replay.completed)
-    assert [k for k, _ in replay.calls] == simulate.plan(3, REPS)
-    assert again == rows
+                              base=base, table_budget=64, runner=idle, completed=idle.completed,
+                              replay=replayed.append)
+    assert idle.calls == [] and replayed == [] and again == rows
+
+
+def test_a_new_work_dir_rebuilds_only_the_pipelines_with_rows_to_write(tmp_path):
+    base, out = _base(tmp_path), str(tmp_path / "out")
+    first = _FakeRunner()
+    simulate.simulate("synthetic", 3, REPS, out_dir=out, work_dir=str(tmp_path / "work"),
+                      base=base, table_budget=64, runner=first, completed=first.completed,
+                      stop_after_span=2)
+    first_rows = simulate.read_rows(out)
+    warm_hash = (3, "reuse_warm", features.RANDOM_HASH)
+    simulate.append_row(out, dict(first_rows[0], span=3, finished_at="x"))  # warm_hash's row
+    assert simulate.row_key(simulate.read_rows(out)[-1]) == warm_hash
+    # In another work_dir: a pipeline whose rows all exist is left alone; the others rebuild
+    # spans 1-2 (replay), then run span 3.
+    runner, replayed = _FakeRunner(), []
+    rows = simulate.simulate("synthetic", 3, REPS, out_dir=out, work_dir=str(tmp_path / "new"),
+                             base=base, table_budget=64, runner=runner,
+                             completed=runner.completed,
+                             replay=lambda c: replayed.append((c.pipeline_name, c.data_dir)))
+    assert [k for k, _ in runner.calls] == [k for k in simulate.plan(3, REPS)
+                                            if k[0] == 3 and k != warm_hash]
+    rebuilt = [(span, mode, rep) for span in (1, 2) for mode, rep in (
+        ("reuse_warm", features.SID_PREFIX_NGRAM), ("scratch", features.RANDOM_HASH),
+        ("scratch", features.SID_PREFIX_NGRAM))]
+    assert [name for name, _ in replayed] == [
+        simulate.pipeline_name("synthetic", mode, rep) for _, mode, rep in rebuilt]
+    assert [d.split(os.sep)[-2] for _, d in replayed] == [f"span-{s}" for s, _, _ in rebuilt]
+    assert rows[:len(first_rows)] == first_rows and len(rows) == 12
+
+
+def test_replay_runs_the_whole_pipeline_for_reuse_warm_and_a_partial_run_for_scratch(
+        tmp_path, monkeypatch):
+    from pipeline import run as run_lib
+    calls = []
+    monkeypatch.setattr(run_lib, "run_pipeline",
+                        lambda config, to_nodes=None: calls.append(to_nodes) or {})
+    base, view = _base(tmp_path), str(tmp_path / "views" / "span-2" / "ml1m")
+    for mode in simulate.MODES:
+        simulate.replay_run(simulate.run_config(base, "ml1m", view, mode, "random_hash", 2, 6, 64))
+    assert calls == [None, ("InteractionExampleGen", "SemanticIdGen")]
 
 def test_summarize_writes_the_reading_and_the_checks(tmp_path):
     base, out = _base(tmp_path), str(tmp_path / "out")

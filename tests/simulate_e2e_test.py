@@ -1,7 +1,10 @@
 """`semids simulate` with the real pipelines on a tiny synthetic catalog (slow: twelve small
-pipeline runs). Three spans, random_hash and sid_prefix_ngram, both modes; stopped after span 2
-and resumed. pipeline/simulate_test.py covers the same resumption with a stand-in runner."""
+pipeline runs, then three more). Three spans, random_hash and sid_prefix_ngram, both modes;
+stopped after span 2 and resumed; then one row rerun in a new work_dir, which rebuilds its
+pipeline's state first. pipeline/simulate_test.py covers the same with a stand-in runner."""
+import csv
 import dataclasses
+import os
 
 import pytest
 
@@ -44,3 +47,24 @@ def test_a_tiny_simulation_runs_span_by_span_and_resumes(tmp_path):
             assert simulate.completed_span(pipeline) == 3
     checks = simulate.summarize(out)
     assert set(checks["representations"]) == set(REPS)
+
+    # A new work_dir, one scratch row to write again: its pipeline rebuilds spans 1-2 with
+    # partial runs (Examples and catalog only), the other pipelines do nothing, and the row
+    # trains on the same window as before.
+    key = (3, "scratch", "random_hash")
+    path = os.path.join(out, simulate.RESULTS_FILE)
+    with open(path, newline="") as f:
+        kept = [r for r in csv.DictReader(f) if simulate.row_key(r) != key]
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=simulate.COLUMNS)
+        writer.writeheader()
+        writer.writerows(kept)
+    again = {simulate.row_key(r): r for r in simulate.simulate(
+        "synthetic", 3, REPS, **dict(kwargs, work_dir=str(tmp_path / "new")))}
+    assert sorted(again) == sorted(rows)
+    for column in ("train_spans", "trained_rows", "num_eval", "num_new_items"):
+        assert again[key][column] == rows[key][column], column
+    assert again[key]["sid_changed_share"] is not None  # compared with the rebuilt catalog
+    assert not os.path.exists(os.path.join(str(tmp_path / "new"), "runs", "metadata",
+                                           simulate.pipeline_name("synthetic", "reuse_warm",
+                                                                  "random_hash")))
