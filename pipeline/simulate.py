@@ -25,7 +25,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime
-import fcntl
 import json
 import os
 import shutil
@@ -38,6 +37,7 @@ from pipeline import baselines as baselines_lib
 from pipeline import probes as probes_lib
 from pipeline.config import (DEFAULT_RUNNERS, DEFAULT_TABLE_SIZES, DEFAULT_TRAINING, REPO_ROOT,
                              RunConfig)
+from pipeline.tables import append_csv_row, fmt_auc, locked
 from schemas import features
 
 MODES = ("reuse_warm", "scratch")
@@ -186,22 +186,9 @@ def append_row(out_dir: str, row: dict) -> None:
     """Appends one row (the header first when the file is new), flushed to disk, under an
     exclusive lock on out_dir; a row whose key is already there is not written again."""
     os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, RESULTS_FILE)
-    lock = os.open(out_dir, os.O_RDONLY)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if any(row_key(r) == row_key(row) for r in read_rows(out_dir)):
-            return
-        new = not os.path.exists(path) or os.path.getsize(path) == 0
-        with open(path, "a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(COLUMNS), extrasaction="ignore")
-            if new:
-                writer.writeheader()
-            writer.writerow({c: "" if row.get(c) is None else row[c] for c in COLUMNS})
-            f.flush()
-            os.fsync(f.fileno())
-    finally:
-        os.close(lock)
+    with locked(out_dir):
+        if all(row_key(r) != row_key(row) for r in read_rows(out_dir)):
+            append_csv_row(os.path.join(out_dir, RESULTS_FILE), COLUMNS, row)
 
 
 def row_key(row: dict) -> tuple:
@@ -325,12 +312,8 @@ def simulate(dataset: str = "ml1m", num_spans: int = 6,
             _say(f"simulate: seed spread on span {span} ({rep}, scratch, seeds 0-2)")
             seed_spread(config, metrics, out_dir, work_dir, span)
         _say(f"simulate: span {span} {mode} {rep} done in {time.time() - start:.0f}s: AUC "
-             f"{_fmt(row['auc_overall'])} overall, {_fmt(row['auc_new_items'])} new items")
+             f"{fmt_auc(row['auc_overall'])} overall, {fmt_auc(row['auc_new_items'])} new items")
     return read_rows(out_dir)
-
-
-def _fmt(x, digits: int = 4) -> str:
-    return "n/a" if x is None else f"{x:.{digits}f}"
 
 
 # --- the reading ---------------------------------------------------------------------------------
@@ -473,13 +456,13 @@ def reading(rows: List[dict], checks: dict, spread: Optional[dict], spans_summar
     for r in sorted(rows, key=lambda r: (r["span"], MODES.index(r["mode"]),
                                          features.REPRESENTATIONS.index(r["representation"]))):
         lines.append(
-            f"| {r['span']} | {r['mode']} | {r['representation']} | {_fmt(r['auc_overall'])} | "
-            f"{_fmt(r['auc_new_items'])} ({r['num_new_items'] or 0:,}) | "
-            f"{_fmt(r['auc_new_users'])} | {_fmt(r['baseline_user_item_rate'])} | "
-            f"{_fmt(r['baseline_user_rate_new_items'])} | {_fmt(r['auc_shuffled_labels'])} | "
+            f"| {r['span']} | {r['mode']} | {r['representation']} | {fmt_auc(r['auc_overall'])} | "
+            f"{fmt_auc(r['auc_new_items'])} ({r['num_new_items'] or 0:,}) | "
+            f"{fmt_auc(r['auc_new_users'])} | {fmt_auc(r['baseline_user_item_rate'])} | "
+            f"{fmt_auc(r['baseline_user_rate_new_items'])} | {fmt_auc(r['auc_shuffled_labels'])} | "
             f"{r['trained_rows'] or 0:,} | {r['base_model_span'] or ''} | "
-            f"{_fmt(r['seconds'], 0)} | "
-            f"{_fmt(r['sid_changed_share'], 3) if r['sid_changed_share'] is not None else ''} |")
+            f"{fmt_auc(r['seconds'], 0)} | "
+            f"{fmt_auc(r['sid_changed_share'], 3) if r['sid_changed_share'] is not None else ''} |")
     lines += ["", "## Checks (spans 2 on)", ""]
     sigma = checks["sigma"]
     lines.append(
@@ -494,7 +477,7 @@ def reading(rows: List[dict], checks: dict, spread: Optional[dict], spans_summar
                 f"{d:+.4f} ({rep})" for rep, d in checks["span1_mode_diffs"].items())
             + ": the Beam runner's row order feeds the shuffle, a noise σ does not include.")
     share = checks["reuse_sid_changed_share_max"]
-    lines.append(f"- `sid_changed_share` on `reuse_warm` rows: at most {_fmt(share, 3)}.")
+    lines.append(f"- `sid_changed_share` on `reuse_warm` rows: at most {fmt_auc(share, 3)}.")
     for rep, c in checks["representations"].items():
         lines.append(
             f"- {rep}: span mean overall AUC reuse_warm {c['mean_reuse_warm']:.4f} vs scratch "
@@ -503,7 +486,7 @@ def reading(rows: List[dict], checks: dict, spread: Optional[dict], spans_summar
             f"{', '.join(f'{d:+.4f}' for d in c['overall_diff'])} "
             f"({'all' if c['per_span_ok'] else 'not all'} within the tolerance); wall time per "
             f"span {c['seconds_reuse_warm']:.0f} s vs {c['seconds_scratch']:.0f} s, ratio "
-            f"{_fmt(c['time_ratio'], 2)}.")
+            f"{fmt_auc(c['time_ratio'], 2)}.")
     lines += ["", "## Against the must-beat baselines (spans 2 on)", ""]
     for key, column, what in (
             ("auc_overall", baselines_lib.BASELINE_USER_ITEM_RATE, "overall"),

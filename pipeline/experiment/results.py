@@ -9,7 +9,6 @@ results.csv written before a column was added reads with that column blank, and 
 column (blank) when the next row is appended.
 """
 import csv
-import fcntl
 import hashlib
 import json
 import math
@@ -24,6 +23,7 @@ from pipeline.experiment.metrics import (AUC_KEYS, SLICE_AUC_KEYS,
                                          TAIL_MAX_INTERACTIONS, TAIL_MIN_INTERACTIONS,
                                          check_verdict)
 from pipeline.run import fmt_duration
+from pipeline.tables import append_csv_row, cell, fmt_auc, locked
 from schemas import features
 
 RESULTS_FILE = "results.csv"
@@ -73,10 +73,6 @@ _KEY_EXCLUDED = ("pipeline_name", "output_dir", "results_dir", "artifact_root", 
                  "auc_regression_tolerance",
                  "representation", "item_table_size", "use_history", "table_budgets",
                  "embed_batch_size", "encoder_dir", "encoder_workers", "encoder_threads")
-
-
-def fmt_auc(x, digits=4):
-    return "n/a" if x is None else f"{x:.{digits}f}"
 
 
 # --- results.csv ---------------------------------------------------------------------------------
@@ -130,22 +126,13 @@ def _header(path: str) -> List[str]:
         return next(csv.reader(f), [])
 
 
-def _cell(value) -> str:
-    return "" if value is None else value
-
-
 def append_result(out_dir: str, row: dict) -> None:
     """Appends one row (header first when the file is new) and flushes it to disk. A file whose
     header is not COLUMNS (written before columns were added) is first rewritten with COLUMNS,
     its rows' new cells blank. Holds an exclusive lock on out_dir meanwhile, so the experiment's
     worker processes can share the file."""
-    path = os.path.join(out_dir, RESULTS_FILE)
-    lock = os.open(out_dir, os.O_RDONLY)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        _append_row(path, out_dir, row)
-    finally:
-        os.close(lock)  # releases the lock
+    with locked(out_dir):
+        _append_row(os.path.join(out_dir, RESULTS_FILE), out_dir, row)
 
 
 def _append_row(path: str, out_dir: str, row: dict) -> None:
@@ -157,17 +144,11 @@ def _append_row(path: str, out_dir: str, row: dict) -> None:
             writer = csv.DictWriter(f, fieldnames=list(COLUMNS), extrasaction="ignore")
             writer.writeheader()
             for r in old:
-                writer.writerow({c: _cell(r.get(c)) for c in COLUMNS})
+                writer.writerow({c: cell(r.get(c)) for c in COLUMNS})
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(COLUMNS), extrasaction="ignore")
-        if new:
-            writer.writeheader()
-        writer.writerow({c: _cell(row.get(c)) for c in COLUMNS})
-        f.flush()
-        os.fsync(f.fileno())
+    append_csv_row(path, COLUMNS, row)
 
 
 def is_baseline(row: dict) -> bool:
