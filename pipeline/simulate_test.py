@@ -1,7 +1,7 @@
 """`semids simulate`'s planning, resumable results.csv and reading, with a stand-in for the
 pipeline run (tests/simulate_e2e_test.py runs the real pipelines)."""
 import csv
-
+import json
 import os
 
 import pytest
@@ -151,6 +151,7 @@ def test_replay_runs_the_whole_pipeline_for_reuse_warm_and_a_partial_run_for_scr
         simulate.replay_run(simulate.run_config(base, "ml1m", view, mode, "random_hash", 2, 6, 64))
     assert calls == [None, ("InteractionExampleGen", "SemanticIdGen")]
 
+
 def test_summarize_writes_the_reading_and_the_checks(tmp_path):
     base, out = _base(tmp_path), str(tmp_path / "out")
     simulate.simulate("synthetic", 3, REPS, out_dir=out, work_dir=str(tmp_path / "work"),
@@ -166,6 +167,14 @@ def test_summarize_writes_the_reading_and_the_checks(tmp_path):
         text = f.read()
     assert "span 2, reuse_warm: sid_prefix_ngram is within the tolerance of random_hash" in text
     assert "Seed spread: not measured" in text
+    assert "- overall: 8 of 8 rows above `baseline_user_item_rate`" in text
+    # With σ measured: the new-item verdicts use the new-item AUCs' own seed spread.
+    with open(os.path.join(out, simulate.SEED_SPREAD_FILE), "w") as f:
+        json.dump({"span": 2, "representation": features.SID_PREFIX_NGRAM, "std": 0.001,
+                   "aucs": [0.7, 0.701, 0.702], "auc_new_items": [0.6, 0.604, 0.608]}, f)
+    checks = simulate.summarize(out)
+    assert checks["per_span_tolerance"] == 0.005
+    assert checks["new_item_tolerance"] == pytest.approx(0.008)
 
 
 def test_chosen_sid_representation_is_the_best_on_validation(tmp_path, monkeypatch):
