@@ -32,15 +32,38 @@ def as_model_input(t: tf.Tensor) -> tf.Tensor:
     return tf.cast(t, tf.int64) if t.dtype.is_integer and t.dtype != tf.int64 else t
 
 
+def content_order(arrays: Dict[str, np.ndarray]) -> np.ndarray:
+    """Row indices that sort `arrays`' rows (row-aligned) by a 64-bit hash of their values,
+    features in name order: the same rows in any order give the same sequence of rows. The
+    Transform output's row order depends on how Beam ran (workers, bundles), so without this
+    two runs on the same rows shuffle them differently and train different models."""
+    n = len(next(iter(arrays.values())))
+    digest = np.zeros(n, np.uint64)
+    with np.errstate(over="ignore"):
+        for name in sorted(arrays):
+            columns = arrays[name].reshape(n, -1)
+            for j in range(columns.shape[1]):  # a column at a time: no wide int64 copy
+                column = columns[:, j]
+                bits = (column.astype(np.float64).view(np.uint64) if column.dtype.kind == "f"
+                        else column.astype(np.int64).view(np.uint64))
+                digest = (digest ^ bits) * np.uint64(0x100000001B3)  # FNV-1a step
+                digest ^= digest >> np.uint64(31)
+    return np.argsort(digest, kind="stable")
+
+
 def make_dataset(arrays: Dict[str, np.ndarray], batch_size: int, shuffle_seed: Optional[int] = None):
     """Batches of `arrays` (row-aligned): reshuffled every epoch with `shuffle_seed`, or in order.
     Shuffles row indices and gathers whole batches (cheaper than shuffling row structures);
-    integers reach the model as int64 whatever dtype they are held in (compact_ints)."""
+    integers reach the model as int64 whatever dtype they are held in (compact_ints). The
+    shuffle starts from the rows in content_order, so a seed gives the same batches whatever
+    order the rows were written in."""
     n = len(next(iter(arrays.values())))
     tensors = {k: tf.constant(v) for k, v in arrays.items()}
-    ds = tf.data.Dataset.range(n)
     if shuffle_seed is not None:
+        ds = tf.data.Dataset.from_tensor_slices(content_order(arrays).astype(np.int64))
         ds = ds.shuffle(n, seed=int(shuffle_seed), reshuffle_each_iteration=True)
+    else:
+        ds = tf.data.Dataset.range(n)
 
     def gather(idx):  # a named function: AutoGraph cannot read a lambda's source here
         return {k: as_model_input(tf.gather(t, idx)) for k, t in tensors.items()}

@@ -45,3 +45,20 @@ def test_read_into_memory_holds_every_row_in_order_compactly():
 def test_read_into_memory_gives_up_past_the_byte_limit_and_on_an_empty_split():
     assert inputs.read_into_memory(_batches(300, 64), max_bytes=100) is None
     assert inputs.read_into_memory(_batches(0, 64), max_bytes=1 << 20) is None
+
+
+def test_a_seed_gives_the_same_batches_whatever_the_rows_order():
+    rng = np.random.default_rng(0)
+    arrays = {"pieces": rng.integers(-1, 50, [40, 3, 2]).astype(np.int16),
+              "label": rng.integers(0, 2, 40).astype(np.int8),
+              "weight": rng.random(40).astype(np.float32)}
+    order = rng.permutation(40)
+    rows = {k: v[order] for k, v in arrays.items()}  # the same rows, in another order
+    first = [b["pieces"].numpy() for b in inputs.make_dataset(arrays, 8, shuffle_seed=3)]
+    second = [b["pieces"].numpy() for b in inputs.make_dataset(rows, 8, shuffle_seed=3)]
+    np.testing.assert_array_equal(np.concatenate(first), np.concatenate(second))
+    other_seed = [b["pieces"].numpy() for b in inputs.make_dataset(rows, 8, shuffle_seed=4)]
+    assert not np.array_equal(np.concatenate(first), np.concatenate(other_seed))
+    # int8 and int64 storage of the same values hash alike.
+    wide = dict(rows, label=rows["label"].astype(np.int64))
+    np.testing.assert_array_equal(inputs.content_order(wide), inputs.content_order(rows))
