@@ -1,0 +1,181 @@
+"""Warm-start settings on validation: does a warm-started ranking model do better on the newest
+span with another learning rate, more epochs, or no warm start at all?
+
+    .venv/bin/python benchmarks/warm_start_variants.py      # after `semids simulate --dataset ml1m`
+
+It reads a `reuse_warm` pipeline of the simulation (its MLMD store), and for each of its warm-started
+Trainer runs retrains the ranking model in-process on that run's own Transform output (train and
+validation splits of the newest training span), from that run's own base model, once per variant:
+  default        the Trainer's settings (RankingConfig from the run's custom_config)
+  lr_x0.3, lr_x3 the learning rate scaled
+  epochs_x2      twice the epochs (early stopping still on validation)
+  no_warm_start  the same span from the seeded initialisation: what the warm start is worth
+Each variant is judged by its best validation AUC (early stopping's), against `default` trained in
+the same process; eval is never read. Rows go to --out (resumable: a (span, variant) row is
+written once), and a table with each variant's difference from `default` is printed.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+DEFAULT_METADATA = ("outputs/simulate/ml1m-6/runs/metadata/"
+                    "simulate-ml1m-reuse_warm-sid_prefix_ngram/metadata.db")
+DEFAULT_OUT = "docs/results/continuous/warm_start_variants.csv"
+VARIANTS = {
+    "default": {},
+    "lr_x0.3": {"learning_rate_scale": 0.3},
+    "lr_x3": {"learning_rate_scale": 3.0},
+    "epochs_x2": {"epochs_scale": 2},
+    "no_warm_start": {"warm_start": False},
+}
+COLUMNS = ("eval_span", "train_spans", "base_model_spans", "representation", "variant",
+           "learning_rate", "max_epochs", "best_val_auc", "diff_vs_default", "best_epoch",
+           "epochs_run", "train_rows", "validation_rows", "seconds")
+
+
+def warm_started_trainer_runs(metadata_path: str):
+    """[(custom_config, transform_graph uri, transformed Examples artifact, base model uri)] of
+    every completed Trainer execution of the store that had a base model, oldest first."""
+    from ml_metadata.proto import metadata_store_pb2
+
+    from pipeline import mlmd
+    store = mlmd.open_store(metadata_path)
+    executions = store.get_executions()
+    component_of = mlmd.component_ids(store, executions)
+    runs = []
+    for e in sorted(executions, key=lambda e: e.id):
+        if (component_of.get(e.id) != "Trainer"
+                or e.last_known_state != metadata_store_pb2.Execution.COMPLETE):
+            continue
+        events = store.get_events_by_execution_ids([e.id])
+        artifacts = {a.id: a for a in store.get_artifacts_by_id([ev.artifact_id for ev in events])}
+        inputs = {ev.path.steps[0].key: artifacts[ev.artifact_id] for ev in events
+                  if ev.type == metadata_store_pb2.Event.INPUT and ev.path.steps}
+        if "base_model" not in inputs:
+            continue
+        runs.append((json.loads(e.custom_properties["custom_config"].string_value),
+                     inputs["transform_graph"].uri, mlmd.tfx_artifact(store, inputs["examples"]),
+                     inputs["base_model"].uri))
+    return runs
+
+
+def variant_config(cfg, variant: dict):
+    return dataclasses.replace(
+        cfg, learning_rate=cfg.learning_rate * variant.get("learning_rate_scale", 1.0),
+        max_epochs=cfg.max_epochs * variant.get("epochs_scale", 1))
+
+
+def read_rows(path: str):
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--metadata_path", default=DEFAULT_METADATA)
+    parser.add_argument("--out", default=DEFAULT_OUT)
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help=f"comma-separated, of {list(VARIANTS)}")
+    args = parser.parse_args(argv)
+    if not os.path.exists(args.metadata_path):
+        print(f"warm_start_variants: no MLMD store at {args.metadata_path}; run "
+              "`semids simulate --dataset ml1m --spans 6` first", file=sys.stderr)
+        return 2
+    names = args.variants.split(",")
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown or "default" not in names:
+        parser.error(f"--variants: unknown {unknown} (known: {list(VARIANTS)}); 'default' is "
+                     "required, the others are judged against it")
+
+    from models.ranking import representations, training, warm_start
+    from models.ranking.config import RankingConfig
+    from models.ranking.model import LABEL_KEY
+    from pipeline.evaluation import SCORING_BATCH_SIZE, TransformedSplits, make_dataset
+    from pipeline.tables import append_csv_row, fmt_auc
+    from schemas.artifact_layout import InteractionExamples, TransformGraph
+    import tensorflow as tf
+    from tfx.utils import path_utils
+
+    rows = read_rows(args.out)
+    done = {(r["eval_span"], r["variant"]) for r in rows}
+    for custom_config, graph_uri, examples, base_model in warm_started_trainer_runs(
+            args.metadata_path):
+        cfg = RankingConfig.from_custom_config(custom_config)
+        with tf.io.gfile.GFile(os.path.join(graph_uri, TransformGraph.SPLIT_SUMMARY_FILE)) as f:
+            split = json.load(f)
+        eval_span = str(split.get(InteractionExamples.EVAL_SPAN))
+        todo = [n for n in names if (eval_span, n) not in done]
+        if not todo:
+            continue
+        base_folder = warm_start.base_folder(path_utils.serving_model_path(base_model))
+        base_config = warm_start.read_config(base_folder) or {}
+        initial = warm_start.load_weights(base_folder)
+        data = TransformedSplits(examples, graph_uri)
+        keys = (LABEL_KEY,) + representations.model_input_keys(
+            cfg.representation, cfg.item_table_size, cfg.use_history, cfg.use_user_id)
+        train, val = data.get("train", keys), data.get("validation", keys)
+        default_auc = next((float(r["best_val_auc"]) for r in rows
+                            if r["eval_span"] == eval_span and r["variant"] == "default"), None)
+        for name in ["default"] + [n for n in todo if n != "default"]:
+            if (eval_span, name) in done:
+                continue
+            variant = VARIANTS[name]
+            c = variant_config(cfg, variant)
+            tf.keras.backend.clear_session()
+            tf.keras.utils.set_random_seed(c.seed)
+            start = time.time()
+            _, summary = training.train_model(
+                c, make_dataset(train, c.batch_size, shuffle_seed=c.seed),
+                make_dataset(val, SCORING_BATCH_SIZE), verbose=0,
+                initial_weights=initial if variant.get("warm_start", True) else None)
+            auc = summary["best_val_auc"]
+            if name == "default":
+                default_auc = auc
+            row = {"eval_span": eval_span, "train_spans": " ".join(map(str, split.get(
+                       InteractionExamples.TRAIN_SPANS) or [])),
+                   "base_model_spans": json.dumps((base_config.get("spans") or {}).get("train")),
+                   "representation": cfg.representation, "variant": name,
+                   "learning_rate": c.learning_rate, "max_epochs": c.max_epochs,
+                   "best_val_auc": auc, "diff_vs_default": auc - default_auc,
+                   "best_epoch": summary["best_epoch"], "epochs_run": summary["epochs_run"],
+                   "train_rows": len(train[LABEL_KEY]), "validation_rows": len(val[LABEL_KEY]),
+                   "seconds": round(time.time() - start, 1)}
+            append_csv_row(args.out, COLUMNS, row)
+            rows.append({k: str(v) for k, v in row.items()})
+            done.add((eval_span, name))
+            print(f"span {eval_span} {name}: best validation AUC {fmt_auc(auc)} "
+                  f"({auc - default_auc:+.4f} vs default), epoch {summary['best_epoch']}/"
+                  f"{summary['epochs_run']}, {row['seconds']:.0f} s", flush=True)
+    print_table(rows, names)
+    return 0
+
+
+def print_table(rows, names) -> None:
+    """Per variant: best validation AUC per span and the mean difference from `default`."""
+    spans = sorted({r["eval_span"] for r in rows}, key=int)
+    print("\n| variant | " + " | ".join(f"span {s}" for s in spans) + " | mean diff vs default |")
+    print("|---" * (len(spans) + 2) + "|")
+    for name in names:
+        cells, diffs = [], []
+        for s in spans:
+            r = next((r for r in rows if r["eval_span"] == s and r["variant"] == name), None)
+            cells.append(f"{float(r['best_val_auc']):.4f}" if r else "")
+            if r:
+                diffs.append(float(r["diff_vs_default"]))
+        mean = f"{sum(diffs) / len(diffs):+.4f}" if diffs else ""
+        print(f"| {name} | " + " | ".join(cells) + f" | {mean} |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
