@@ -480,11 +480,13 @@ def reading(rows: List[dict], checks: dict, spread: Optional[dict], spans_summar
             else ".") if sigma is not None and spread else
         f"- Seed spread: not measured; the per-span tolerance is {PER_SPAN_TOLERANCE}.")
     if checks["span1_mode_diffs"]:
+        diffs = checks["span1_mode_diffs"]
         lines.append(
             "- Run-to-run noise: span 1 trains the same configuration in both modes, and their "
-            "overall AUCs differ by " + ", ".join(
-                f"{d:+.4f} ({rep})" for rep, d in checks["span1_mode_diffs"].items())
-            + ": the Beam runner's row order feeds the shuffle, a noise σ does not include.")
+            "overall AUCs differ by " + ", ".join(f"{d:+.4f} ({rep})" for rep, d in diffs.items())
+            + (": noise σ does not include. Runs before commit 6b6905e shuffled from the Beam "
+               "runner's row order; the Trainer now shuffles from a content order, so a rerun "
+               "gives the same model." if any(d != 0 for d in diffs.values()) else "."))
     share = checks["reuse_sid_changed_share_max"]
     lines.append(f"- `sid_changed_share` on `reuse_warm` rows: at most {fmt_auc(share, 3)}.")
     for rep, c in checks["representations"].items():
@@ -496,6 +498,9 @@ def reading(rows: List[dict], checks: dict, spread: Optional[dict], spans_summar
             f"({'all' if c['per_span_ok'] else 'not all'} within the tolerance); wall time per "
             f"span {c['seconds_reuse_warm']:.0f} s vs {c['seconds_scratch']:.0f} s, ratio "
             f"{fmt_auc(c['time_ratio'], 2)}.")
+    lines.append("- The warm start's own settings (learning rate, epochs, none) are checked on "
+                 "validation by benchmarks/warm_start_variants.py (warm_start_variants.csv; "
+                 "docs/continuous.md).")
     lines += ["", "## Against the must-beat baselines (spans 2 on)", "",
               "Each row is held to its span's strongest baseline value over both modes: "
               "`reuse_warm`'s own baselines see only its newest train span, and the floor should "
