@@ -22,6 +22,7 @@ from typing import Dict, List, Optional, Sequence
 from models.ranking import tuned as tuned_lib
 from models.ranking.config import TUNABLE_FIELDS, RankingConfig
 from pipeline.config import RunConfig
+from pipeline.tables import append_csv_row
 from schemas import features
 
 # The search space: every combination is a candidate; `trials` of them are drawn per
@@ -152,12 +153,7 @@ def run_tuning(base: RunConfig, representations: Sequence[str] = features.REPRES
                    "val_auc_new_items": None if new_auc is None else round(new_auc, 6),
                    "epochs_run": summary["epochs_run"], "best_epoch": summary["best_epoch"],
                    "seconds": round(time.time() - t0, 1)}
-            exists = os.path.exists(path)
-            with open(path, "a", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=COLUMNS)
-                if not exists:
-                    writer.writeheader()
-                writer.writerow(row)
+            append_csv_row(path, COLUMNS, row)  # whole or not at all: a stopped run resumes
             rows.append({k: str(v) for k, v in row.items()})
             log(f"  {rep:<16} trial {trial}: objective {row['objective']:.4f} (val overall "
                 f"{overall:.4f}, new {new_auc if new_auc is None else round(new_auc, 4)}) "
