@@ -103,6 +103,7 @@ def main(argv=None) -> int:
     from models.ranking.model import LABEL_KEY
     from pipeline.evaluation import SCORING_BATCH_SIZE, TransformedSplits, make_dataset
     from pipeline.tables import append_csv_row, fmt_auc
+    from schemas import features
     from schemas.artifact_layout import InteractionExamples, TransformGraph
     import tensorflow as tf
     from tfx.utils import path_utils
@@ -124,7 +125,7 @@ def main(argv=None) -> int:
         data = TransformedSplits(examples, graph_uri)
         keys = (LABEL_KEY,) + representations.model_input_keys(
             cfg.representation, cfg.item_table_size, cfg.use_history, cfg.use_user_id)
-        train, val = data.get("train", keys), data.get("validation", keys)
+        train, val = data.get(features.TRAIN, keys), data.get(features.VALIDATION, keys)
         default_auc = next((float(r["best_val_auc"]) for r in rows
                             if r["eval_span"] == eval_span and r["variant"] == "default"), None)
         for name in ["default"] + [n for n in todo if n != "default"]:
