@@ -66,8 +66,9 @@ def _add_experiment_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budgets", type=lambda s: [int(x) for x in names(s)], default=None,
                         metavar="B,B", help="table budgets to sweep (default: the base config's "
                         "table_budgets; each must be in table_budgets or item_table_size)")
-    parser.add_argument("--histories", type=names, default=["with", "without"],
-                        metavar="with,without", help="user history settings (default: both)")
+    parser.add_argument("--histories", type=names, default=None,
+                        metavar="with,without", help="user history settings (default: both; "
+                        "ml1m: with, the setting its study is about)")
     parser.add_argument("--seeds", type=lambda s: [int(x) for x in names(s)], default=[0, 1, 2],
                         metavar="S,S", help="ranking model seeds (default: 0,1,2)")
     parser.add_argument("--out_dir", default=None,
@@ -93,7 +94,9 @@ def run_experiment_command(args: argparse.Namespace, config: RunConfig) -> None:
     else:
         experiment.run_experiment(
             config, representations=args.representations, budgets=args.budgets,
-            histories=args.histories, seeds=args.seeds, out_dir=out_dir,
+            histories=(args.histories if args.histories is not None
+                       else experiment.default_histories(config.dataset_name)),
+            seeds=args.seeds, out_dir=out_dir,
             check_evaluator=args.check_evaluator,
             workers=(args.workers if args.workers is not None
                      else experiment.default_workers(config.dataset_name)))

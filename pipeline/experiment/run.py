@@ -41,6 +41,16 @@ DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
 DATASET_WORKERS = {"ml1m": 1}
 
 
+# Datasets whose study runs with user history only (issue 11: ML-1M, with history, every budget,
+# representation and seed, in under 3 h).
+DATASET_HISTORIES = {"ml1m": (WITH,)}
+
+
+def default_histories(dataset: str) -> List[str]:
+    """`--histories` when not given: with and without, or the dataset's."""
+    return list(DATASET_HISTORIES.get(dataset, (WITH, WITHOUT)))
+
+
 def default_workers(dataset: str) -> int:
     """`--workers` when not given: one per core up to 2, or the dataset's limit."""
     return min(DEFAULT_WORKERS, DATASET_WORKERS.get(dataset, DEFAULT_WORKERS))

@@ -49,3 +49,9 @@ def test_ml1m_trains_one_model_at_a_time_by_default():
     from pipeline.experiment.run import DEFAULT_WORKERS, default_workers
     assert default_workers("ml1m") == 1
     assert default_workers("ml100k") == DEFAULT_WORKERS
+
+
+def test_ml1m_study_runs_with_history_only_by_default():
+    from pipeline.experiment.run import default_histories
+    assert default_histories("ml1m") == ["with"]
+    assert default_histories("ml100k") == ["with", "without"]
