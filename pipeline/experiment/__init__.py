@@ -35,4 +35,5 @@ from pipeline.experiment.run import (DEFAULT_WORKERS, default_histories, default
                                      run_experiment)
 
 __all__ = ["run_experiment", "DEFAULT_WORKERS", "default_histories", "default_workers",
-           "summarize", "RESULTS_FILE", "TABLE_FILE", "SUMMARY_FILE", "PLOT_FILE", "BASE_CONFIG_FILE", "EVALUATOR_CHECK_FILE"]
+           "summarize", "RESULTS_FILE", "TABLE_FILE", "SUMMARY_FILE", "PLOT_FILE",
+           "BASE_CONFIG_FILE", "EVALUATOR_CHECK_FILE"]

@@ -39,8 +39,6 @@ DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
 # on both cores is also faster there (batch 2048: a sid_ngram_2 unit took 115 s in process and
 # ~400 s in each of 2 one-thread workers).
 DATASET_WORKERS = {"ml1m": 1}
-
-
 # Datasets whose study runs with user history only (issue 11: ML-1M, with history, every budget,
 # representation and seed, in under 3 h).
 DATASET_HISTORIES = {"ml1m": (WITH,)}
