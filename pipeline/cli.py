@@ -94,9 +94,7 @@ def run_experiment_command(args: argparse.Namespace, config: RunConfig) -> None:
     else:
         experiment.run_experiment(
             config, representations=args.representations, budgets=args.budgets,
-            histories=(args.histories if args.histories is not None
-                       else experiment.default_histories(config.dataset_name)),
-            seeds=args.seeds, out_dir=out_dir,
+            histories=args.histories, seeds=args.seeds, out_dir=out_dir,
             check_evaluator=args.check_evaluator,
             workers=(args.workers if args.workers is not None
                      else experiment.default_workers(config.dataset_name)))

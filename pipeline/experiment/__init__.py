@@ -31,9 +31,7 @@ baseline), table.md, summary.json, auc_vs_budget.png, base_config.json, evaluato
 """
 from pipeline.experiment.results import (BASE_CONFIG_FILE, EVALUATOR_CHECK_FILE, PLOT_FILE,
                                          RESULTS_FILE, SUMMARY_FILE, TABLE_FILE, summarize)
-from pipeline.experiment.run import (DEFAULT_WORKERS, default_histories, default_workers,
-                                     run_experiment)
+from pipeline.experiment.run import DEFAULT_WORKERS, default_workers, run_experiment
 
-__all__ = ["run_experiment", "DEFAULT_WORKERS", "default_histories", "default_workers",
-           "summarize", "RESULTS_FILE", "TABLE_FILE", "SUMMARY_FILE", "PLOT_FILE",
-           "BASE_CONFIG_FILE", "EVALUATOR_CHECK_FILE"]
+__all__ = ["run_experiment", "DEFAULT_WORKERS", "default_workers", "summarize", "RESULTS_FILE",
+           "TABLE_FILE", "SUMMARY_FILE", "PLOT_FILE", "BASE_CONFIG_FILE", "EVALUATOR_CHECK_FILE"]

@@ -253,18 +253,19 @@ def _run_in_workers(base: RunConfig, units, out_dir: str, key: str, metrics: dic
 
 
 def run_experiment(base: RunConfig, representations: Sequence[str] = features.REPRESENTATIONS,
-                   budgets: Optional[Sequence[int]] = None, histories=(True, False),
+                   budgets: Optional[Sequence[int]] = None, histories=None,
                    seeds: Sequence[int] = DEFAULT_SEEDS, out_dir: Optional[str] = None,
                    quiet: bool = False, check_evaluator: bool = True, log=print,
                    workers: int = 1, base_metrics: Optional[dict] = None) -> List[dict]:
     """Runs what results.csv in out_dir does not hold yet; returns every row of results.csv.
     Writes table.md / summary.json / auc_vs_budget.png at the end (summarize). base_metrics:
     the metrics of the base pipeline's newest run, which then is not run again (its artifacts
-    are read as they are)."""
+    are read as they are). histories None: the dataset's (default_histories)."""
     start = time.time()
     out_dir = out_dir or os.path.join(base.results_dir, "experiment", base.dataset_name)
     budgets = [int(b) for b in (budgets if budgets is not None else base.table_budgets)]
-    histories = _histories(histories)
+    histories = _histories(default_histories(base.dataset_name) if histories is None
+                           else histories)
     seeds = [int(s) for s in seeds]
     representations = list(dict.fromkeys(representations))
     for r in representations:
