@@ -25,8 +25,8 @@ from pipeline.experiment.metrics import (AUC_KEYS, EVALUATOR_TOLERANCE, PROBE_KE
                                          slice_masks)
 from pipeline.experiment.results import (BASE_CONFIG_FILE, EVALUATOR_CHECK_FILE, NUM_KEYS,
                                          RESULTS_FILE, TABLE_FILE, WITH, WITHOUT, append_result,
-                                         baseline_key, config_key, fmt_auc, read_results, run_key,
-                                         summarize)
+                                         baseline_key, config_key, fmt_auc, is_baseline,
+                                         read_results, run_key, summarize)
 from pipeline.run import fmt_duration
 from schemas import features
 
@@ -102,6 +102,28 @@ def plan_units(todo, layout) -> List[List[tuple]]:
             first[same] = len(units)
             units.append([run])
     return units
+
+
+def reuse_finished(todo, done_rows, layout) -> Tuple[List[dict], List[tuple]]:
+    """The rows a run of `todo` can take from a finished run that trained the same model (same
+    representation, history setting, seed and `layout`, as in plan_units): a copy of that row
+    with the run's budget and `seconds` 0. So adding budgets later does not retrain
+    dense_content or sid_ngram_1. Returns (copied rows, the runs still to train)."""
+    finished = {}
+    for row in done_rows:
+        if is_baseline(row):
+            continue
+        rep, budget, hist, seed = run_key(row)
+        finished.setdefault((rep, hist, seed, layout(rep, budget)), row)
+    copies, left = [], []
+    for run in todo:
+        rep, budget, hist, seed = run
+        row = finished.get((rep, hist, seed, layout(rep, budget)))
+        if row is None:
+            left.append(run)
+        else:
+            copies.append({**row, "table_budget": budget, "seconds": 0.0})
+    return copies, left
 
 
 class _EvalRows:
@@ -295,11 +317,21 @@ def run_experiment(base: RunConfig, representations: Sequence[str] = features.RE
     plan = plan_runs(representations, budgets, histories, seeds)
     done = {run_key(r) for r in done_rows}
     todo = [p for p in plan if p not in done]
+    from models.ranking import representations as representations_lib
+
+    def layout(rep, budget):
+        return representations_lib.table_layout(rep, budget, base.sid_length,
+                                            base.rqvae_codebook_size)
+    # A run whose model was trained at another budget (same table layout) is a copy of its row.
+    copies, todo = reuse_finished(todo, done_rows, layout)
+    for row in copies:
+        append_result(out_dir, row)
     # The baselines: written once per experiment (a rerun finds them by their key).
     baselines_todo = [b for b in baselines_lib.BASELINES if baseline_key(b) not in done]
     log(f"experiment: {len(plan)} runs planned ({len(representations)} representations x "
         f"{len(budgets)} budgets x {len(histories)} history settings x {len(seeds)} seeds), "
-        f"{len(plan) - len(todo)} already in {os.path.join(out_dir, RESULTS_FILE)}, {len(todo)} to run"
+        f"{len(plan) - len(todo) - len(copies)} already in {os.path.join(out_dir, RESULTS_FILE)}, "
+        f"{len(copies)} copied from a finished run of the same model, {len(todo)} to run"
         + (f"; baselines {', '.join(baselines_todo)} to compute" if baselines_todo else ""))
 
     if not todo and not baselines_todo and (not check_evaluator
@@ -342,9 +374,7 @@ def run_experiment(base: RunConfig, representations: Sequence[str] = features.RE
 
     # 3) The runs: in this process, or split over `workers` processes of one TF thread each
     # (one training process keeps about 1.2 of 2 cores busy).
-    from models.ranking import representations
-    units = plan_units(todo, lambda rep, budget: representations.table_layout(
-        rep, budget, base.sid_length, base.rqvae_codebook_size))
+    units = plan_units(todo, layout)
     workers = max(1, min(int(workers), len(units)))
     eval_rows = _EvalRows(data)
     log(f"experiment: {eval_rows.describe(data)}")

@@ -55,3 +55,23 @@ def test_ml1m_study_runs_with_history_only_by_default():
     from pipeline.experiment.run import default_histories
     assert default_histories("ml1m") == ["with"]
     assert default_histories("ml100k") == ["with", "without"]
+
+
+def test_added_budgets_reuse_finished_runs_of_the_same_model():
+    def layout(rep, budget):
+        return representations.table_layout(rep, budget, sid_length=5, codebook_size=64)
+    done = [{"representation": "dense_content", "table_budget": "4096", "history": "with",
+             "seed": "0", "auc_overall": "0.77", "seconds": "290.0"},
+            {"representation": "random_hash", "table_budget": "4096", "history": "with",
+             "seed": "0", "auc_overall": "0.76", "seconds": "90.0"},
+            {"representation": "baseline_user_rate", "table_budget": None, "history": None,
+             "seed": None, "auc_overall": "0.70"}]
+    todo = run.plan_runs(["dense_content", "random_hash"], [512, 1024], ["with"], [0, 1])
+    copies, left = run.reuse_finished(todo, done, layout)
+    # dense_content seed 0 has no table: its 4096 row stands for 512 and 1024, trained once
+    assert [(c["representation"], c["table_budget"], c["seconds"], c["auc_overall"])
+            for c in copies] == [("dense_content", 512, 0.0, "0.77"),
+                                 ("dense_content", 1024, 0.0, "0.77")]
+    # another seed, and random_hash's budget-sized table, still train
+    assert left == [("dense_content", 512, "with", 1), ("dense_content", 1024, "with", 1)] + \
+        run.plan_runs(["random_hash"], [512, 1024], ["with"], [0, 1])
