@@ -321,7 +321,7 @@ def run_experiment(base: RunConfig, representations: Sequence[str] = features.RE
 
     def layout(rep, budget):
         return representations_lib.table_layout(rep, budget, base.sid_length,
-                                            base.rqvae_codebook_size)
+                                                base.rqvae_codebook_size)
     # A run whose model was trained at another budget (same table layout) is a copy of its row.
     copies, todo = reuse_finished(todo, done_rows, layout)
     for row in copies:
