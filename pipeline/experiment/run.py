@@ -85,6 +85,13 @@ def baseline_rows(base_run, key: str) -> List[dict]:
             for name, aucs in result["metrics"].items()]
 
 
+def model_key(run: tuple, layout) -> tuple:
+    """What decides the model a run (representation, budget, history, seed) trains: the budget
+    only through `layout(representation, budget)` (representations.table_layout)."""
+    rep, budget, hist, seed = run
+    return rep, hist, seed, layout(rep, budget)
+
+
 def plan_units(todo, layout) -> List[List[tuple]]:
     """Groups the runs of `todo` that train the same model: runs of one representation, history
     setting and seed whose budgets give the same `layout(representation, budget)`
@@ -94,8 +101,7 @@ def plan_units(todo, layout) -> List[List[tuple]]:
     units: List[List[tuple]] = []
     first = {}
     for run in todo:
-        rep, budget, hist, seed = run
-        same = (rep, hist, seed, layout(rep, budget))
+        same = model_key(run, layout)
         if same in first:
             units[first[same]].append(run)
         else:
@@ -105,24 +111,21 @@ def plan_units(todo, layout) -> List[List[tuple]]:
 
 
 def reuse_finished(todo, done_rows, layout) -> Tuple[List[dict], List[tuple]]:
-    """The rows a run of `todo` can take from a finished run that trained the same model (same
-    representation, history setting, seed and `layout`, as in plan_units): a copy of that row
-    with the run's budget and `seconds` 0. So adding budgets later does not retrain
-    dense_content or sid_ngram_1. Returns (copied rows, the runs still to train)."""
+    """The rows a run of `todo` can take from a finished run that trained the same model
+    (model_key, as in plan_units): a copy of that row with the run's budget and `seconds` 0. So
+    adding budgets later does not retrain dense_content or sid_ngram_1. Returns (copied rows,
+    the runs still to train)."""
     finished = {}
     for row in done_rows:
-        if is_baseline(row):
-            continue
-        rep, budget, hist, seed = run_key(row)
-        finished.setdefault((rep, hist, seed, layout(rep, budget)), row)
+        if not is_baseline(row):
+            finished.setdefault(model_key(run_key(row), layout), row)
     copies, left = [], []
     for run in todo:
-        rep, budget, hist, seed = run
-        row = finished.get((rep, hist, seed, layout(rep, budget)))
+        row = finished.get(model_key(run, layout))
         if row is None:
             left.append(run)
         else:
-            copies.append({**row, "table_budget": budget, "seconds": 0.0})
+            copies.append({**row, "table_budget": run[1], "seconds": 0.0})
     return copies, left
 
 
