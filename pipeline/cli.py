@@ -23,10 +23,11 @@ import logging
 import os
 import sys
 import time
+import traceback
 import typing
 
 from pipeline.config import RunConfig
-from pipeline.run import fmt_duration, run_pipeline
+from pipeline.run import fmt_duration, log_file_path, run_pipeline, stderr_to_log
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
@@ -104,6 +105,39 @@ def run_experiment_command(args: argparse.Namespace, config: RunConfig) -> None:
           f"({time.time() - start:.0f}s); results in {out_dir}", flush=True)
 
 
+# Commands that print their own progress lines on stdout; the stderr of TensorFlow,
+# SentencePiece and their worker processes goes to a log file (`stderr_to_log`).
+QUIET_COMMANDS = ("experiment", "simulate", "tune")
+
+
+def _run_quiet_command(args: argparse.Namespace, config: RunConfig) -> None:
+    if args.verbose:
+        return _dispatch_quiet_command(args, config)
+    log_path = log_file_path(config, f"{args.command}-{config.dataset_name}")
+    print(f"semids {args.command}: TensorFlow's and the workers' messages go to {log_path}",
+          flush=True)
+    with stderr_to_log(log_path):
+        try:
+            _dispatch_quiet_command(args, config)
+        except Exception:
+            with open(log_path, "a") as log:  # beside TF's messages; main prints the error
+                traceback.print_exc(file=log)
+            raise
+
+
+def _dispatch_quiet_command(args: argparse.Namespace, config: RunConfig) -> None:
+    if args.command == "experiment":
+        run_experiment_command(args, config)
+    elif args.command == "simulate":
+        from pipeline import simulate
+        simulate.simulate_command(args, config)
+    else:
+        from pipeline.experiment import tuning
+        from schemas import features
+        tuning.run_tuning(config, representations=args.representations or features.REPRESENTATIONS,
+                          trials=args.trials or tuning.DEFAULT_TRIALS)
+
+
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     base = RunConfig.from_file(args.config).to_dict() if args.config else {}
     for field in dataclasses.fields(RunConfig):
@@ -139,10 +173,6 @@ def main(argv=None) -> int:
                         ("prepare-data", "write items.csv and interactions.csv only"),
                         ("show-config", "print the RunConfig as JSON")):
         _add_config_flags(sub.add_parser(name, help=help_))
-    sub.choices["run"].add_argument(
-        "--verbose", action="store_true",
-        help="show all output on the console (TF, Keras, absl, Beam, pip...); by default it "
-        "goes to the full log under <output_dir>/logs/ only")
     experiment_parser = sub.add_parser(
         "experiment", help="representations x table budgets x history x seeds (resumable)")
     _add_config_flags(experiment_parser)
@@ -185,6 +215,11 @@ def main(argv=None) -> int:
         "compile-vertex", help="compile the pipeline into a Vertex AI Pipelines job JSON (offline)")
     _add_config_flags(vertex_parser)
     add_vertex_flags(vertex_parser)
+    for name in ("run",) + QUIET_COMMANDS:
+        sub.choices[name].add_argument(
+            "--verbose", action="store_true",
+            help="show all output on the console (TF, Keras, absl, Beam, pip...); by default it "
+            "goes to a log under <output_dir>/logs/ only")
     args = parser.parse_args(argv)
     if args.command in ("serve", "predict"):
         return _serving_command(args)
@@ -195,16 +230,8 @@ def main(argv=None) -> int:
         elif args.command == "prepare-data":
             from pipeline.inputs import prepare_inputs
             print(prepare_inputs(config).data_dir)
-        elif args.command == "experiment":
-            run_experiment_command(args, config)
-        elif args.command == "simulate":
-            from pipeline import simulate
-            simulate.simulate_command(args, config)
-        elif args.command == "tune":
-            from pipeline.experiment import tuning
-            from schemas import features
-            tuning.run_tuning(config, representations=args.representations or features.REPRESENTATIONS,
-                              trials=args.trials or tuning.DEFAULT_TRIALS)
+        elif args.command in QUIET_COMMANDS:
+            _run_quiet_command(args, config)
         elif args.command == "compile-vertex":
             from pipeline.vertex import compile_from_args
             print(f"semids compile-vertex: wrote {compile_from_args(args, config)}")
@@ -212,14 +239,21 @@ def main(argv=None) -> int:
             run_pipeline(config, verbose=args.verbose)
     except (ValueError, RuntimeError, OSError) as e:
         # Our own errors carry the file/row/field; the full trace is in the log file.
-        _log_traceback()
+        if not _logged_by_quiet_command(args):
+            _log_traceback()
         print(f"semids: error: {e}", file=sys.stderr, flush=True)
         return 1
     except Exception:
         # Anything else: the traceback to the log file, and (re-raised) to the console.
-        _log_traceback()
+        if not _logged_by_quiet_command(args):
+            _log_traceback()
         raise
     return 0
+
+
+def _logged_by_quiet_command(args: argparse.Namespace) -> bool:
+    """_run_quiet_command has written the traceback to its log already."""
+    return args.command in QUIET_COMMANDS and not args.verbose
 
 
 def _log_traceback() -> None:

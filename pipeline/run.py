@@ -121,6 +121,26 @@ def console_output(log_path: str, redirect: bool = True,
                 stream.close()
 
 
+@contextlib.contextmanager
+def stderr_to_log(log_path: str) -> Iterator[None]:
+    """Points fd 2 at `log_path` (appending) for the duration and leaves fd 1 alone: for the
+    commands that print their own progress on stdout (`semids experiment`, `tune`, `simulate`)
+    while TensorFlow, SentencePiece and the worker processes they spawn (which inherit fd 2)
+    write their C++ messages to stderr (cuDNN/cuFFT registration, the normalizer's LOG(INFO)).
+    Restored on exit, error or not, so an error's message reaches the terminal."""
+    _flush_all()
+    saved_err = os.dup(2)
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.dup2(log_fd, 2)
+        yield
+    finally:
+        _flush_all()
+        os.dup2(saved_err, 2)
+        os.close(log_fd)
+        os.close(saved_err)
+
+
 class ConsoleHandler(logging.Handler):
     """Passes to the console, from all the log records of a run: a line when LocalDagRunner
     starts and finishes a component ("Component X is running." / "... is finished."; a cached
@@ -215,10 +235,12 @@ class ConsoleHandler(logging.Handler):
             self.console.line(f"  [{stamp}]   {line}")
 
 
-def log_file_path(config: RunConfig) -> str:
+def log_file_path(config: RunConfig, name: Optional[str] = None) -> str:
+    """A new log file under <output_dir>/logs/, named after `name` (default: the pipeline)."""
     log_dir = os.path.join(config.output_dir, "logs")
     os.makedirs(log_dir, exist_ok=True)
-    return os.path.join(log_dir, f"{config.pipeline_name}-{time.strftime('%Y%m%d-%H%M%S')}.log")
+    return os.path.join(log_dir, f"{name or config.pipeline_name}-"
+                                 f"{time.strftime('%Y%m%d-%H%M%S')}.log")
 
 
 def setup_logging(config: RunConfig, log_path: Optional[str] = None,

@@ -235,3 +235,21 @@ def test_a_config_error_is_one_line_without_a_log_file(monkeypatch, capsys):
     out, err = capsys.readouterr()
     assert out == "" and err.startswith("semids: error: RunConfig: dataset must be one of")
     assert err.count("\n") == 1
+
+
+def test_stderr_to_log_takes_fd_2_and_its_subprocesses_and_leaves_stdout(tmp_path, capfd):
+    log_path = str(tmp_path / "experiment.log")
+    with pytest.raises(KeyError):
+        with run.stderr_to_log(log_path):
+            os.write(2, b"cuda_fft.cc:479] Unable to register cuFFT factory\n")
+            subprocess.run([sys.executable, "-c", "import sys; sys.stderr.write('worker noise')"],
+                           check=True)
+            os.write(1, b"  [1/108] random_hash B=512\n")
+            raise KeyError("an error after the noise")
+    os.write(2, b"the error message shows here\n")
+    out, err = capfd.readouterr()
+    assert out == "  [1/108] random_hash B=512\n"
+    assert err == "the error message shows here\n"
+    with open(log_path) as f:
+        log = f.read()
+    assert "cuFFT factory" in log and "worker noise" in log
