@@ -48,6 +48,21 @@ def latest_run_outputs(config: RunConfig) -> Dict[str, Dict[str, List]]:
     """{component id: {output key: [mlmd Artifact]}} of the newest pipeline run (cached
     executions included, so a fully cached rerun still reports)."""
     store, executions = _latest_run(config)
+    return _outputs(store, executions)
+
+
+def run_outputs(config: RunConfig) -> List[Dict[str, Dict[str, List]]]:
+    """latest_run_outputs' mapping for every run of the pipeline, oldest first ([] when the
+    metadata store does not exist yet)."""
+    if not os.path.exists(config.metadata_path):
+        return []
+    store = open_store(config.metadata_path)
+    runs = sorted(store.get_contexts_by_type("pipeline_run"),
+                  key=lambda c: (c.create_time_since_epoch, c.id))
+    return [_outputs(store, store.get_executions_by_context(run.id)) for run in runs]
+
+
+def _outputs(store, executions) -> Dict[str, Dict[str, List]]:
     outputs: Dict[str, Dict[str, List]] = {}
     if not executions:
         return outputs

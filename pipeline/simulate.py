@@ -204,25 +204,24 @@ def plan(num_spans: int, representations: Sequence[str], modes: Sequence[str] = 
 
 
 def completed_span(config: RunConfig) -> int:
-    """The newest span this pipeline finished (its newest run's evaluated span, or the span
-    before when that run has no Pusher output: it was stopped); 0 when it never ran."""
-    if not os.path.exists(config.metadata_path):
-        return 0
+    """The newest span this pipeline finished: the largest evaluated span over its runs, or the
+    span before when that run has no Pusher output (it was stopped); 0 when none did. A run
+    without InteractionFeatures output (stopped before it, or a partial run) does not count, so
+    a run stopped at a span's start does not hide the spans finished before it."""
     from components.interaction_features import core as interaction_features_core
     from pipeline import mlmd
-    try:
-        outputs = mlmd.latest_run_outputs(config)
-    except RuntimeError:  # no run
-        return 0
-    examples = outputs.get("InteractionFeatures", {}).get("examples")
-    if not examples:
-        return 0
-    path = os.path.join(examples[0].uri, interaction_features_core.SUMMARY_FILE)
-    if not os.path.exists(path):
-        return 0
-    with open(path) as f:
-        span = json.load(f).get(interaction_features_core.EVAL_SPAN) or 0
-    return span if outputs.get("Pusher") else span - 1
+    finished = 0
+    for outputs in mlmd.run_outputs(config):
+        examples = outputs.get("InteractionFeatures", {}).get("examples")
+        if not examples:
+            continue
+        path = os.path.join(examples[0].uri, interaction_features_core.SUMMARY_FILE)
+        if not os.path.exists(path):
+            continue
+        with open(path) as f:
+            span = json.load(f).get(interaction_features_core.EVAL_SPAN) or 0
+        finished = max(finished, span if outputs.get("Pusher") else span - 1)
+    return finished
 
 
 def replay_run(config: RunConfig) -> None:

@@ -225,3 +225,31 @@ def test_the_seed_spread_is_measured_once_right_after_its_run(tmp_path, monkeypa
     checks = simulate.summarize(out)
     assert checks["sigma"] == 0.004 and checks["per_span_tolerance"] == 0.008
     assert simulate.default_seed_spread_span(6) == 4
+
+
+def test_completed_span_skips_runs_stopped_before_interaction_features(tmp_path, monkeypatch):
+    """A stop at a span's start (ExampleGen only), or a partial run, leaves the spans finished
+    before it finished: resuming in the same work_dir must not rebuild them."""
+    import types
+
+    from components.interaction_features import core as interaction_features_core
+    from pipeline import mlmd
+
+    def features_of(span, pushed=True):
+        folder = tmp_path / f"span-{span}-{len(runs)}"
+        folder.mkdir()
+        (folder / interaction_features_core.SUMMARY_FILE).write_text(
+            json.dumps({interaction_features_core.EVAL_SPAN: span}))
+        outputs = {"InteractionFeatures": {"examples": [types.SimpleNamespace(uri=str(folder))]}}
+        return dict(outputs, Pusher={"pushed_model": ["pushed"]}) if pushed else outputs
+
+    runs = []
+    monkeypatch.setattr(mlmd, "run_outputs", lambda config: runs)
+    assert simulate.completed_span(RunConfig()) == 0
+    runs += [features_of(1), features_of(2)]
+    runs.append({"InteractionExampleGen": {"examples": ["span 3"]}})  # stopped at span 3's start
+    assert simulate.completed_span(RunConfig()) == 2
+    runs.append(features_of(3, pushed=False))  # stopped between InteractionFeatures and Pusher
+    assert simulate.completed_span(RunConfig()) == 2
+    runs.append(features_of(3))
+    assert simulate.completed_span(RunConfig()) == 3
