@@ -33,6 +33,11 @@ def component_ids(store, executions) -> Dict[int, str]:
     return out
 
 
+def _run_order(run_context) -> tuple:
+    """Pipeline runs in the order they started."""
+    return run_context.create_time_since_epoch, run_context.id
+
+
 def _latest_run(config: RunConfig):
     """(store, the newest pipeline run's executions)."""
     store = open_store(config.metadata_path)
@@ -40,7 +45,7 @@ def _latest_run(config: RunConfig):
     runs = store.get_contexts_by_type("pipeline_run")
     if not runs:
         raise RuntimeError(f"no run of pipeline {config.pipeline_name!r} in {config.metadata_path}")
-    run = max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
+    run = max(runs, key=_run_order)
     return store, store.get_executions_by_context(run.id)
 
 
@@ -57,8 +62,7 @@ def run_outputs(config: RunConfig) -> List[Dict[str, Dict[str, List]]]:
     if not os.path.exists(config.metadata_path):
         return []
     store = open_store(config.metadata_path)
-    runs = sorted(store.get_contexts_by_type("pipeline_run"),
-                  key=lambda c: (c.create_time_since_epoch, c.id))
+    runs = sorted(store.get_contexts_by_type("pipeline_run"), key=_run_order)
     return [_outputs(store, store.get_executions_by_context(run.id)) for run in runs]
 
 

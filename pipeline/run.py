@@ -89,23 +89,16 @@ def console_output(log_path: str, redirect: bool = True,
         finally:
             console.stream = previous
         return
-    _flush_all()
-    saved_out, saved_err = os.dup(1), os.dup(2)
     encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
-    out = os.fdopen(os.dup(saved_out), "w", buffering=1, encoding=encoding, errors="replace")
-    err = os.fdopen(os.dup(saved_err), "w", buffering=1, encoding=encoding, errors="replace")
+    out = os.fdopen(os.dup(1), "w", buffering=1, encoding=encoding, errors="replace")
+    err = os.fdopen(os.dup(2), "w", buffering=1, encoding=encoding, errors="replace")
     fault_handler_was_on = faulthandler.is_enabled()
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     previous, console.stream = console.stream, out
     try:
-        os.dup2(log_fd, 1)
-        os.dup2(log_fd, 2)
-        faulthandler.enable(file=err)
-        yield console
+        with fds_to_log(log_path, (1, 2)):
+            faulthandler.enable(file=err)
+            yield console
     finally:
-        _flush_all()
-        os.dup2(saved_out, 1)
-        os.dup2(saved_err, 2)
         try:
             if fault_handler_was_on:
                 faulthandler.enable(file=sys.__stderr__)  # fd 2, the original again
@@ -114,31 +107,37 @@ def console_output(log_path: str, redirect: bool = True,
         except (ValueError, OSError, AttributeError):
             pass
         console.stream = previous
-        for fd in (log_fd, saved_out, saved_err):
-            os.close(fd)
         for stream in (out, err):
             with contextlib.suppress(OSError, ValueError):  # e.g. `| head` closed the pipe
                 stream.close()
 
 
 @contextlib.contextmanager
-def stderr_to_log(log_path: str) -> Iterator[None]:
-    """Points fd 2 at `log_path` (appending) for the duration and leaves fd 1 alone: for the
-    commands that print their own progress on stdout (`semids experiment`, `tune`, `simulate`)
-    while TensorFlow, SentencePiece and the worker processes they spawn (which inherit fd 2)
-    write their C++ messages to stderr (cuDNN/cuFFT registration, the normalizer's LOG(INFO)).
-    Restored on exit, error or not, so an error's message reaches the terminal."""
+def fds_to_log(log_path: str, fds: Sequence[int]) -> Iterator[None]:
+    """Points the file descriptors `fds` at `log_path` (appending) for the duration, flushing
+    Python's and C's buffers on both sides; restores them on exit, error or not."""
     _flush_all()
-    saved_err = os.dup(2)
+    saved = [os.dup(fd) for fd in fds]
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
-        os.dup2(log_fd, 2)
+        for fd in fds:
+            os.dup2(log_fd, fd)
         yield
     finally:
         _flush_all()
-        os.dup2(saved_err, 2)
+        for fd, copy in zip(fds, saved):
+            os.dup2(copy, fd)
+            os.close(copy)
         os.close(log_fd)
-        os.close(saved_err)
+
+
+def stderr_to_log(log_path: str):
+    """fd 2 to `log_path`, fd 1 left alone (fds_to_log): for the commands that print their own
+    progress on stdout (`semids experiment`, `tune`, `simulate`) while TensorFlow, SentencePiece
+    and the worker processes they spawn (which inherit fd 2) write their C++ messages to stderr
+    (cuDNN/cuFFT registration, the normalizer's LOG(INFO)). Restored on exit, so an error's
+    message reaches the terminal."""
+    return fds_to_log(log_path, (2,))
 
 
 class ConsoleHandler(logging.Handler):
