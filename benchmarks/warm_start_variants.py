@@ -10,6 +10,12 @@ validation splits of the newest training span), from that run's own base model, 
   lr_x0.3, lr_x3 the learning rate scaled
   epochs_x2      twice the epochs (early stopping still on validation)
   no_warm_start  the same span from the seeded initialisation: what the warm start is worth
+  replay_0.5, replay_1
+                 the warm start with a replay of older spans: a seeded sample, 0.5x / 1x the
+                 newest span's train rows, of the train splits of the pipeline's earlier Trainer
+                 runs (the SID space is frozen, so their Transform outputs read the same)
+  window         from the seeded initialisation on every earlier train split plus the newest:
+                 `scratch`'s training window, in the frozen SID space
 Each variant is judged by its best validation AUC (early stopping's), against `default` trained in
 the same process; eval is never read. Rows go to --out (resumable: a (span, variant) row is
 written once), and a table with each variant's difference from `default` is printed.
@@ -36,15 +42,18 @@ VARIANTS = {
     "lr_x3": {"learning_rate_scale": 3.0},
     "epochs_x2": {"epochs_scale": 2},
     "no_warm_start": {"warm_start": False},
+    "replay_0.5": {"replay_share": 0.5},
+    "replay_1": {"replay_share": 1.0},
+    "window": {"replay_share": None, "warm_start": False},
 }
 COLUMNS = ("eval_span", "train_spans", "base_model_spans", "representation", "variant",
            "learning_rate", "max_epochs", "best_val_auc", "diff_vs_default", "best_epoch",
            "epochs_run", "train_rows", "validation_rows", "seconds")
 
 
-def warm_started_trainer_runs(metadata_path: str):
-    """[(custom_config, transform_graph uri, transformed Examples artifact, base model uri)] of
-    every completed Trainer execution of the store that had a base model, oldest first."""
+def trainer_runs(metadata_path: str):
+    """[(custom_config, transform_graph uri, transformed Examples artifact, base model uri or
+    None)] of every completed Trainer execution of the store, oldest first."""
     from ml_metadata.proto import metadata_store_pb2
 
     from pipeline import mlmd
@@ -60,12 +69,38 @@ def warm_started_trainer_runs(metadata_path: str):
         artifacts = {a.id: a for a in store.get_artifacts_by_id([ev.artifact_id for ev in events])}
         inputs = {ev.path.steps[0].key: artifacts[ev.artifact_id] for ev in events
                   if ev.type == metadata_store_pb2.Event.INPUT and ev.path.steps}
-        if "base_model" not in inputs:
-            continue
         runs.append((json.loads(e.custom_properties["custom_config"].string_value),
                      inputs["transform_graph"].uri, mlmd.tfx_artifact(store, inputs["examples"]),
-                     inputs["base_model"].uri))
+                     inputs["base_model"].uri if "base_model" in inputs else None))
     return runs
+
+
+def eval_span_of(graph_uri: str) -> str:
+    from schemas.artifact_layout import InteractionExamples, TransformGraph
+    import tensorflow as tf
+    with tf.io.gfile.GFile(os.path.join(graph_uri, TransformGraph.SPLIT_SUMMARY_FILE)) as f:
+        return str(json.load(f).get(InteractionExamples.EVAL_SPAN))
+
+
+def earlier_spans(runs, eval_span: str):
+    """The newest run per eval span among `runs`, other than `eval_span` (a resumed span may have
+    trained twice)."""
+    by_span = {}
+    for run in runs:
+        by_span[eval_span_of(run[1])] = run
+    by_span.pop(eval_span, None)
+    return [by_span[s] for s in sorted(by_span, key=int)]
+
+
+def with_replay(train, earlier, share, seed: int):
+    """`train` plus rows drawn without replacement from the `earlier` train splits: share x its
+    rows (all of them when share is None)."""
+    import numpy as np
+    pool = {k: np.concatenate([e[k] for e in earlier]) for k in train}
+    size = len(next(iter(pool.values())))
+    n = size if share is None else min(size, int(round(share * len(next(iter(train.values()))))))
+    pick = np.sort(np.random.default_rng(seed).choice(size, n, replace=False))
+    return {k: np.concatenate([train[k], pool[k][pick]]) for k in train}
 
 
 def variant_config(cfg, variant: dict):
@@ -87,6 +122,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=DEFAULT_OUT)
     parser.add_argument("--variants", default=",".join(VARIANTS),
                         help=f"comma-separated, of {list(VARIANTS)}")
+    parser.add_argument("--eval_spans", default="",
+                        help="comma-separated eval spans to run (default: every warm start)")
     args = parser.parse_args(argv)
     if not os.path.exists(args.metadata_path):
         print(f"warm_start_variants: no MLMD store at {args.metadata_path}; run "
@@ -110,12 +147,16 @@ def main(argv=None) -> int:
 
     rows = read_rows(args.out)
     done = {(r["eval_span"], r["variant"]) for r in rows}
-    for custom_config, graph_uri, examples, base_model in warm_started_trainer_runs(
-            args.metadata_path):
+    runs = trainer_runs(args.metadata_path)
+    for index, (custom_config, graph_uri, examples, base_model) in enumerate(runs):
+        if base_model is None:
+            continue
         cfg = RankingConfig.from_custom_config(custom_config)
         with tf.io.gfile.GFile(os.path.join(graph_uri, TransformGraph.SPLIT_SUMMARY_FILE)) as f:
             split = json.load(f)
         eval_span = str(split.get(InteractionExamples.EVAL_SPAN))
+        if args.eval_spans and eval_span not in args.eval_spans.split(","):
+            continue
         todo = [n for n in names if (eval_span, n) not in done]
         if not todo:
             continue
@@ -126,6 +167,9 @@ def main(argv=None) -> int:
         keys = (LABEL_KEY,) + representations.model_input_keys(
             cfg.representation, cfg.item_table_size, cfg.use_history, cfg.use_user_id)
         train, val = data.get(features.TRAIN, keys), data.get(features.VALIDATION, keys)
+        earlier = [TransformedSplits(r[2], r[1]).get(features.TRAIN, keys)
+                   for r in earlier_spans(runs[:index], eval_span)
+                   ] if any("replay_share" in VARIANTS[n] for n in todo) else []
         default_auc = next((float(r["best_val_auc"]) for r in rows
                             if r["eval_span"] == eval_span and r["variant"] == "default"), None)
         for name in ["default"] + [n for n in todo if n != "default"]:
@@ -136,8 +180,10 @@ def main(argv=None) -> int:
             tf.keras.backend.clear_session()
             tf.keras.utils.set_random_seed(c.seed)
             start = time.time()
+            rows_in = (with_replay(train, earlier, variant["replay_share"], c.seed)
+                       if "replay_share" in variant else train)
             _, summary = training.train_model(
-                c, make_dataset(train, c.batch_size, shuffle_seed=c.seed),
+                c, make_dataset(rows_in, c.batch_size, shuffle_seed=c.seed),
                 make_dataset(val, SCORING_BATCH_SIZE), verbose=0,
                 initial_weights=initial if variant.get("warm_start", True) else None)
             auc = summary["best_val_auc"]
@@ -150,7 +196,7 @@ def main(argv=None) -> int:
                    "learning_rate": c.learning_rate, "max_epochs": c.max_epochs,
                    "best_val_auc": auc, "diff_vs_default": auc - default_auc,
                    "best_epoch": summary["best_epoch"], "epochs_run": summary["epochs_run"],
-                   "train_rows": len(train[LABEL_KEY]), "validation_rows": len(val[LABEL_KEY]),
+                   "train_rows": len(rows_in[LABEL_KEY]), "validation_rows": len(val[LABEL_KEY]),
                    "seconds": round(time.time() - start, 1)}
             append_csv_row(args.out, COLUMNS, row)
             rows.append({k: str(v) for k, v in row.items()})

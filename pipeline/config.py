@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from typing import List, Optional, Tuple
 
@@ -124,6 +125,10 @@ class RunConfig(JsonConfig):
     # Start the ranking model from the latest blessed model's trainable weights when its
     # representation, budget, shape and SID space match (else from scratch, saying why).
     warm_start: bool = False
+    # A warm start in span mode also replays the window's older spans: a seeded sample of their
+    # rows, this share of the newest span's train rows, trains beside it (against forgetting;
+    # docs/continuous.md). 0: the newest span only.
+    warm_start_replay: float = 0.0
 
     # --- InteractionFeatures: splits and history --------------------------------------------
     eval_fraction: float = 0.2  # last share of interactions by time -> eval
@@ -234,6 +239,8 @@ class RunConfig(JsonConfig):
                      "validation_new_item_fraction", "max_bad_row_fraction"):
             v = getattr(self, name)
             need(0.0 <= v < 1.0, f"{name} must be in [0, 1), got {v}")
+        need(math.isfinite(self.warm_start_replay) and self.warm_start_replay >= 0,
+             f"warm_start_replay must be a finite share >= 0, got {self.warm_start_replay}")
         need(self.new_item_fraction + self.validation_new_item_fraction < 1.0,
              "new_item_fraction + validation_new_item_fraction must be below 1, got "
              f"{self.new_item_fraction} + {self.validation_new_item_fraction}")

@@ -257,6 +257,7 @@ def create_pipeline(config: RunConfig, inputs: PipelineInputs, *,
     # Splits by time, or by span (the newest span evaluated); held-out new items (eval and
     # validation); history + history_labels, is_new_item, is_new_user, is_tail_item.
     span_mode = config.window_spans > 1
+    train_newest_span_only = span_mode and config.warm_start and not config.refresh_sids
     interaction_features = InteractionFeatures(
         examples=interaction_gen.outputs["examples"],
         eval_fraction=config.eval_fraction, validation_fraction=config.validation_fraction,
@@ -264,7 +265,8 @@ def create_pipeline(config: RunConfig, inputs: PipelineInputs, *,
         validation_new_item_fraction=0.0 if span_mode else config.validation_new_item_fraction,
         seed=config.seed, history_length=config.history_length,
         window_examples=span_window, window_spans=config.window_spans,
-        train_newest_span_only=span_mode and config.warm_start and not config.refresh_sids)
+        train_newest_span_only=train_newest_span_only,
+        replay_share=config.warm_start_replay if train_newest_span_only else 0.0)
     components.append(interaction_features)
     examples = interaction_features.outputs["examples"]
 

@@ -106,6 +106,8 @@ def collect_metrics(config: RunConfig, seconds: float) -> dict:
         spans = {"window": split_summary[interaction_features_core.WINDOW_SPANS],
                  "eval": split_summary[interaction_features_core.EVAL_SPAN],
                  "train": split_summary[interaction_features_core.TRAIN_SPANS],
+                 "replay": split_summary.get(interaction_features_core.REPLAY_SPANS) or [],
+                 "replay_share": split_summary.get(interaction_features_core.REPLAY_SHARE, 0.0),
                  "base_model": (training.get("warm_start") or {}).get("base_model_spans")}
     baselines = baseline_results(tfx_artifact(open_store(config.metadata_path), examples),
                                  config.history_length)

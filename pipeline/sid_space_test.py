@@ -92,6 +92,9 @@ def test_a_span_window_resolves_the_earlier_spans_after_this_runs_ingest(config)
     assert features_node.inputs["window_examples"].producer_component_id == "span_window_resolver"
     assert features_node.exec_properties["window_spans"] == 4
     assert features_node.exec_properties["train_newest_span_only"] == 1  # warm start
+    assert features_node.exec_properties["replay_share"] == 0.0
+    replaying = dataclasses.replace(windowed, warm_start_replay=0.5)
+    assert _nodes(replaying)["InteractionFeatures"].exec_properties["replay_share"] == 0.5
     assert features_node.exec_properties["new_item_fraction"] == 0.0  # a span brings its own
     compiled = {n.pipeline_node.node_info.id: n.pipeline_node
                 for n in compiler.Compiler().compile(pipeline).nodes}
@@ -105,3 +108,5 @@ def test_a_span_window_resolves_the_earlier_spans_after_this_runs_ingest(config)
                      "node": f"{config.pipeline_name}.InteractionExampleGen"}
     scratch = dataclasses.replace(config, window_spans=4)
     assert _nodes(scratch)["InteractionFeatures"].exec_properties["train_newest_span_only"] == 0
+    scratch_node = _nodes(dataclasses.replace(scratch, warm_start_replay=0.5))["InteractionFeatures"]
+    assert scratch_node.exec_properties["replay_share"] == 0.0  # replay is a warm start's

@@ -51,6 +51,11 @@ RANDOM_HASH = features.RANDOM_HASH
 # largest budget with history (docs/results/ml1m/results.csv, best_val_auc; eval not used).
 STUDY_RESULTS = os.path.join(REPO_ROOT, "docs", "results", "{dataset}", "results.csv")
 
+# reuse_warm's warm starts replay the window's older spans: a seeded sample of their rows, this
+# share of the newest span's train rows. Chosen on validation (benchmarks/warm_start_variants.py,
+# docs/continuous.md): 0.5 and 1 both gained about +0.0024 over no replay, 0.5 costs less.
+WARM_START_REPLAY = 0.5
+
 KEY = ("span", "mode", "representation")
 _BASELINE_COLUMNS = tuple(f"{name}{suffix}" for name in baselines_lib.BASELINES
                           for suffix in ("", "_new_items"))
@@ -60,9 +65,10 @@ COLUMNS = KEY + (
     "auc_shuffled_labels", "auc_shuffled_labels_new_items", "auc_no_history",
     "auc_no_history_new_items", "seconds", "trained_rows", "train_spans", "eval_span",
     "base_model_span", "warm_started", "sid_changed_share", "new_items_in_catalog",
-    "drift_mean_ratio", "blessed", "epochs_run", "table_budget", "pipeline_name", "finished_at")
+    "drift_mean_ratio", "blessed", "epochs_run", "table_budget", "pipeline_name", "finished_at",
+    "replay_spans", "replay_share")
 _FLOAT_PREFIXES = ("auc_", "baseline_")
-_FLOATS = ("seconds", "sid_changed_share", "drift_mean_ratio")
+_FLOATS = ("seconds", "sid_changed_share", "drift_mean_ratio", "replay_share")
 _INTS = ("span", "seed", "num_new_items", "num_eval", "num_new_users", "trained_rows",
          "eval_span", "base_model_span", "new_items_in_catalog", "epochs_run", "table_budget")
 
@@ -128,7 +134,8 @@ def run_config(base: RunConfig, dataset: str, view: str, mode: str, representati
         max_epochs=base.max_epochs or training.get("max_epochs"),
         rqvae_mode="reuse" if mode == "reuse_warm" and not first else "train",
         refresh_sids=mode == "scratch" and not first,
-        warm_start=mode == "reuse_warm")
+        warm_start=mode == "reuse_warm",
+        warm_start_replay=WARM_START_REPLAY if mode == "reuse_warm" else 0.0)
 
 
 def result_row(span: int, mode: str, representation: str, config: RunConfig, metrics: dict,
@@ -152,6 +159,8 @@ def result_row(span: int, mode: str, representation: str, config: RunConfig, met
     row["train_spans"] = " ".join(str(s) for s in spans.get("train") or ([span] if span == 1
                                                                            else []))
     row["eval_span"] = spans.get("eval", span)
+    row["replay_spans"] = " ".join(str(s) for s in spans.get("replay") or [])
+    row["replay_share"] = spans.get("replay_share") if spans.get("replay") else None
     base_spans = spans.get("base_model") or {}
     row["base_model_span"] = base_spans.get("eval")
     row["warm_started"] = metrics.get("warm_started")
@@ -188,8 +197,27 @@ def append_row(out_dir: str, row: dict) -> None:
     exclusive lock on out_dir; a row whose key is already there is not written again."""
     os.makedirs(out_dir, exist_ok=True)
     with locked(out_dir):
+        _upgrade_header(os.path.join(out_dir, RESULTS_FILE))
         if all(row_key(r) != row_key(row) for r in read_rows(out_dir)):
             append_csv_row(os.path.join(out_dir, RESULTS_FILE), COLUMNS, row)
+
+
+def _upgrade_header(path: str) -> None:
+    """A results.csv written before columns were added gets today's header (new cells blank),
+    rewritten atomically, so rows appended after it line up."""
+    if not os.path.exists(path):
+        return
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if tuple(reader.fieldnames or ()) == COLUMNS or not reader.fieldnames:
+            return
+        rows = list(reader)
+    tmp = path + ".tmp"
+    if os.path.exists(tmp):
+        os.remove(tmp)
+    for row in rows:
+        append_csv_row(tmp, COLUMNS, row)
+    os.replace(tmp, path)
 
 
 def row_key(row: dict) -> tuple:
@@ -324,6 +352,16 @@ MEAN_TOLERANCE = 0.002
 PER_SPAN_TOLERANCE = 0.005
 
 
+def _replay_words(rows: List[dict]) -> str:
+    shares = sorted({r["replay_share"] for r in rows
+                     if r["mode"] == "reuse_warm" and r.get("replay_share")})
+    if not shares:
+        return ""
+    return (", plus a seeded sample of the older spans' rows ("
+            + " / ".join(f"{s:g}" for s in shares) + "x the newest span's train rows; column "
+            "`replay_spans`)")
+
+
 def _by_key(rows: List[dict]) -> Dict[tuple, dict]:
     return {row_key(r): r for r in rows}
 
@@ -452,8 +490,8 @@ def reading(rows: List[dict], checks: dict, spread: Optional[dict], spans_summar
                   "dropped.", ""]
     lines += ["Span 1 has nothing before it: both modes train from scratch there and evaluate on "
               "the last 20% of span 1. From span 2 on, each run evaluates on the whole new span: "
-              "`reuse_warm` trains on the span before it from the last blessed model, `scratch` "
-              "on every earlier span.", "",
+              "`reuse_warm` trains on the span before it from the last blessed model"
+              + _replay_words(rows) + ", `scratch` on every earlier span.", "",
               "| span | mode | representation | overall | new items (rows) | new users | "
               "user_item_rate | user_rate new items | shuffled labels | trained rows | base "
               "model span | seconds | SIDs changed |",

@@ -71,6 +71,7 @@ def test_run_config_per_mode(tmp_path):
     scratch = simulate.run_config(base, "ml1m", view, "scratch", "random_hash", 3, 6, 4096)
     assert (scratch.rqvae_mode, scratch.warm_start, scratch.refresh_sids) == ("train", False, True)
     assert scratch.pipeline_name != warm.pipeline_name
+    assert (warm.warm_start_replay, scratch.warm_start_replay) == (simulate.WARM_START_REPLAY, 0)
     with pytest.raises(ValueError, match="mode must be one of"):
         simulate.run_config(base, "ml1m", view, "both", "random_hash", 1, 6, 4096)
 
@@ -253,3 +254,23 @@ def test_completed_span_skips_runs_stopped_before_interaction_features(tmp_path,
     assert simulate.completed_span(RunConfig()) == 2
     runs.append(features_of(3))
     assert simulate.completed_span(RunConfig()) == 3
+
+
+def test_a_results_csv_from_before_added_columns_gets_the_new_header(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    old_columns = [c for c in simulate.COLUMNS if c not in ("replay_spans", "replay_share")]
+    old = {c: "" for c in old_columns}
+    old.update(span="1", mode="scratch", representation="random_hash", auc_overall="0.75")
+    with open(out / simulate.RESULTS_FILE, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=old_columns)
+        writer.writeheader()
+        writer.writerow(old)
+    simulate.append_row(str(out), {"span": 2, "mode": "reuse_warm",
+                                   "representation": "random_hash", "auc_overall": 0.76,
+                                   "replay_spans": "1", "replay_share": 0.5})
+    rows = simulate.read_rows(str(out))
+    assert [(r["span"], r["auc_overall"], r["replay_spans"], r["replay_share"]) for r in rows] == [
+        (1, 0.75, None, None), (2, 0.76, "1", 0.5)]
+    with open(out / simulate.RESULTS_FILE, newline="") as f:
+        assert tuple(next(csv.reader(f))) == simulate.COLUMNS

@@ -75,10 +75,12 @@ class InteractionExamples:
     """What InteractionFeatures writes beside its splits."""
     SPLIT_SUMMARY_FILE = "split_summary.json"
     # split_summary.json's span keys (span mode only): the spans read, the evaluated one, the
-    # trained ones.
+    # trained ones, and a warm start's replayed ones with the replay share.
     WINDOW_SPANS = "window_spans"
     EVAL_SPAN = "eval_span"
     TRAIN_SPANS = "train_spans"
+    REPLAY_SPANS = "replay_spans"
+    REPLAY_SHARE = "replay_share"
 
 
 class TransformGraph:

@@ -44,6 +44,8 @@ class InteractionFeaturesSpec(ComponentSpec):
         # Span mode (core.py): the newest window_spans spans are read, the newest evaluated.
         core.WINDOW_SPANS_KEY: ExecutionParameter(type=int, optional=True),
         core.TRAIN_NEWEST_SPAN_ONLY_KEY: ExecutionParameter(type=int, optional=True),
+        # With train_newest_span_only: the older spans' replayed share (core.plan_spans).
+        core.REPLAY_SHARE_KEY: ExecutionParameter(type=float, optional=True),
         # The executor's code (components/fingerprint.py): a code change reruns it.
         fingerprint.CODE_FINGERPRINT_KEY: ExecutionParameter(type=str),
     }
@@ -73,14 +75,16 @@ class InteractionFeatures(base_beam_component.BaseBeamComponent):
                  seed: int, history_length: int,
                  validation_new_item_fraction: Union[float, int] = 0.0,
                  window_examples: Optional[types.BaseChannel] = None, window_spans: int = 1,
-                 train_newest_span_only: bool = False):
+                 train_newest_span_only: bool = False, replay_share: float = 0.0):
         """examples: ExampleGen's Examples (split `all`); the rest as in RunConfig (no defaults
         here, so RunConfig stays the one place they are set; validation_new_item_fraction
         defaults to 0, no validation holdout, like RunConfig's).
 
         Span mode: window_examples gives earlier spans' Examples; the newest window_spans spans
         (examples' span the newest) are read, the newest evaluated, the earlier ones trained on
-        (train_newest_span_only: only the newest of them). One span: the time split."""
+        (train_newest_span_only: only the newest of them, plus a seeded sample of the older
+        ones, replay_share times its train rows). One span: the time split."""
+        core.validate_replay_share(replay_share)
         params = (eval_fraction, validation_fraction, new_item_fraction, seed, history_length,
                   validation_new_item_fraction)
         if all(_is_plain(v) for v in params):  # not placeholders / runtime parameters
@@ -101,6 +105,7 @@ class InteractionFeatures(base_beam_component.BaseBeamComponent):
             WINDOW_EXAMPLES_KEY: window_examples,
             core.WINDOW_SPANS_KEY: int(window_spans),
             core.TRAIN_NEWEST_SPAN_ONLY_KEY: int(bool(train_newest_span_only)),
+            core.REPLAY_SHARE_KEY: float(replay_share),
             fingerprint.CODE_FINGERPRINT_KEY: fingerprint.code_fingerprint(Executor.__module__),
             EXAMPLES_KEY: types.Channel(type=standard_artifacts.Examples),
         })

@@ -79,6 +79,7 @@ SEED_KEY = "seed"
 HISTORY_LENGTH_KEY = "history_length"
 WINDOW_SPANS_KEY = "window_spans"
 TRAIN_NEWEST_SPAN_ONLY_KEY = "train_newest_span_only"
+REPLAY_SHARE_KEY = "replay_share"
 
 # Span mode: a row of an earlier span outside the training spans (history and flags only).
 CONTEXT = "context"
@@ -107,6 +108,8 @@ NUM_HISTORY_ONLY_ROWS = "num_history_only_rows"
 WINDOW_SPANS = artifact_layout.InteractionExamples.WINDOW_SPANS
 EVAL_SPAN = artifact_layout.InteractionExamples.EVAL_SPAN
 TRAIN_SPANS = artifact_layout.InteractionExamples.TRAIN_SPANS
+REPLAY_SPANS = artifact_layout.InteractionExamples.REPLAY_SPANS
+REPLAY_SHARE = artifact_layout.InteractionExamples.REPLAY_SHARE
 
 # Counts the executor computes in Beam (everything in the summary but the cuts and H).
 COUNT_KEYS = (NUM_TRAIN, NUM_VALIDATION, NUM_EVAL, NUM_NEW_ITEM_EVAL, NUM_HELDOUT_ITEMS,
@@ -131,12 +134,13 @@ FLAG_COUNT_KEYS = {
 
 class TimeCuts(collections.namedtuple(
         "TimeCuts", ["eval_cut", "validation_cut", "num_rows", "num_train", "num_validation",
-                     "num_eval"])):
+                     "num_eval", "replay_probability"], defaults=(0.0,))):
     """The two cuts and the row counts they give (before held-out rows are dropped).
 
     eval_cut: T_e; eval is timestamp > T_e.  validation_cut: T_v <= T_e; validation is
     T_v < timestamp <= T_e (empty when T_v == T_e).  num_train + num_validation + num_eval ==
-    num_rows.
+    num_rows (replayed rows aside).  replay_probability: span mode's chance that a row of a
+    replay span joins train (`compute_span_cuts`).
     """
     __slots__ = ()
 
@@ -240,9 +244,13 @@ def compute_time_cuts(timestamp_counts: Iterable[Tuple[int, int]], eval_fraction
                     num_train=n_train, num_validation=n_val, num_eval=n_eval)
 
 
-class SpanPlan(collections.namedtuple("SpanPlan", ["window", "eval_span", "train_spans"])):
+class SpanPlan(collections.namedtuple(
+        "SpanPlan", ["window", "eval_span", "train_spans", "replay_spans", "replay_share"],
+        defaults=((), 0.0))):
     """Span mode: the spans read (ascending), the evaluated one (the newest) and the trained
-    ones (ascending; their newest also holds the validation rows)."""
+    ones (ascending; their newest also holds the validation rows). A warm start may replay the
+    older spans of the window (`replay_spans`): a seeded sample of their rows, replay_share
+    times the trained spans' train rows, joins train."""
     __slots__ = ()
 
     @property
@@ -250,26 +258,39 @@ class SpanPlan(collections.namedtuple("SpanPlan", ["window", "eval_span", "train
         return self.train_spans[-1]
 
 
-def plan_spans(spans: Iterable[int], window_spans: int, train_newest_span_only: bool
-               ) -> Optional[SpanPlan]:
+def plan_spans(spans: Iterable[int], window_spans: int, train_newest_span_only: bool,
+               replay_share: float = 0.0) -> Optional[SpanPlan]:
     """The plan over the spans present (any order, repeats allowed): the newest `window_spans`
-    of them; None (time split, as without spans) when that leaves one span."""
+    of them; None (time split, as without spans) when that leaves one span. With
+    train_newest_span_only and replay_share > 0, the older spans are replayed."""
     if isinstance(window_spans, bool) or int(window_spans) != window_spans or window_spans < 1:
         raise ValueError(
             f"InteractionFeatures: window_spans must be a positive integer, got {window_spans}")
+    validate_replay_share(replay_share)
     window = sorted(set(int(s) for s in spans))[-int(window_spans):]
     if len(window) < 2:
         return None
     earlier = tuple(window[:-1])
-    return SpanPlan(window=tuple(window), eval_span=window[-1],
-                    train_spans=earlier[-1:] if train_newest_span_only else earlier)
+    if not train_newest_span_only:
+        return SpanPlan(window=tuple(window), eval_span=window[-1], train_spans=earlier)
+    replay = earlier[:-1] if replay_share > 0 else ()
+    return SpanPlan(window=tuple(window), eval_span=window[-1], train_spans=earlier[-1:],
+                    replay_spans=replay, replay_share=float(replay_share) if replay else 0.0)
+
+
+def validate_replay_share(replay_share: float) -> None:
+    if (isinstance(replay_share, bool) or not isinstance(replay_share, (int, float))
+            or not math.isfinite(replay_share) or replay_share < 0):
+        raise ValueError("InteractionFeatures: replay_share must be a finite number >= 0 (a "
+                         f"share of the newest span's train rows), got {replay_share!r}")
 
 
 def compute_span_cuts(span_timestamp_counts: Iterable[Tuple[int, int, int]], plan: SpanPlan,
                       validation_fraction: float) -> TimeCuts:
     """Span mode's cuts from (span, timestamp, count) triples: T_v over the validation span's
     rows (the rule of `compute_time_cuts`), and as eval_cut the last timestamp of the training
-    spans. The counts are the rows of the plan's splits (history-only rows are not counted).
+    spans. The counts are the rows of the plan's splits (history-only rows are not counted);
+    replay_probability = min(1, replay_share x num_train / the replay spans' rows).
     Raises ValueError when a split would be empty."""
     if not 0.0 <= validation_fraction < 1.0:
         raise ValueError(
@@ -297,18 +318,25 @@ def compute_span_cuts(span_timestamp_counts: Iterable[Tuple[int, int, int]], pla
             f"{validation_fraction} of span {plan.validation_span}'s {n_last} rows selects no "
             "rows after the validation cut (too few rows or ties at the cut)")
     n_train = sum(c for _, c in trained) - n_val
+    n_replay = sum(sum(per_span.get(span, {}).values()) for span in plan.replay_spans)
+    replay_probability = min(1.0, plan.replay_share * n_train / n_replay) if n_replay else 0.0
     return TimeCuts(eval_cut=max(ts for ts, _ in trained), validation_cut=validation_cut,
                     num_rows=n_train + n_val + n_eval, num_train=n_train, num_validation=n_val,
-                    num_eval=n_eval)
+                    num_eval=n_eval, replay_probability=replay_probability)
 
 
-def assign_span_split(span: int, timestamp: int, plan: SpanPlan, cuts: TimeCuts) -> str:
-    """A row's split in span mode: eval, validation, train or CONTEXT (history only)."""
+def assign_span_split(span: int, timestamp: int, plan: SpanPlan, cuts: TimeCuts,
+                      replay_unit: float = 1.0) -> str:
+    """A row's split in span mode: eval, validation, train or CONTEXT (history only). A row of
+    a replay span joins train when its `replay_unit` (`row_hash_unit`) is below the cuts'
+    replay_probability."""
     if span == plan.eval_span:
         return features.EVAL
     if span == plan.validation_span and timestamp > cuts.validation_cut:
         return features.VALIDATION
     if span in plan.train_spans:
+        return features.TRAIN
+    if span in plan.replay_spans and replay_unit < cuts.replay_probability:
         return features.TRAIN
     return CONTEXT
 
@@ -344,6 +372,14 @@ def _as_bytes(x: Union[bytes, str]) -> bytes:
 def item_hash_unit(seed: int, item_id: Union[bytes, str]) -> float:
     """A stable pseudo-uniform number in [0, 1) from (seed, item_id): blake2b, 53 bits."""
     h = hashlib.blake2b(b"semids-heldout:%d:" % int(seed) + _as_bytes(item_id), digest_size=8)
+    return (int.from_bytes(h.digest(), "big") >> 11) / float(1 << 53)
+
+
+def row_hash_unit(seed: int, user_id: Union[bytes, str], item_id: Union[bytes, str],
+                  timestamp: int) -> float:
+    """A stable pseudo-uniform number in [0, 1) from one interaction (the replay sample)."""
+    h = hashlib.blake2b(b"semids-replay:%d:%d:" % (int(seed), int(timestamp))
+                        + _as_bytes(user_id) + b"\x00" + _as_bytes(item_id), digest_size=8)
     return (int.from_bytes(h.digest(), "big") >> 11) / float(1 << 53)
 
 
@@ -472,6 +508,8 @@ def make_split_summary(counts: Mapping[str, int], cuts: TimeCuts, history_length
         summary[WINDOW_SPANS] = list(plan.window)
         summary[EVAL_SPAN] = plan.eval_span
         summary[TRAIN_SPANS] = list(plan.train_spans)
+        summary[REPLAY_SPANS] = list(plan.replay_spans)
+        summary[REPLAY_SHARE] = float(plan.replay_share)
     return summary
 
 

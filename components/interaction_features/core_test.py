@@ -312,6 +312,33 @@ def test_span_cuts_validate_on_the_newest_training_span_and_assign_by_span():
     assert core.assign_span_split(3, 0, warm, cuts) == features.EVAL
 
 
+def test_a_warm_start_replays_a_seeded_share_of_the_older_spans():
+    assert core.plan_spans([1, 2, 3, 4], 4, True, 0.5) == core.SpanPlan(
+        (1, 2, 3, 4), 4, (3,), (1, 2), 0.5)
+    assert core.plan_spans([1, 2, 3], 3, False, 0.5) == core.SpanPlan((1, 2, 3), 3, (1, 2))
+    assert core.plan_spans([1, 2], 2, True, 0.5).replay_spans == ()  # nothing older to replay
+    for bad in (-0.1, float("nan"), True, "0.5"):
+        with pytest.raises(ValueError, match="replay_share"):
+            core.plan_spans([1, 2, 3], 3, True, bad)
+    triples = ([(1, ts, 1) for ts in range(10)] + [(2, ts, 1) for ts in range(10, 20)]
+               + [(3, ts, 1) for ts in range(20, 30)] + [(4, ts, 1) for ts in range(30, 35)])
+    plan = core.plan_spans([1, 2, 3, 4], 4, True, 0.5)
+    cuts = core.compute_span_cuts(triples, plan, 0.2)
+    # 8 train rows in span 3; half as many drawn from span 1 and 2's 20 rows.
+    assert (cuts.num_train, cuts.replay_probability) == (8, pytest.approx(4 / 20))
+    assert core.assign_span_split(1, 3, plan, cuts, replay_unit=0.1) == features.TRAIN
+    assert core.assign_span_split(2, 13, plan, cuts, replay_unit=0.9) == core.CONTEXT
+    assert core.assign_span_split(3, 21, plan, cuts, replay_unit=0.9) == features.TRAIN
+    assert core.compute_span_cuts(triples, plan._replace(replay_share=9.0),
+                                  0.2).replay_probability == 1.0
+    units = [core.row_hash_unit(0, b"u%d" % i, b"i", 5) for i in range(2000)]
+    assert units == [core.row_hash_unit(0, b"u%d" % i, b"i", 5) for i in range(2000)]
+    assert 0.15 < sum(u < 0.2 for u in units) / len(units) < 0.25
+    assert core.row_hash_unit(1, b"u1", b"i", 5) != core.row_hash_unit(0, b"u1", b"i", 5)
+    summary = core.make_split_summary({}, cuts, 3, plan)
+    assert (summary[core.REPLAY_SPANS], summary[core.REPLAY_SHARE]) == ([1, 2], 0.5)
+
+
 @pytest.mark.parametrize("triples,vf,match", [
     ([(1, 1, 5)], 0.2, "eval span 2 hold no interactions"),
     ([(2, 1, 5)], 0.2, r"training spans \[1\] hold no interactions"),

@@ -131,11 +131,15 @@ class _SpanCutsFn(_CountsFn):
 class _AssignSpanSplit(beam.DoFn):
     """Span mode: every row kept, its split from its span (core.assign_span_split)."""
 
-    def __init__(self, plan: core.SpanPlan):
+    def __init__(self, plan: core.SpanPlan, seed: int):
         self._plan = plan
+        self._seed = seed
 
     def process(self, row: core.Interaction, cuts: core.TimeCuts):
-        yield row._replace(split=core.assign_span_split(row.span, row.timestamp, self._plan, cuts))
+        unit = (core.row_hash_unit(self._seed, row.user_id, row.item_id, row.timestamp)
+                if row.span in self._plan.replay_spans else 1.0)
+        yield row._replace(
+            split=core.assign_span_split(row.span, row.timestamp, self._plan, cuts, unit))
 
 
 class _AssignSplit(beam.DoFn):
@@ -221,8 +225,11 @@ def _read_exec_properties(exec_properties: Dict[str, Any]):
     # Absent from exec properties recorded before spans: one span, the time split.
     window_spans = int(exec_properties.get(core.WINDOW_SPANS_KEY) or 1)
     train_newest_span_only = bool(exec_properties.get(core.TRAIN_NEWEST_SPAN_ONLY_KEY) or 0)
+    # Absent from exec properties recorded before replay: none.
+    replay_share = float(exec_properties.get(core.REPLAY_SHARE_KEY) or 0.0)
+    core.validate_replay_share(replay_share)
     return (eval_fraction, validation_fraction, new_item_fraction, validation_new_item_fraction,
-            seed, history_length, window_spans, train_newest_span_only)
+            seed, history_length, window_spans, train_newest_span_only, replay_share)
 
 
 def span_of(artifact: types.Artifact) -> int:
@@ -257,12 +264,12 @@ class Executor(base_beam_executor.BaseBeamExecutor):
            exec_properties: Dict[str, Any]) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
         (eval_fraction, validation_fraction, new_item_fraction, validation_new_item_fraction,
-         seed, history_length, window_spans, train_newest_span_only) = _read_exec_properties(
-             exec_properties)
+         seed, history_length, window_spans, train_newest_span_only,
+         replay_share) = _read_exec_properties(exec_properties)
 
         current = artifact_utils.get_single_instance(input_dict[INPUT_EXAMPLES_KEY])
         by_span = window_artifacts(current, input_dict.get(WINDOW_EXAMPLES_KEY) or [])
-        plan = core.plan_spans(by_span, window_spans, train_newest_span_only)
+        plan = core.plan_spans(by_span, window_spans, train_newest_span_only, replay_share)
         # The spans the summary records: a window of one span (a pipeline's first span) is
         # split by time, and trained and evaluated on that span.
         summary_plan = plan
@@ -274,9 +281,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         else:
             sources = {span: by_span[span] for span in plan.window}
             logging.info("InteractionFeatures: span window %s (Examples %s): evaluating span %d, "
-                         "training on %s", list(plan.window),
+                         "training on %s, replaying %s (share %s)", list(plan.window),
                          [by_span[s].id for s in plan.window], plan.eval_span,
-                         list(plan.train_spans))
+                         list(plan.train_spans), list(plan.replay_spans), plan.replay_share)
             if new_item_fraction or validation_new_item_fraction:
                 logging.info("InteractionFeatures: no held-out items in span mode (a span's new "
                              "items are the ones it brings); ignoring new_item_fraction=%s, "
@@ -314,7 +321,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             cuts_si = beam.pvalue.AsSingleton(cuts)
 
             assign = (_AssignSplit(seed, new_item_fraction, validation_new_item_fraction)
-                      if plan is None else _AssignSpanSplit(plan))
+                      if plan is None else _AssignSpanSplit(plan, seed))
             assigned = rows | "AssignSplit" >> beam.ParDo(assign, cuts_si).with_outputs(
                 _DROPPED, _HELDOUT_ITEMS, _HELDOUT_VALIDATION_ITEMS, main="kept")
             kept = assigned.kept

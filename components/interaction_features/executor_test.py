@@ -321,8 +321,9 @@ def _span_rows():
     return spans
 
 
-@pytest.mark.parametrize("newest_only", [False, True])
-def test_span_window_evaluates_the_newest_span_and_trains_on_the_earlier_ones(tmp_path, newest_only):
+@pytest.mark.parametrize("newest_only,replay", [(False, 0.0), (True, 0.0), (True, 0.5)])
+def test_span_window_evaluates_the_newest_span_and_trains_on_the_earlier_ones(tmp_path, newest_only,
+                                                                             replay):
     spans = _span_rows()
     stale = _span_artifact(tmp_path, "span1-old", 1, spans[1][:5], artifact_id=1)  # re-ingested
     window = [stale, _span_artifact(tmp_path, "span1", 1, spans[1], artifact_id=4),
@@ -334,7 +335,7 @@ def test_span_window_evaluates_the_newest_span_and_trains_on_the_earlier_ones(tm
     props = {core.EVAL_FRACTION_KEY: 0.2, core.VALIDATION_FRACTION_KEY: 0.2,
              core.NEW_ITEM_FRACTION_KEY: 0.25, core.SEED_KEY: SEED,
              core.HISTORY_LENGTH_KEY: HISTORY_LENGTH, core.WINDOW_SPANS_KEY: 3,
-             core.TRAIN_NEWEST_SPAN_ONLY_KEY: int(newest_only)}
+             core.TRAIN_NEWEST_SPAN_ONLY_KEY: int(newest_only), core.REPLAY_SHARE_KEY: replay}
     Executor().Do({INPUT_EXAMPLES_KEY: [current], WINDOW_EXAMPLES_KEY: window + [current]},
                   {EXAMPLES_KEY: [out]}, props)
     got = {split: _read_split(out, split) for split in features.SPLITS}
@@ -350,11 +351,18 @@ def test_span_window_evaluates_the_newest_span_and_trains_on_the_earlier_ones(tm
     assert summary[core.VALIDATION_CUT_TIMESTAMP] == span2_ts[-13]
     trained = spans[2] if newest_only else spans[1] + spans[2]
     cut = summary[core.VALIDATION_CUT_TIMESTAMP]
+    # Replay: span 1's rows whose seeded hash falls under (0.5 x span 2's train rows) / 60.
+    newest_train = sum(1 for r in spans[2] if r[2] <= cut)
+    replayed = [r for r in spans[1] if core.row_hash_unit(
+        SEED, r[0].encode(), r[1].encode(), r[2]) < replay * newest_train / 60]
+    assert bool(replayed) == (replay > 0) and len(replayed) < 60
     assert collections.Counter(map(key, got[features.TRAIN])) == as_set(
-        [r for r in trained if r[2] <= cut])
-    assert summary[core.NUM_HISTORY_ONLY_ROWS] == (60 if newest_only else 0)
+        [r for r in trained if r[2] <= cut] + replayed)
+    assert summary[core.NUM_HISTORY_ONLY_ROWS] == (60 - len(replayed) if newest_only else 0)
     assert (summary[core.EVAL_SPAN], summary[core.TRAIN_SPANS], summary[core.WINDOW_SPANS]) == (
         3, [2] if newest_only else [1, 2], [1, 2, 3])
+    assert (summary[core.REPLAY_SPANS], summary[core.REPLAY_SHARE]) == (
+        [1] if replay else [], replay)
 
     # Histories run over the whole window (span 1 rows too, written or not).
     all_rows = spans[1] + spans[2] + spans[3]
