@@ -84,7 +84,9 @@ class InteractionFeatures(base_beam_component.BaseBeamComponent):
         (examples' span the newest) are read, the newest evaluated, the earlier ones trained on
         (train_newest_span_only: only the newest of them, plus a seeded sample of the older
         ones, replay_share times its train rows). One span: the time split."""
-        core.validate_replay_share(replay_share)
+        if _is_plain(replay_share):  # not a placeholder / runtime parameter
+            core.validate_replay_share(replay_share)
+            replay_share = float(replay_share)
         params = (eval_fraction, validation_fraction, new_item_fraction, seed, history_length,
                   validation_new_item_fraction)
         if all(_is_plain(v) for v in params):  # not placeholders / runtime parameters
@@ -105,7 +107,7 @@ class InteractionFeatures(base_beam_component.BaseBeamComponent):
             WINDOW_EXAMPLES_KEY: window_examples,
             core.WINDOW_SPANS_KEY: int(window_spans),
             core.TRAIN_NEWEST_SPAN_ONLY_KEY: int(bool(train_newest_span_only)),
-            core.REPLAY_SHARE_KEY: float(replay_share),
+            core.REPLAY_SHARE_KEY: replay_share,
             fingerprint.CODE_FINGERPRINT_KEY: fingerprint.code_fingerprint(Executor.__module__),
             EXAMPLES_KEY: types.Channel(type=standard_artifacts.Examples),
         })
