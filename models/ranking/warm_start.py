@@ -68,8 +68,9 @@ def model_config(cfg: RankingConfig, lineage: Dict[str, Optional[str]],
 
 
 def trained_spans(transform_output: str) -> Optional[Dict]:
-    """{"train": [...], "eval": N} from the split summary CatalogTransform stored beside its
-    graph; None when the examples were not split by span."""
+    """{"train": [...], "eval": N, and "replay": [...] when older spans were replayed} from the
+    split summary CatalogTransform stored beside its graph; None when the examples were not split
+    by span."""
     path = os.path.join(transform_output, artifact_layout.TransformGraph.SPLIT_SUMMARY_FILE)
     if not tf.io.gfile.exists(path):
         return None
@@ -78,7 +79,10 @@ def trained_spans(transform_output: str) -> Optional[Dict]:
     layout = artifact_layout.InteractionExamples
     if summary.get(layout.EVAL_SPAN) is None:
         return None
-    return {"train": summary[layout.TRAIN_SPANS], "eval": summary[layout.EVAL_SPAN]}
+    spans = {"train": summary[layout.TRAIN_SPANS], "eval": summary[layout.EVAL_SPAN]}
+    if summary.get(layout.REPLAY_SPANS):  # a warm start's replayed older spans
+        spans["replay"] = summary[layout.REPLAY_SPANS]
+    return spans
 
 
 def refusal_reasons(base: Dict, current: Dict) -> List[str]:

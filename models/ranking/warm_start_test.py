@@ -119,3 +119,6 @@ def test_the_spans_a_model_trained_on_ride_in_its_config_and_never_refuse(tmp_pa
     base = warm_start.model_config(cfg(features.SID_SPM), LINEAGE, spans)
     now = warm_start.model_config(cfg(features.SID_SPM), LINEAGE, {"train": [4], "eval": 5})
     assert base["spans"] == spans and warm_start.refusal_reasons(base, now) == []
+    with open(tmp_path / artifact_layout.TransformGraph.SPLIT_SUMMARY_FILE, "w") as f:
+        json.dump({layout.EVAL_SPAN: 4, layout.TRAIN_SPANS: [3], layout.REPLAY_SPANS: [1, 2]}, f)
+    assert warm_start.trained_spans(str(tmp_path)) == {"train": [3], "eval": 4, "replay": [1, 2]}
