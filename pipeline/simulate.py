@@ -535,9 +535,9 @@ def reading(rows: List[dict], checks: dict, spread: Optional[dict], spans_summar
             f"({'all' if c['per_span_ok'] else 'not all'} within the tolerance); wall time per "
             f"span {c['seconds_reuse_warm']:.0f} s vs {c['seconds_scratch']:.0f} s, ratio "
             f"{fmt_auc(c['time_ratio'], 2)}.")
-    lines.append("- The warm start's own settings (learning rate, epochs, none) are checked on "
-                 "validation by benchmarks/warm_start_variants.py (warm_start_variants.csv; "
-                 "docs/continuous.md).")
+    lines.append("- The warm start's own settings (learning rate, epochs, none, and the replay "
+                 "share) are checked on validation by benchmarks/warm_start_variants.py "
+                 "(warm_start_variants.csv, warm_start_replay.csv; docs/continuous.md).")
     lines += ["", "## Against the must-beat baselines (spans 2 on)", "",
               "Each row is held to its span's strongest baseline value over both modes: "
               "`reuse_warm`'s own baselines see only its newest train span, and the floor should "
