@@ -203,13 +203,14 @@ def append_row(out_dir: str, row: dict) -> None:
 
 
 def _upgrade_header(path: str) -> None:
-    """A results.csv written before columns were added gets today's header (new cells blank),
-    rewritten atomically, so rows appended after it line up."""
+    """A results.csv written before columns were added (its header a subset of today's) gets
+    today's header, new cells blank, rewritten atomically, so rows appended after it line up."""
     if not os.path.exists(path):
         return
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
-        if tuple(reader.fieldnames or ()) == COLUMNS or not reader.fieldnames:
+        header = tuple(reader.fieldnames or ())
+        if not header or header == COLUMNS or not set(header) <= set(COLUMNS):
             return
         rows = list(reader)
     tmp = path + ".tmp"

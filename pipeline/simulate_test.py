@@ -274,3 +274,7 @@ def test_a_results_csv_from_before_added_columns_gets_the_new_header(tmp_path):
         (1, 0.75, None, None), (2, 0.76, "1", 0.5)]
     with open(out / simulate.RESULTS_FILE, newline="") as f:
         assert tuple(next(csv.reader(f))) == simulate.COLUMNS
+    newer = tmp_path / "newer.csv"  # a header with a column this version does not know: kept
+    newer.write_text(",".join(simulate.COLUMNS + ("from_a_later_version",)) + "\n")
+    simulate._upgrade_header(str(newer))
+    assert newer.read_text().startswith("span,") and "from_a_later_version" in newer.read_text()
