@@ -16,6 +16,7 @@ validation splits of the newest training span), from that run's own base model, 
                  runs (the SID space is frozen, so their Transform outputs read the same)
   window         from the seeded initialisation on every earlier train split plus the newest:
                  `scratch`'s training window, in the frozen SID space
+  replay_all     the warm start on that whole window
 Each variant is judged by its best validation AUC (early stopping's), against `default` trained in
 the same process; eval is never read. Rows go to --out (resumable: a (span, variant) row is
 written once), and a table with each variant's difference from `default` is printed.
@@ -45,6 +46,7 @@ VARIANTS = {
     "replay_0.5": {"replay_share": 0.5},
     "replay_1": {"replay_share": 1.0},
     "window": {"replay_share": None, "warm_start": False},
+    "replay_all": {"replay_share": None},
 }
 COLUMNS = ("eval_span", "train_spans", "base_model_spans", "representation", "variant",
            "learning_rate", "max_epochs", "best_val_auc", "diff_vs_default", "best_epoch",
