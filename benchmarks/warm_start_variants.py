@@ -77,11 +77,17 @@ def trainer_runs(metadata_path: str):
     return runs
 
 
-def eval_span_of(graph_uri: str) -> str:
-    from schemas.artifact_layout import InteractionExamples, TransformGraph
+def split_summary(graph_uri: str) -> dict:
+    """The split summary CatalogTransform stored beside its graph."""
+    from schemas.artifact_layout import TransformGraph
     import tensorflow as tf
     with tf.io.gfile.GFile(os.path.join(graph_uri, TransformGraph.SPLIT_SUMMARY_FILE)) as f:
-        return str(json.load(f).get(InteractionExamples.EVAL_SPAN))
+        return json.load(f)
+
+
+def eval_span_of(graph_uri: str) -> str:
+    from schemas.artifact_layout import InteractionExamples
+    return str(split_summary(graph_uri).get(InteractionExamples.EVAL_SPAN))
 
 
 def earlier_spans(runs, eval_span: str):
@@ -143,7 +149,7 @@ def main(argv=None) -> int:
     from pipeline.evaluation import SCORING_BATCH_SIZE, TransformedSplits, make_dataset
     from pipeline.tables import append_csv_row, fmt_auc
     from schemas import features
-    from schemas.artifact_layout import InteractionExamples, TransformGraph
+    from schemas.artifact_layout import InteractionExamples
     import tensorflow as tf
     from tfx.utils import path_utils
 
@@ -154,8 +160,7 @@ def main(argv=None) -> int:
         if base_model is None:
             continue
         cfg = RankingConfig.from_custom_config(custom_config)
-        with tf.io.gfile.GFile(os.path.join(graph_uri, TransformGraph.SPLIT_SUMMARY_FILE)) as f:
-            split = json.load(f)
+        split = split_summary(graph_uri)
         eval_span = str(split.get(InteractionExamples.EVAL_SPAN))
         if args.eval_spans and eval_span not in args.eval_spans.split(","):
             continue

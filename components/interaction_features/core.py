@@ -369,18 +369,22 @@ def _as_bytes(x: Union[bytes, str]) -> bytes:
     return x if isinstance(x, bytes) else str(x).encode("utf-8")
 
 
-def item_hash_unit(seed: int, item_id: Union[bytes, str]) -> float:
-    """A stable pseudo-uniform number in [0, 1) from (seed, item_id): blake2b, 53 bits."""
-    h = hashlib.blake2b(b"semids-heldout:%d:" % int(seed) + _as_bytes(item_id), digest_size=8)
+def _hash_unit(message: bytes) -> float:
+    """A stable pseudo-uniform number in [0, 1) from `message`: blake2b, 53 bits."""
+    h = hashlib.blake2b(message, digest_size=8)
     return (int.from_bytes(h.digest(), "big") >> 11) / float(1 << 53)
+
+
+def item_hash_unit(seed: int, item_id: Union[bytes, str]) -> float:
+    """A stable pseudo-uniform number in [0, 1) from (seed, item_id) (the held-out shares)."""
+    return _hash_unit(b"semids-heldout:%d:" % int(seed) + _as_bytes(item_id))
 
 
 def row_hash_unit(seed: int, user_id: Union[bytes, str], item_id: Union[bytes, str],
                   timestamp: int) -> float:
     """A stable pseudo-uniform number in [0, 1) from one interaction (the replay sample)."""
-    h = hashlib.blake2b(b"semids-replay:%d:%d:" % (int(seed), int(timestamp))
-                        + _as_bytes(user_id) + b"\x00" + _as_bytes(item_id), digest_size=8)
-    return (int.from_bytes(h.digest(), "big") >> 11) / float(1 << 53)
+    return _hash_unit(b"semids-replay:%d:%d:" % (int(seed), int(timestamp))
+                      + _as_bytes(user_id) + b"\x00" + _as_bytes(item_id))
 
 
 def is_heldout_item(item_id: Union[bytes, str], seed: int, new_item_fraction: float) -> bool:
