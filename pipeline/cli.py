@@ -202,6 +202,9 @@ def main(argv=None) -> int:
     simulate_parser.add_argument("--seed_spread_span", type=int, default=None, metavar="S",
                                  help="also measure σ: the ranking model's AUC over seeds 0-2 "
                                  "on span S's scratch run (default: the middle span)")
+    simulate_parser.add_argument("--jobs", type=int, default=None, metavar="N",
+                                 help="processes, each running one representation's pipelines "
+                                 "(default: one per representation, at most one per core)")
     simulate_parser.add_argument("--summarize_only", action="store_true",
                                  help="only rewrite the PNG and README.md from results.csv")
     from serving.client import add_predict_flags

@@ -38,16 +38,18 @@ def fmt_duration(seconds: float) -> str:
 
 class Console:
     """Where the console lines of a run go: `stream`, or sys.stdout as it is when none is set
-    (while `console_output` redirects fd 1, `stream` is a copy of the original stdout)."""
+    (while `console_output` redirects fd 1, `stream` is a copy of the original stdout). `prefix`
+    starts every line: it names the process when several share one terminal."""
 
-    def __init__(self, stream=None):
+    def __init__(self, stream=None, prefix: str = ""):
         self.stream = stream
+        self.prefix = prefix
         self._lock = threading.Lock()
 
     def line(self, text: str = "") -> None:
         stream = self.stream if self.stream is not None else sys.stdout
         with self._lock:
-            stream.write(text + "\n")
+            stream.write(self.prefix + text + "\n")
             stream.flush()
 
 

@@ -283,14 +283,15 @@ def simulate(dataset: str = "ml1m", num_spans: int = 6,
              runner: Callable[[RunConfig], tuple] = run_one,
              seed_spread_span: Optional[int] = None,
              completed: Callable[[RunConfig], int] = completed_span,
-             replay: Callable[[RunConfig], None] = replay_run) -> List[dict]:
+             replay: Callable[[RunConfig], None] = replay_run, jobs: int = 1) -> List[dict]:
     """Runs every missing (span, mode, representation) row (module docstring); returns the rows
     of results.csv. base: RunConfig fields shared by every run (output_dir is replaced by
     work_dir's); stop_after_span: stop once that span's rows exist (a test's interruption);
     runner / completed / replay: run a config / the newest span its pipeline finished /
     rebuild a finished span's state (tests stand in);
     seed_spread_span: measure σ (`seed_spread`) on that span's scratch run of the first SID
-    representation, right after it (its artifacts are then the pipeline's newest)."""
+    representation, right after it (its artifacts are then the pipeline's newest);
+    jobs: run the representations in up to that many processes (`_simulate_in_processes`)."""
     base = base or RunConfig(dataset=dataset, seed=seed)
     work_dir = work_dir or os.path.join(base.output_dir, "simulate", f"{dataset}-{num_spans}")
     representations = list(representations or (RANDOM_HASH, chosen_sid_representation(dataset)))
@@ -305,8 +306,17 @@ def simulate(dataset: str = "ml1m", num_spans: int = 6,
          "dropped before their item's release")
     run_base = dataclasses.replace(base, output_dir=os.path.join(work_dir, "runs"),
                                    results_dir=os.path.join(work_dir, "results"), seed=seed)
-    done = {row_key(r) for r in read_rows(out_dir)}
     sid_reps = [r for r in representations if r != RANDOM_HASH] or representations
+    if jobs > 1 and len(representations) > 1:
+        for span in range(1, num_spans + 1):  # made once here: the processes share them
+            span_view(spans_dir, os.path.join(work_dir, "views"), dataset, span)
+        return _simulate_in_processes(
+            jobs, [dict(dataset=dataset, num_spans=num_spans, representations=[rep],
+                        out_dir=out_dir, work_dir=work_dir, seed=seed, table_budget=table_budget,
+                        base=base, stop_after_span=stop_after_span, runner=runner,
+                        seed_spread_span=seed_spread_span if rep == sid_reps[0] else None,
+                        completed=completed, replay=replay) for rep in representations])
+    done = {row_key(r) for r in read_rows(out_dir)}
     spread_key = (seed_spread_span, "scratch", sid_reps[0]) if seed_spread_span else None
     if spread_key in done and _read_sigma(out_dir) is None:
         # Stopped between the run and its σ: the run is repeated (mostly cached) first.
@@ -343,6 +353,37 @@ def simulate(dataset: str = "ml1m", num_spans: int = 6,
         _say(f"simulate: span {span} {mode} {rep} done in {time.time() - start:.0f}s: AUC "
              f"{fmt_auc(row['auc_overall'])} overall, {fmt_auc(row['auc_new_items'])} new items")
     return read_rows(out_dir)
+
+
+def _simulate_in_processes(jobs: int, calls: List[dict]) -> List[dict]:
+    """Runs `simulate(**call)` for each call, each on one representation, in up to `jobs`
+    processes. A representation's pipelines (one per mode) read only their own MLMD and
+    artifacts, and results.csv takes each row under a lock, so the processes share out_dir and
+    work_dir. Each row's `seconds` is then measured beside the other processes (docs/continuous.md
+    has the speed-up). A process that fails does not stop the others; the first error is raised once all have
+    ended (a rerun resumes)."""
+    import concurrent.futures
+    import multiprocessing
+    out_dir = calls[0]["out_dir"]
+    _say(f"simulate: {len(calls)} representations in {min(jobs, len(calls))} processes; each "
+         "line starts with its representation")
+    # spawn: a forked child would inherit TensorFlow's threads and locks.
+    with concurrent.futures.ProcessPoolExecutor(
+            min(jobs, len(calls)), mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_simulate_one, call) for call in calls]
+        errors = [f.exception() for f in futures]
+    for error in errors:
+        if error is not None:
+            raise error
+    return read_rows(out_dir)
+
+
+def _simulate_one(call: dict) -> None:
+    """One process of `_simulate_in_processes`: its lines start with its representation."""
+    from pipeline import run as run_lib
+    global _SAY_PREFIX
+    _SAY_PREFIX = run_lib.CONSOLE.prefix = f"[{call['representations'][0]}] "
+    simulate(**call)
 
 
 # --- the reading ---------------------------------------------------------------------------------
@@ -616,8 +657,16 @@ def default_seed_spread_span(num_spans: int) -> int:
     return min(num_spans, num_spans // 2 + 1)
 
 
+_SAY_PREFIX = ""  # names the process when several run (_simulate_one)
+
+
+def default_jobs(num_representations: int) -> int:
+    """One process per representation, at most one per core."""
+    return max(1, min(num_representations, os.cpu_count() or 1))
+
+
 def _say(line: str) -> None:
-    print(line, flush=True)
+    print(_SAY_PREFIX + line, flush=True)
 
 
 def simulate_command(args, config: RunConfig) -> None:
@@ -633,7 +682,8 @@ def simulate_command(args, config: RunConfig) -> None:
                                                     chosen_sid_representation(dataset)]
         simulate(dataset, args.spans, representations, out_dir=out_dir, work_dir=work_dir,
                  seed=config.seed, base=config,
-                 seed_spread_span=args.seed_spread_span or default_seed_spread_span(args.spans))
+                 seed_spread_span=args.seed_spread_span or default_seed_spread_span(args.spans),
+                 jobs=args.jobs or default_jobs(len(representations)))
     spans_path = os.path.join(work_dir, "spans", spans_lib.SPANS_FILE)
     if os.path.exists(spans_path):
         with open(spans_path) as f:

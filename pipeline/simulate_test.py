@@ -113,6 +113,30 @@ def test_an_interrupted_simulation_resumes_and_writes_each_row_once(tmp_path):
     assert idle.calls == [] and replayed == [] and again == rows
 
 
+def test_representations_in_processes_write_the_rows_of_one_process(tmp_path):
+    base = _base(tmp_path)
+    serial = _FakeRunner()
+    one = simulate.simulate("synthetic", 2, REPS, out_dir=str(tmp_path / "one"),
+                            work_dir=str(tmp_path / "w1"), base=base, table_budget=64,
+                            runner=serial, completed=serial.completed)
+    parallel = _FakeRunner()
+    two = simulate.simulate("synthetic", 2, REPS, out_dir=str(tmp_path / "two"),
+                            work_dir=str(tmp_path / "w2"), base=base, table_budget=64,
+                            runner=parallel, completed=parallel.completed, jobs=2)
+    assert parallel.calls == []  # the runs happened in the two processes
+
+    def by_key(rows):
+        return {simulate.row_key(r): dict(r, finished_at=None) for r in rows}
+    assert len(two) == len(one) == 8 and by_key(two) == by_key(one)
+    # A process that fails does not stop the other; its error is raised at the end.
+    failing = _FakeRunner(fail_on=(2, "scratch", features.SID_PREFIX_NGRAM))
+    with pytest.raises(RuntimeError, match="interrupted"):
+        simulate.simulate("synthetic", 2, REPS, out_dir=str(tmp_path / "three"),
+                          work_dir=str(tmp_path / "w3"), base=base, table_budget=64,
+                          runner=failing, completed=failing.completed, jobs=2)
+    assert len(simulate.read_rows(str(tmp_path / "three"))) == 7
+
+
 def test_a_new_work_dir_rebuilds_only_the_pipelines_with_rows_to_write(tmp_path):
     base, out = _base(tmp_path), str(tmp_path / "out")
     first = _FakeRunner()
