@@ -359,9 +359,9 @@ def _simulate_in_processes(jobs: int, calls: List[dict]) -> List[dict]:
     """Runs `simulate(**call)` for each call, each on one representation, in up to `jobs`
     processes. A representation's pipelines (one per mode) read only their own MLMD and
     artifacts, and results.csv takes each row under a lock, so the processes share out_dir and
-    work_dir. Each row's `seconds` is then measured beside the other processes (docs/continuous.md
-    has the speed-up). A process that fails does not stop the others; the first error is raised once all have
-    ended (a rerun resumes)."""
+    work_dir. Each row's `seconds` is then measured beside the other processes. A process that
+    fails does not stop the others; the first error is raised once all have ended (a rerun
+    resumes)."""
     import concurrent.futures
     import multiprocessing
     out_dir = calls[0]["out_dir"]
