@@ -563,9 +563,8 @@ def reading(rows: List[dict], checks: dict, spread: Optional[dict], spans_summar
         lines.append(
             "- Run-to-run noise: span 1 trains the same configuration in both modes, and their "
             "overall AUCs differ by " + ", ".join(f"{d:+.4f} ({rep})" for rep, d in diffs.items())
-            + (": noise σ does not include. Runs before commit 6b6905e shuffled from the Beam "
-               "runner's row order; the Trainer now shuffles from a content order, so a rerun "
-               "gives the same model." if any(d != 0 for d in diffs.values()) else "."))
+            + (": run-to-run noise that σ does not include."
+               if any(d != 0 for d in diffs.values()) else "."))
     share = checks["reuse_sid_changed_share_max"]
     lines.append(f"- `sid_changed_share` on `reuse_warm` rows: at most {fmt_auc(share, 3)}.")
     for rep, c in checks["representations"].items():
