@@ -512,8 +512,8 @@ def plot(rows: List[dict], path: str) -> str:
     return path
 
 
-def reading(rows: List[dict], checks: dict, spread: Optional[dict], spans_summary: Optional[dict]
-            ) -> str:
+def reading(rows: List[dict], checks: dict, spread: Optional[dict], spans_summary: Optional[dict],
+            representations: Sequence[str] = ()) -> str:
     """README.md of the results folder: the table, the checks, and a span-by-span reading of
     the SID representation against random_hash on new items."""
     lines = ["# Continuous training on a growing catalog (`semids simulate`)", "",
@@ -521,7 +521,7 @@ def reading(rows: List[dict], checks: dict, spread: Optional[dict], spans_summar
              "docs/continuous.md describes the modes.", ""]
     if spans_summary:
         planned = spans_summary["num_spans"] * len(MODES) * len(
-            {r["representation"] for r in rows})
+            {r["representation"] for r in rows} | set(representations))
         if len(rows) < planned:
             lines += [f"**In progress: {len(rows)} of {planned} runs done** (`semids "
                       "simulate` resumes with the missing ones).", ""]
@@ -613,8 +613,10 @@ def reading(rows: List[dict], checks: dict, spread: Optional[dict], spans_summar
     return "\n".join(lines) + "\n"
 
 
-def summarize(out_dir: str = DEFAULT_OUT_DIR, spans_summary: Optional[dict] = None) -> dict:
-    """Writes the PNG and README.md from results.csv; returns the checks."""
+def summarize(out_dir: str = DEFAULT_OUT_DIR, spans_summary: Optional[dict] = None,
+              representations: Sequence[str] = ()) -> dict:
+    """Writes the PNG and README.md from results.csv; returns the checks. representations: the
+    ones the simulation runs, so the reading can say which rows are still to come."""
     rows = read_rows(out_dir)
     spread = _read_sigma(out_dir)
     new_item_aucs = [a for a in (spread or {}).get("auc_new_items", []) if a is not None]
@@ -623,7 +625,7 @@ def summarize(out_dir: str = DEFAULT_OUT_DIR, spans_summary: Optional[dict] = No
     if rows:
         plot(rows, os.path.join(out_dir, PLOT_FILE))
     with open(os.path.join(out_dir, READING_FILE), "w") as f:
-        f.write(reading(rows, checks, spread, spans_summary))
+        f.write(reading(rows, checks, spread, spans_summary, representations))
     return checks
 
 
@@ -668,6 +670,22 @@ def _say(line: str) -> None:
     print(_SAY_PREFIX + line, flush=True)
 
 
+def _spans_summary(work_dir: str, out_dir: str) -> Optional[dict]:
+    """The spans' summary (spans.json): the work folder's, copied beside results.csv without
+    its machine's source paths, so a reading rewritten elsewhere (`--summarize_only`) has it."""
+    kept = os.path.join(out_dir, spans_lib.SPANS_FILE)
+    for path in (os.path.join(work_dir, "spans", spans_lib.SPANS_FILE), kept):
+        if os.path.exists(path):
+            with open(path) as f:
+                summary = {k: v for k, v in json.load(f).items() if k != "source"}
+            if path != kept:
+                os.makedirs(out_dir, exist_ok=True)
+                with open(kept, "w") as f:
+                    json.dump(summary, f, indent=2)
+            return summary
+    return None
+
+
 def simulate_command(args, config: RunConfig) -> None:
     """`semids simulate` (pipeline/cli.py)."""
     start = time.time()
@@ -675,19 +693,13 @@ def simulate_command(args, config: RunConfig) -> None:
     dataset = config.dataset if config.dataset != "csv" else config.dataset_name
     work_dir = args.work_dir or os.path.join(config.output_dir, "simulate",
                                              f"{dataset}-{args.spans}")
-    spans_summary = None
+    representations = args.representations or [RANDOM_HASH, chosen_sid_representation(dataset)]
     if not args.summarize_only:
-        representations = args.representations or [RANDOM_HASH,
-                                                    chosen_sid_representation(dataset)]
         simulate(dataset, args.spans, representations, out_dir=out_dir, work_dir=work_dir,
                  seed=config.seed, base=config,
                  seed_spread_span=args.seed_spread_span or default_seed_spread_span(args.spans),
                  jobs=args.jobs or default_jobs(len(representations)))
-    spans_path = os.path.join(work_dir, "spans", spans_lib.SPANS_FILE)
-    if os.path.exists(spans_path):
-        with open(spans_path) as f:
-            spans_summary = json.load(f)
-    checks = summarize(out_dir, spans_summary)
+    checks = summarize(out_dir, _spans_summary(work_dir, out_dir), representations)
     with open(os.path.join(out_dir, READING_FILE)) as f:
         _say("\n" + f.read())
     _say(f"semids simulate: {len(read_rows(out_dir))} rows in {os.path.join(out_dir, RESULTS_FILE)}"

@@ -202,6 +202,22 @@ def test_summarize_writes_the_reading_and_the_checks(tmp_path):
     assert checks["new_item_tolerance"] == pytest.approx(0.008)
 
 
+def test_the_reading_counts_the_rows_still_to_come_and_keeps_the_spans(tmp_path):
+    base, out, work = _base(tmp_path), str(tmp_path / "out"), str(tmp_path / "work")
+    simulate.simulate("synthetic", 2, [features.SID_PREFIX_NGRAM], out_dir=out, work_dir=work,
+                      base=base, table_budget=64, runner=_FakeRunner())
+    summary = simulate._spans_summary(work, out)  # copied beside results.csv, paths left out
+    assert summary["num_spans"] == 2 and "source" not in summary
+    simulate.summarize(out, summary, REPS)
+    with open(os.path.join(out, simulate.READING_FILE)) as f:
+        assert "**In progress: 4 of 8 runs done**" in f.read()
+    # On another machine (no work folder) the copy is read.
+    assert simulate._spans_summary(str(tmp_path / "elsewhere"), out) == summary
+    simulate.summarize(out, summary, [features.SID_PREFIX_NGRAM])
+    with open(os.path.join(out, simulate.READING_FILE)) as f:
+        assert "In progress" not in f.read()
+
+
 def test_chosen_sid_representation_is_the_best_on_validation(tmp_path, monkeypatch):
     path = tmp_path / "docs" / "results" / "toy" / "results.csv"
     path.parent.mkdir(parents=True)
