@@ -1,6 +1,6 @@
 """`semids simulate` with the real pipelines on a tiny synthetic catalog (slow: twelve small
 pipeline runs, then three more). Three spans, random_hash and sid_prefix_ngram, both modes;
-stopped after span 2 and resumed; then one row rerun in a new work_dir, which rebuilds its
+stopped after span 2 and resumed in two processes; then one row rerun in a new work_dir, which rebuilds its
 pipeline's state first. pipeline/simulate_test.py covers the same with a stand-in runner."""
 import csv
 import dataclasses
@@ -24,7 +24,9 @@ def test_a_tiny_simulation_runs_span_by_span_and_resumes(tmp_path):
     kwargs = dict(out_dir=out, work_dir=work, base=base, table_budget=128)
     simulate.simulate("synthetic", 3, REPS, stop_after_span=2, **kwargs)
     assert sorted({r["span"] for r in simulate.read_rows(out)}) == [1, 2]
-    rows = {simulate.row_key(r): r for r in simulate.simulate("synthetic", 3, REPS, **kwargs)}
+    # The resume runs span 3 in two processes, one per representation (--jobs 2).
+    rows = {simulate.row_key(r): r
+            for r in simulate.simulate("synthetic", 3, REPS, jobs=2, **kwargs)}
     assert sorted(rows) == sorted(simulate.plan(3, REPS))  # each row once
 
     for rep in REPS:
