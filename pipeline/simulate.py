@@ -380,9 +380,8 @@ def _simulate_in_processes(jobs: int, calls: List[dict]) -> List[dict]:
 
 def _simulate_one(call: dict) -> None:
     """One process of `_simulate_in_processes`: its lines start with its representation."""
-    from pipeline import run as run_lib
-    global _SAY_PREFIX
-    _SAY_PREFIX = run_lib.CONSOLE.prefix = f"[{call['representations'][0]}] "
+    from pipeline.run import CONSOLE
+    CONSOLE.prefix = f"[{call['representations'][0]}] "
     simulate(**call)
 
 
@@ -658,16 +657,15 @@ def default_seed_spread_span(num_spans: int) -> int:
     return min(num_spans, num_spans // 2 + 1)
 
 
-_SAY_PREFIX = ""  # names the process when several run (_simulate_one)
-
-
 def default_jobs(num_representations: int) -> int:
     """One process per representation, at most one per core."""
     return max(1, min(num_representations, os.cpu_count() or 1))
 
 
 def _say(line: str) -> None:
-    print(_SAY_PREFIX + line, flush=True)
+    """A progress line on the run's console (with its process's prefix, `_simulate_one`)."""
+    from pipeline.run import CONSOLE
+    CONSOLE.line(line)
 
 
 def _spans_summary(work_dir: str, out_dir: str) -> Optional[dict]:

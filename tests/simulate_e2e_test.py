@@ -1,7 +1,8 @@
 """`semids simulate` with the real pipelines on a tiny synthetic catalog (slow: twelve small
 pipeline runs, then three more). Three spans, random_hash and sid_prefix_ngram, both modes;
-stopped after span 2 and resumed in two processes; then one row rerun in a new work_dir, which rebuilds its
-pipeline's state first. pipeline/simulate_test.py covers the same with a stand-in runner."""
+stopped after span 2 and resumed in two processes; then one row rerun in a new work_dir, which
+rebuilds its pipeline's state first. pipeline/simulate_test.py covers the same with a stand-in
+runner."""
 import csv
 import dataclasses
 import os
