@@ -1,8 +1,10 @@
 """`semids simulate`'s planning, resumable results.csv and reading, with a stand-in for the
 pipeline run (tests/simulate_e2e_test.py runs the real pipelines)."""
 import csv
+import datetime
 import json
 import os
+import time
 
 import pytest
 
@@ -318,3 +320,29 @@ def test_a_results_csv_from_before_added_columns_gets_the_new_header(tmp_path):
     newer.write_text(",".join(simulate.COLUMNS + ("from_a_later_version",)) + "\n")
     simulate._upgrade_header(str(newer))
     assert newer.read_text().startswith("span,") and "from_a_later_version" in newer.read_text()
+
+
+def test_wall_time_adds_recorded_sittings_and_the_runs_of_unrecorded_rows(tmp_path):
+    out = str(tmp_path)
+
+    def row(span, finished, seconds):
+        return {"span": span, "mode": "scratch", "representation": "random_hash",
+                "finished_at": finished, "seconds": seconds}
+
+    # Two rows before sittings were recorded (overlapping runs: 09:00-09:10 and 09:05-09:20),
+    # one inside a recorded sitting.
+    rows = [row(1, "2026-12-01T09:10:00", 600), row(2, "2026-12-01T09:20:00", 900),
+            row(3, "2026-12-02T10:30:00", 1200)]
+    t0 = datetime.datetime(2026, 12, 2, 10, 0).timestamp()
+    for r in rows:
+        simulate.append_row(out, r)
+    sitting = simulate.record_sitting(out, t0, 2, 2, ["random_hash"])
+    assert sitting["rows_after"] == 3 and sitting["seconds"] >= time.time() - t0 - 5
+    recorded = [{**sitting, "finished_at": "2026-12-02T11:00:00", "seconds": 3600.0}]
+    wall = simulate.wall_time(simulate.read_rows(out), recorded)
+    assert (wall["unrecorded_rows"], wall["unrecorded_seconds"]) == (2, 1200.0)
+    assert wall["total_hours"] == pytest.approx((3600 + 1200) / 3600)
+    words = simulate._wall_time_words(wall, complete=True)
+    assert "1.33 h in all (meets the < 3 h" in words and "1 recorded sitting" in words
+    assert "so far" in simulate._wall_time_words(wall, complete=False)
+    assert simulate.read_sittings(out)[0]["rows_before"] == 2
