@@ -189,10 +189,14 @@ def test_summarize_writes_the_reading_and_the_checks(tmp_path):
     assert c["time_ratio"] == pytest.approx(0.6)
     assert checks["reuse_sid_changed_share_max"] == 0.0
     assert all(n["beats"] is False for n in checks["new_items"])  # +0.004 is within 0.005
+    assert [(n["span"], n["mode"], n["verdict"]) for n in checks["overall_vs_random_hash"]] == [
+        (s, m, "is within the tolerance of") for m in simulate.MODES for s in (2, 3)]
     assert os.path.getsize(os.path.join(out, simulate.PLOT_FILE)) > 0
     with open(os.path.join(out, simulate.READING_FILE)) as f:
         text = f.read()
     assert "span 2, reuse_warm: sid_prefix_ngram is within the tolerance of random_hash" in text
+    assert "## Overall: the SID representation against random_hash" in text
+    assert "- scratch: within the tolerance on 2 of 2 spans." in text
     assert "Seed spread: not measured" in text
     assert "- overall: 8 of 8 rows above `baseline_user_item_rate`" in text
     # With σ measured: the new-item verdicts use the new-item AUCs' own seed spread.
