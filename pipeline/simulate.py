@@ -699,7 +699,8 @@ def reading(rows: List[dict], checks: dict, spread: Optional[dict], spans_summar
 
 
 def _tally(found: List[dict]) -> str:
-    """"beats on 2, within the tolerance on 2, below on 1" for the verdicts of `found`."""
+    """The verdicts of `found` counted, e.g. 'beats on 2, within the tolerance on 2, below on
+    1'."""
     counts = {v: sum(c["verdict"] == v for c in found)
               for v in ("beats", "is within the tolerance of", "is below")}
     words = {"beats": "beats on", "is within the tolerance of": "within the tolerance on",
@@ -812,8 +813,10 @@ def simulate_command(args, config: RunConfig) -> None:
                      seed=config.seed, base=config,
                      seed_spread_span=args.seed_spread_span or default_seed_spread_span(
                          args.spans), jobs=jobs)
-        finally:  # an interrupted or failed sitting took its time too
-            if len(read_rows(out_dir)) > rows_before:
+        finally:
+            # A sitting with rows to write counts, also when it is interrupted or fails (its
+            # time went into the simulation); one with nothing left to do does not.
+            if rows_before < len(plan(args.spans, representations)):
                 record_sitting(out_dir, start, rows_before, jobs, representations)
     checks = summarize(out_dir, _spans_summary(work_dir, out_dir), representations)
     with open(os.path.join(out_dir, READING_FILE)) as f:
