@@ -350,3 +350,24 @@ def test_wall_time_adds_recorded_sittings_and_the_runs_of_unrecorded_rows(tmp_pa
     assert "1.33 h in all (meets the < 3 h" in words and "1 recorded sitting" in words
     assert "so far" in simulate._wall_time_words(wall, complete=False)
     assert simulate.read_sittings(out)[0]["rows_before"] == 2
+
+
+def test_a_rerun_in_another_sitting_widens_the_sid_against_random_hash_tolerance():
+    def row(span, mode, rep, overall, new):
+        return {"span": span, "mode": mode, "representation": rep, "auc_overall": overall,
+                "auc_new_items": new, "seconds": 1.0, "sid_changed_share": 0.0}
+
+    rows = [row(s, m, r, 0.75 + (0.01 if r != "random_hash" else 0), 0.65)
+            for s in (1, 2) for m in simulate.MODES
+            for r in ("random_hash", features.SID_PREFIX_NGRAM)]
+    rerun = [row(1, "scratch", features.SID_PREFIX_NGRAM, 0.748, 0.67)]
+    noise = simulate.run_to_run(rows, rerun)
+    assert noise["rows"] == [(1, "scratch", features.SID_PREFIX_NGRAM)]
+    assert noise["overall"] == [pytest.approx(-0.012)] and noise["new_items"] == [
+        pytest.approx(0.02)]
+    plain, widened = simulate.compare(rows), simulate.compare(rows, rerun=rerun)
+    assert [c["verdict"] for c in plain["overall_vs_random_hash"]] == ["beats"] * 2
+    assert widened["sid_vs_random_hash_tolerance"]["overall"] == pytest.approx(0.012)
+    assert [c["verdict"] for c in widened["overall_vs_random_hash"]] == [
+        "is within the tolerance of"] * 2
+    assert simulate.run_to_run(rows, []) is None
