@@ -673,8 +673,10 @@ def reading(rows: List[dict], checks: dict, spread: Optional[dict], spans_summar
             + ", ".join(f"{d:+.4f}" for d in noise["overall"]) + " overall and "
             + ", ".join(f"{d:+.4f}" for d in noise["new_items"]) + " on new items, more than σ "
             "says; the SID-against-random_hash verdicts below take the largest as their "
-            "tolerance when it is wider. Within a sitting, two runs of one configuration agree "
-            "(span 1's two modes).")
+            "tolerance when it is wider."
+            + (" Within a sitting, two runs of one configuration agree (span 1's two modes)."
+               if checks["span1_mode_diffs"] and not any(checks["span1_mode_diffs"].values())
+               else ""))
     share = checks["reuse_sid_changed_share_max"]
     lines.append(f"- `sid_changed_share` on `reuse_warm` rows: at most {fmt_auc(share, 3)}.")
     for rep, c in checks["representations"].items():
@@ -715,12 +717,11 @@ def reading(rows: List[dict], checks: dict, spread: Optional[dict], spans_summar
                 if mine:
                     lines.append(f"  - {rep}, {mode}: " + ", ".join(
                         f"span {s} {m:+.4f}" for s, m in sorted(mine)))
-    tolerances = checks.get("sid_vs_random_hash_tolerance") or {
-        "new_items": checks["new_item_tolerance"], "overall": checks["per_span_tolerance"]}
+    tolerances = checks["sid_vs_random_hash_tolerance"]
     for name, what, tolerance in (
             ("new_items", "New items", tolerances["new_items"]),
             ("overall_vs_random_hash", "Overall", tolerances["overall"])):
-        found = checks.get(name) or []
+        found = checks[name]
         lines += ["", f"## {what}: the SID representation against random_hash, span by span", ""]
         if not found:
             lines.append("No span has both representations yet.")
@@ -740,10 +741,9 @@ def reading(rows: List[dict], checks: dict, spread: Optional[dict], spans_summar
 def _tally(found: List[dict]) -> str:
     """The verdicts of `found` counted, e.g. 'beats on 2, within the tolerance on 2, below on
     1'."""
-    counts = {v: sum(c["verdict"] == v for c in found)
-              for v in ("beats", "is within the tolerance of", "is below")}
     words = {"beats": "beats on", "is within the tolerance of": "within the tolerance on",
-             "is below": "below on"}
+             "is below": "below on"}  # compare's verdicts, in this order
+    counts = {v: sum(c["verdict"] == v for c in found) for v in words}
     return ", ".join(f"{words[v]} {n}" for v, n in counts.items() if n)
 
 
