@@ -30,6 +30,7 @@ import datetime
 import json
 import os
 import shutil
+import signal
 import statistics
 import time
 from typing import Callable, Dict, List, Optional, Sequence
@@ -251,7 +252,8 @@ def read_sittings(out_dir: str) -> List[dict]:
         return []
     with open(path, newline="") as f:
         return [{**r, "seconds": float(r["seconds"]), "rows_before": int(r["rows_before"]),
-                 "rows_after": int(r["rows_after"])} for r in csv.DictReader(f)]
+                 "rows_after": int(r["rows_after"]),
+                 "jobs": int(r["jobs"])} for r in csv.DictReader(f)]
 
 
 def _iso(t: float) -> str:
@@ -436,10 +438,19 @@ def _simulate_in_processes(jobs: int, calls: List[dict]) -> List[dict]:
     _say(f"simulate: {len(calls)} representations in {min(jobs, len(calls))} processes; each "
          "line starts with its representation")
     # spawn: a forked child would inherit TensorFlow's threads and locks.
-    with concurrent.futures.ProcessPoolExecutor(
-            min(jobs, len(calls)), mp_context=multiprocessing.get_context("spawn")) as pool:
+    pool = concurrent.futures.ProcessPoolExecutor(
+        min(jobs, len(calls)), mp_context=multiprocessing.get_context("spawn"))
+    try:
         futures = [pool.submit(_simulate_one, call) for call in calls]
         errors = [f.exception() for f in futures]
+    except BaseException:
+        # An interrupted sitting (Ctrl-C, SIGTERM) stops its workers too: waiting for them would
+        # keep the sitting running, and its record unwritten.
+        for child in multiprocessing.active_children():
+            child.terminate()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     for error in errors:
         if error is not None:
             raise error
@@ -848,6 +859,9 @@ def simulate_command(args, config: RunConfig) -> None:
     if not args.summarize_only:
         rows_before = len(read_rows(out_dir))
         jobs = args.jobs or default_jobs(len(representations))
+        # SIGTERM (a stopped session, `kill`) ends the sitting like Ctrl-C, so the finally below
+        # still records its time.
+        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
             simulate(dataset, args.spans, representations, out_dir=out_dir, work_dir=work_dir,
                      seed=config.seed, base=config,
@@ -858,6 +872,7 @@ def simulate_command(args, config: RunConfig) -> None:
             # time went into the simulation); one with nothing left to do does not.
             if rows_before < len(plan(args.spans, representations)):
                 record_sitting(out_dir, start, rows_before, jobs, representations)
+            signal.signal(signal.SIGTERM, previous)
     checks = summarize(out_dir, _spans_summary(work_dir, out_dir), representations)
     with open(os.path.join(out_dir, READING_FILE)) as f:
         _say("\n" + f.read())

@@ -1,9 +1,11 @@
 """`semids simulate`'s planning, resumable results.csv and reading, with a stand-in for the
 pipeline run (tests/simulate_e2e_test.py runs the real pipelines)."""
+import argparse
 import csv
 import datetime
 import json
 import os
+import signal
 import time
 
 import pytest
@@ -324,6 +326,22 @@ def test_a_results_csv_from_before_added_columns_gets_the_new_header(tmp_path):
     newer.write_text(",".join(simulate.COLUMNS + ("from_a_later_version",)) + "\n")
     simulate._upgrade_header(str(newer))
     assert newer.read_text().startswith("span,") and "from_a_later_version" in newer.read_text()
+
+
+def test_a_sitting_stopped_by_sigterm_records_its_time(tmp_path, monkeypatch):
+    def stopped(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)  # a session stopped, or `kill`
+    monkeypatch.setattr(simulate, "simulate", stopped)
+    out = str(tmp_path / "out")
+    args = argparse.Namespace(out_dir=out, work_dir=str(tmp_path / "work"), spans=2,
+                              representations=REPS, summarize_only=False, jobs=1,
+                              seed_spread_span=None)
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        simulate.simulate_command(args, _base(tmp_path))
+    assert signal.getsignal(signal.SIGTERM) is before
+    [sitting] = simulate.read_sittings(out)
+    assert (sitting["rows_before"], sitting["rows_after"], sitting["jobs"]) == (0, 0, 1)
 
 
 def test_wall_time_adds_recorded_sittings_and_the_runs_of_unrecorded_rows(tmp_path):
