@@ -495,7 +495,11 @@ def run_to_run(rows: List[dict], rerun: List[dict]) -> Optional[dict]:
     pairs = [(keyed[row_key(r)], r) for r in rerun if row_key(r) in keyed]
     if not pairs:
         return None
-    out: dict = {"rows": [row_key(r) for _, r in pairs]}
+    out: dict = {"rows": [row_key(r) for _, r in pairs],
+                 # Bit-for-bit equal AUCs: on one machine a run repeats exactly, so these are
+                 # the rows rerun on the same machine.
+                 "identical": sum(all(a[k] == b[k] for k in ("auc_overall", "auc_new_items"))
+                                  for a, b in pairs)}
     for key, name in (("auc_overall", "overall"), ("auc_new_items", "new_items")):
         out[name] = [b[key] - a[key] for a, b in pairs
                      if a[key] is not None and b[key] is not None]
@@ -542,11 +546,11 @@ def compare(rows: List[dict], sigma: Optional[float] = None,
             "per_span_ok": all(d >= -tol for d in diffs),
             "seconds_reuse_warm": secs_w, "seconds_scratch": secs_c,
             "time_ratio": secs_w / secs_c if secs_c else None}
-    # Span 1 runs the same configuration in both modes: their difference is the noise of a
-    # whole pipeline run (the Beam runner's row order feeds the shuffle), which σ, at a fixed
-    # data order, leaves out.
+    # Span 1 runs the same configuration in both modes: their difference shows whether a whole
+    # pipeline run repeats within a sitting (σ varies only the seed).
     out["span1_mode_diffs"] = {
-        rep: keyed[(1, "reuse_warm", rep)]["auc_overall"] - keyed[(1, "scratch", rep)]["auc_overall"]
+        rep: (keyed[(1, "reuse_warm", rep)]["auc_overall"]
+              - keyed[(1, "scratch", rep)]["auc_overall"])
         for rep in reps if (1, "reuse_warm", rep) in keyed and (1, "scratch", rep) in keyed}
     sid_reps = [r for r in reps if r != RANDOM_HASH]
     # The SID representation against random_hash on the same span and mode: on new items (the
@@ -576,6 +580,13 @@ def compare(rows: List[dict], sigma: Optional[float] = None,
                                                   "is below" if diff < -tolerance else
                                                   "is within the tolerance of")})
     return out
+
+
+def _span_of(diffs: Sequence[float]) -> str:
+    """The range of the non-zero differences, e.g. "-0.0067 to +0.0012"."""
+    nonzero = [d for d in diffs if d != 0] or [0.0]
+    low, high = min(nonzero), max(nonzero)
+    return f"{low:+.4f}" if low == high else f"{low:+.4f} to {high:+.4f}"
 
 
 def _read_sigma(out_dir: str) -> Optional[dict]:
@@ -678,13 +689,17 @@ def reading(rows: List[dict], checks: dict, spread: Optional[dict], spans_summar
                if any(d != 0 for d in diffs.values()) else "."))
     noise = checks.get("run_to_run")
     if noise:
+        differ = len(noise["rows"]) - noise["identical"]
         lines.append(
-            f"- Run-to-run noise between sittings: {len(noise['rows'])} rows run again in another "
-            f"sitting with the same code, data and seed ({RERUN_FILE}) differ by "
-            + ", ".join(f"{d:+.4f}" for d in noise["overall"]) + " overall and "
-            + ", ".join(f"{d:+.4f}" for d in noise["new_items"]) + " on new items, more than σ "
-            "says; the SID-against-random_hash verdicts below take the largest as their "
-            "tolerance when it is wider."
+            f"- Run-to-run noise between sittings: {len(noise['rows'])} rows were also run in "
+            f"another sitting with the same code, data and seed ({RERUN_FILE}). "
+            + (f"{noise['identical']} of them have the same AUCs to the last digit. "
+               if noise["identical"] else "")
+            + (f"{f'The other {differ}' if noise['identical'] else 'They'} differ by "
+               f"{_span_of(noise['overall'])} overall and {_span_of(noise['new_items'])} on new "
+               "items, more than σ says; the SID-against-random_hash verdicts below take the "
+               "largest difference as their tolerance when it is wider." if differ else
+               "A rerun repeats the run exactly.")
             + (" Within a sitting, two runs of one configuration agree (span 1's two modes)."
                if checks["span1_mode_diffs"] and not any(checks["span1_mode_diffs"].values())
                else ""))
