@@ -204,7 +204,7 @@ def main(argv=None) -> int:
                                  "on span S's scratch run (default: the middle span)")
     simulate_parser.add_argument("--jobs", type=int, default=None, metavar="N",
                                  help="processes, each running one representation's pipelines "
-                                 "(default: one per representation, at most one per core)")
+                                 "(default: one per representation, at most one per two cores)")
     simulate_parser.add_argument("--summarize_only", action="store_true",
                                  help="only rewrite the PNG and README.md from results.csv")
     from serving.client import add_predict_flags

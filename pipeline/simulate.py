@@ -837,8 +837,10 @@ def default_seed_spread_span(num_spans: int) -> int:
 
 
 def default_jobs(num_representations: int) -> int:
-    """One process per representation, at most one per core."""
-    return max(1, min(num_representations, os.cpu_count() or 1))
+    """One process per representation, at most one per two cores: a pipeline run already keeps
+    about two cores busy (two Beam workers, TensorFlow's threads). On the 2-core machine two
+    processes were slower than one (docs/continuous.md, "Processes")."""
+    return max(1, min(num_representations, (os.cpu_count() or 1) // 2))
 
 
 def _say(line: str) -> None:
