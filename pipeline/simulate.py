@@ -838,8 +838,9 @@ def default_seed_spread_span(num_spans: int) -> int:
 
 def default_jobs(num_representations: int) -> int:
     """One process per representation, at most one per two cores: a pipeline run already keeps
-    about two cores busy (two Beam workers, TensorFlow's threads). On the 2-core machine two
-    processes were slower than one (docs/continuous.md, "Processes")."""
+    about two cores busy (two Beam workers, TensorFlow's threads), so on the 2-core machine two
+    processes gained almost nothing (docs/continuous.md, "Processes"), and one keeps each row's
+    `seconds` its own."""
     return max(1, min(num_representations, (os.cpu_count() or 1) // 2))
 
 
