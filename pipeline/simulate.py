@@ -582,7 +582,7 @@ def compare(rows: List[dict], sigma: Optional[float] = None,
     return out
 
 
-def _span_of(diffs: Sequence[float]) -> str:
+def _range_of(diffs: Sequence[float]) -> str:
     """The range of the non-zero differences, e.g. "-0.0067 to +0.0012"."""
     nonzero = [d for d in diffs if d != 0] or [0.0]
     low, high = min(nonzero), max(nonzero)
@@ -696,7 +696,7 @@ def reading(rows: List[dict], checks: dict, spread: Optional[dict], spans_summar
             + (f"{noise['identical']} of them have the same AUCs to the last digit. "
                if noise["identical"] else "")
             + (f"{f'The other {differ}' if noise['identical'] else 'They'} differ by "
-               f"{_span_of(noise['overall'])} overall and {_span_of(noise['new_items'])} on new "
+               f"{_range_of(noise['overall'])} overall and {_range_of(noise['new_items'])} on new "
                "items, more than σ says; the SID-against-random_hash verdicts below take the "
                "largest difference as their tolerance when it is wider." if differ else
                "A rerun repeats the run exactly.")

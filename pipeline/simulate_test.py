@@ -383,7 +383,7 @@ def test_a_rerun_in_another_sitting_widens_the_sid_against_random_hash_tolerance
     assert noise["rows"] == [(1, "scratch", features.SID_PREFIX_NGRAM)]
     assert noise["identical"] == 0
     assert simulate.run_to_run(rows, [rows[0]])["identical"] == 1
-    assert simulate._span_of([0.0, -0.012, 0.003]) == "-0.0120 to +0.0030"
+    assert simulate._range_of([0.0, -0.012, 0.003]) == "-0.0120 to +0.0030"
     assert noise["overall"] == [pytest.approx(-0.012)] and noise["new_items"] == [
         pytest.approx(0.02)]
     plain, widened = simulate.compare(rows), simulate.compare(rows, rerun=rerun)
