@@ -264,13 +264,24 @@ def _iso(t: float) -> str:
     return datetime.datetime.fromtimestamp(t).isoformat(timespec="seconds")
 
 
-def wall_time(rows: List[dict], sittings: List[dict]) -> dict:
-    """The simulation's wall time: the recorded sittings' seconds, plus, for rows that no
-    recorded sitting covers (written before sittings were recorded), the union of their runs'
-    intervals (finished_at − seconds to finished_at), which leaves out what ran between runs
-    (the spans' views, the seed spread)."""
+def wall_time(rows: List[dict], sittings: List[dict], superseded: Sequence[dict] = ()) -> dict:
+    """The simulation's wall time: the recorded sittings' seconds, less the runs of their rows
+    that a later change of configuration replaced (`superseded`, SUPERSEDED_FILE; subtracted in
+    sittings of one process, whose runs did not overlap), plus, for rows that no recorded sitting
+    covers (written before sittings were recorded), the union of their runs' intervals
+    (finished_at − seconds to finished_at), which leaves out what ran between runs (the spans'
+    views, the seed spread)."""
     spans = [(datetime.datetime.fromisoformat(s["started_at"]),
               datetime.datetime.fromisoformat(s["finished_at"])) for s in sittings]
+    replaced = 0.0
+    replaced_rows = 0
+    for (a, b), sitting in zip(spans, sittings):
+        if sitting["jobs"] != 1:
+            continue
+        mine = [r["seconds"] for r in superseded if r.get("finished_at") and r.get("seconds")
+                and a <= datetime.datetime.fromisoformat(r["finished_at"]) <= b]
+        replaced += sum(mine)
+        replaced_rows += len(mine)
     intervals = []
     for r in rows:
         if not r.get("finished_at") or r.get("seconds") is None:
@@ -291,8 +302,9 @@ def wall_time(rows: List[dict], sittings: List[dict]) -> dict:
         unrecorded += (current[1] - current[0]).total_seconds()
     recorded = sum(s["seconds"] for s in sittings)
     return {"sittings": len(sittings), "recorded_seconds": recorded,
+            "superseded_rows": replaced_rows, "superseded_seconds": replaced,
             "unrecorded_rows": len(intervals), "unrecorded_seconds": unrecorded,
-            "total_hours": (recorded + unrecorded) / 3600}
+            "total_hours": (recorded - replaced + unrecorded) / 3600}
 
 
 def row_key(row: dict) -> tuple:
@@ -471,6 +483,9 @@ def _simulate_one(call: dict) -> None:
 # --- the reading ---------------------------------------------------------------------------------
 # Rows of results.csv run again in another sitting (same columns), to measure run-to-run noise.
 RERUN_FILE = "rerun.csv"
+# Rows a recorded sitting wrote that a later change of configuration replaced (same columns):
+# their runs' time is not the simulation's (`wall_time`).
+SUPERSEDED_FILE = "superseded.csv"
 SEED_SPREAD_FILE = "seed_spread.json"  # {"span": S, "representation": R, "std": σ, "aucs": [...]}
 # reuse_warm's overall AUC may trail scratch's by this much on the span mean, and per span by
 # max(PER_SPAN_TOLERANCE, 2σ) (issue 14's "done when").
@@ -500,7 +515,9 @@ def run_to_run(rows: List[dict], rerun: List[dict]) -> Optional[dict]:
     """The differences (rerun − results.csv) of the rows run again in another sitting with the
     same code, data and seed (rerun.csv), overall and on new items; None without a rerun."""
     keyed = _by_key(rows)
-    pairs = [(keyed[row_key(r)], r) for r in rerun if row_key(r) in keyed]
+    # A row of another configuration (another replay share) is no rerun of the committed one.
+    pairs = [(keyed[row_key(r)], r) for r in rerun if row_key(r) in keyed
+             and keyed[row_key(r)].get("replay_share") == r.get("replay_share")]
     if not pairs:
         return None
     out: dict = {"rows": [row_key(r) for _, r in pairs],
@@ -729,7 +746,8 @@ def reading(rows: List[dict], checks: dict, spread: Optional[dict], spans_summar
                  "(warm_start_variants.csv, warm_start_replay.csv; docs/continuous.md).")
     lines += ["", "## Against the must-beat baselines (spans 2 on)", "",
               "Each row is held to its span's strongest baseline value over both modes: "
-              "`reuse_warm`'s own baselines see only its newest train span, and the floor should "
+              "`reuse_warm`'s own baselines see only its own train rows (the newest span and what "
+              "it replays), and the floor should "
               "not depend on how the model trains.", ""]
     for key, column, what in (
             ("auc_overall", baselines_lib.BASELINE_USER_ITEM_RATE, "overall"),
@@ -786,6 +804,10 @@ def _wall_time_words(wall: dict, complete: bool) -> str:
     if wall["sittings"]:
         parts.append(f"{wall['recorded_seconds'] / 3600:.2f} h over {wall['sittings']} recorded "
                      f"sitting(s) ({SITTINGS_FILE})")
+    if wall.get("superseded_rows"):
+        parts.append(f"less {wall['superseded_seconds'] / 3600:.2f} h of their runs of the "
+                     f"{wall['superseded_rows']} rows that a later configuration replaced "
+                     f"({SUPERSEDED_FILE}; each run's own seconds)")
     if wall["unrecorded_rows"]:
         parts.append(f"{wall['unrecorded_seconds'] / 3600:.2f} h for the {wall['unrecorded_rows']}"
                      " rows written before sittings were recorded (their runs' own intervals: "
@@ -807,7 +829,8 @@ def summarize(out_dir: str = DEFAULT_OUT_DIR, spans_summary: Optional[dict] = No
     checks = compare(rows, spread["std"] if spread else None,
                      statistics.stdev(new_item_aucs) if len(new_item_aucs) > 1 else None,
                      read_rows(out_dir, RERUN_FILE))
-    checks["wall_time"] = wall_time(rows, read_sittings(out_dir)) if rows else None
+    checks["wall_time"] = (wall_time(rows, read_sittings(out_dir),
+                                     read_rows(out_dir, SUPERSEDED_FILE)) if rows else None)
     if rows:
         plot(rows, os.path.join(out_dir, PLOT_FILE))
     with open(os.path.join(out_dir, READING_FILE), "w") as f:

@@ -370,6 +370,25 @@ def test_wall_time_adds_recorded_sittings_and_the_runs_of_unrecorded_rows(tmp_pa
     assert simulate.read_sittings(out)[0]["rows_before"] == 2
 
 
+def test_wall_time_leaves_out_the_runs_of_rows_a_later_configuration_replaced():
+    def row(finished, seconds):
+        return {"span": 2, "mode": "reuse_warm", "representation": "random_hash",
+                "finished_at": finished, "seconds": seconds}
+
+    def sitting(start, end, jobs):
+        return {"started_at": start, "finished_at": end, "jobs": jobs, "seconds": 3600.0}
+
+    sittings = [sitting("2026-12-02T10:00:00", "2026-12-02T11:00:00", 1),
+                sitting("2026-12-03T10:00:00", "2026-12-03T11:00:00", 2)]
+    replaced = [row("2026-12-02T10:20:00", 900), row("2026-12-03T10:20:00", 900),
+                row("2026-12-01T10:20:00", 900)]  # the last in no recorded sitting
+    wall = simulate.wall_time([], sittings, replaced)
+    # Only the one-process sitting's replaced run comes off: two processes' runs overlapped.
+    assert (wall["superseded_rows"], wall["superseded_seconds"]) == (1, 900)
+    assert wall["total_hours"] == pytest.approx((7200 - 900) / 3600)
+    assert "less 0.25 h of their runs of the 1 rows" in simulate._wall_time_words(wall, True)
+
+
 def test_a_rerun_in_another_sitting_widens_the_sid_against_random_hash_tolerance():
     def row(span, mode, rep, overall, new):
         return {"span": span, "mode": mode, "representation": rep, "auc_overall": overall,
@@ -392,3 +411,5 @@ def test_a_rerun_in_another_sitting_widens_the_sid_against_random_hash_tolerance
     assert [c["verdict"] for c in widened["overall_vs_random_hash"]] == [
         "is within the tolerance of"] * 2
     assert simulate.run_to_run(rows, []) is None
+    # A row of another configuration (another replay share) is no rerun.
+    assert simulate.run_to_run(rows, [{**rerun[0], "replay_share": 0.5}]) is None
