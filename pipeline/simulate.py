@@ -499,9 +499,8 @@ def _replay_words(rows: List[dict]) -> str:
     if not shares:
         return ""
     if shares == [REPLAY_ALL]:
-        return (", plus every row of the older spans (replay share "
-                f"{REPLAY_ALL:g}, more than they hold; column `replay_spans`): the rows scratch "
-                "trains on")
+        return (", plus every row of the older spans (the rows `scratch` trains on; replay "
+                f"share {REPLAY_ALL:g}, more than they hold; column `replay_spans`)")
     return (", plus a seeded sample of the older spans' rows ("
             + " / ".join(f"{s:g}" for s in shares) + "x the newest span's train rows; column "
             "`replay_spans`)")
