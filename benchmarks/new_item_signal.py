@@ -11,6 +11,9 @@ The SID-prefix prior of a row's item: the train split's positive rate of its 1-c
 whole SID; a prefix no train row has keeps its parent's. A new item has no train row, so it gets
 the rate of the longest prefix it shares with train items. Scores: the prior alone, and the log-odds
 sum of `baseline_user_rate` and the prior (as baseline_user_item_rate sums the user and item rates).
+On eval the new items are also split by origin (held out / first rated after the eval cut), and
+on both splits they are resampled (`item_bootstrap`): how far the figures move with which items
+happen to be new.
 
 Why: issue 11's done-when asks a SID model for 0.705 AUC on new items, where the user rate alone
 gives 0.689 on eval. This measures whether the SIDs carry that signal on each split: tuning can
@@ -32,6 +35,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 SHRINKAGE = (5, 20, 50)  # k: pseudo-rows of the parent prefix's rate
+BOOTSTRAP_K = 20  # the prior whose gain over the user rate is resampled by item
+BOOTSTRAP_DRAWS = 300
 
 
 def _prefix_keys(sids: np.ndarray, level: int) -> np.ndarray:
@@ -57,7 +62,49 @@ def sid_prefix_prior(train_sids: np.ndarray, train_labels: np.ndarray, sids: np.
     return rate
 
 
-def split_signal(data, split: str) -> dict:
+def catalog_held_out(config) -> set:
+    """The item-id fingerprints of the catalog items InteractionFeatures held out for eval
+    (item_hash_unit < new_item_fraction): a new item in eval that is not one of them was first
+    rated after the eval cut."""
+    from components.interaction_features.core import item_hash_unit
+    from data import format as data_format
+    from models.ranking.preprocessing import fingerprint_item_ids
+    from pipeline.inputs import prepare_dataset
+    from schemas import features
+    path = data_format.table_file(prepare_dataset(config), data_format.ITEMS_TABLE)
+    rows = data_format.iter_rows(path)
+    header = [f.strip() for f in next(rows)[1]]
+    ids = [fields[header.index(features.ITEM_ID)].strip() for _, fields in rows]
+    held = [i for i in ids if item_hash_unit(config.seed, i) < config.new_item_fraction]
+    if not held:
+        return set()
+    return {int(f) for f in fingerprint_item_ids(np.array(held, dtype=object)).numpy()}
+
+
+def item_bootstrap(labels, baseline, scores, items, draws: int = BOOTSTRAP_DRAWS,
+                   seed: int = 0) -> dict:
+    """AUC of `baseline`, and AUC(scores) − AUC(baseline), over `draws` resamples of the items
+    (with replacement, each with all its rows): how much the figure moves with which items
+    happen to be new, which a seed of the ranking model does not vary. 2.5 / 50 / 97.5
+    percentiles."""
+    from pipeline.baselines import exact_auc
+    by_item = {u: np.flatnonzero(items == u) for u in np.unique(items)}
+    keys = np.array(list(by_item))
+    rng = np.random.default_rng(seed)
+    base_aucs, gains = [], []
+    for _ in range(draws):
+        rows = np.concatenate([by_item[u] for u in rng.choice(keys, keys.size, replace=True)])
+        a = exact_auc(labels[rows], baseline[rows])
+        base_aucs.append(a)
+        gains.append(exact_auc(labels[rows], scores[rows]) - a)
+    q = (2.5, 50, 97.5)
+    return {"items": int(keys.size), "draws": draws,
+            "baseline_auc_percentiles": [float(v) for v in np.percentile(base_aucs, q)],
+            "gain_percentiles": [float(v) for v in np.percentile(gains, q)],
+            "gain_share_above_0": float(np.mean(np.array(gains) > 0))}
+
+
+def split_signal(data, split: str, held_out: set = None) -> dict:
     from pipeline.baselines import BASELINE_USER_RATE, _logit, baseline_scores, exact_auc
     from pipeline.evaluation import IS_NEW_ITEM, LABEL
     from schemas import features
@@ -74,6 +121,16 @@ def split_signal(data, split: str) -> dict:
            "baseline_user_rate": {"auc_overall": exact_auc(labels, user_rate),
                                   "auc_new_items": exact_auc(labels[new], user_rate[new])},
            "sid_prefix_prior": {}}
+    items = rows[features.ITEM_ID_FINGERPRINT].reshape(-1)
+    # Eval's new items are the held-out share plus the items first rated after the eval cut.
+    origins = {}
+    if held_out is not None:
+        held = np.isin(items, np.array(sorted(held_out), dtype=items.dtype))
+        origins = {"held_out": new & held, "first_rated_after_the_cut": new & ~held}
+        out["new_items_by_origin"] = {
+            name: {"rows": int(m.sum()), "items": int(np.unique(items[m]).size),
+                   "baseline_user_rate_auc": exact_auc(labels[m], user_rate[m])}
+            for name, m in origins.items()}
     for k in SHRINKAGE:
         prior = sid_prefix_prior(train[features.ITEM_SID], train[LABEL], rows[features.ITEM_SID], k)
         both = _logit(user_rate) + _logit(prior)
@@ -81,6 +138,12 @@ def split_signal(data, split: str) -> dict:
             "prior_alone_auc_new_items": exact_auc(labels[new], prior[new]),
             "with_user_rate_auc_overall": exact_auc(labels, both),
             "with_user_rate_auc_new_items": exact_auc(labels[new], both[new])}
+        for name, m in origins.items():
+            out["new_items_by_origin"][name][f"with_prior_k={k}_auc"] = exact_auc(labels[m],
+                                                                                 both[m])
+        if k == BOOTSTRAP_K:
+            out["item_bootstrap"] = item_bootstrap(labels[new], user_rate[new], both[new],
+                                                   items[new])
     return out
 
 
@@ -107,7 +170,7 @@ def main(argv=None) -> dict:
                              (f"validation (tuning run, validation_new_item_fraction="
                               f"{args.validation_new_item_fraction})", tune, features.VALIDATION)):
         _, data, _ = prepare_base_run(cfg, quiet=True)
-        r = split_signal(data, split)
+        r = split_signal(data, split, catalog_held_out(cfg) if split == features.EVAL else None)
         results[name] = r
         ur = r["baseline_user_rate"]["auc_new_items"]
         print(f"{name}: {r['rows']} rows, {r['new_item_rows']} on new items")
@@ -118,6 +181,16 @@ def main(argv=None) -> dict:
             print(f"  {k:<5} SID-prefix prior alone new items {v['prior_alone_auc_new_items']:.4f};"
                   f" + user rate new items {both:.4f} (ratio to user rate {both / ur:.4f}), "
                   f"overall {v['with_user_rate_auc_overall']:.4f}")
+        for origin, v in r.get("new_items_by_origin", {}).items():
+            print(f"  new items {origin}: {v['rows']} rows of {v['items']} items, user rate "
+                  f"{v['baseline_user_rate_auc']:.4f}, + prior k={BOOTSTRAP_K} "
+                  f"{v[f'with_prior_k={BOOTSTRAP_K}_auc']:.4f}")
+        b = r["item_bootstrap"]
+        lo, mid, hi = b["baseline_auc_percentiles"]
+        glo, gmid, ghi = b["gain_percentiles"]
+        print(f"  resampling the {b['items']} new items ({b['draws']} draws): user rate "
+              f"{mid:.4f} ({lo:.4f}..{hi:.4f}); gain of the prior k={BOOTSTRAP_K} {gmid:+.4f} "
+              f"({glo:+.4f}..{ghi:+.4f}), above 0 in {b['gain_share_above_0']:.0%} of draws")
     print(f"({time.time() - t0:.0f}s)")
     if args.out:
         with open(args.out, "w") as f:
