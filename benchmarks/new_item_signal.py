@@ -29,6 +29,7 @@ import json
 import os
 import sys
 import time
+from typing import Optional
 
 import numpy as np
 
@@ -71,10 +72,9 @@ def catalog_held_out(config) -> set:
     from models.ranking.preprocessing import fingerprint_item_ids
     from pipeline.inputs import prepare_dataset
     from schemas import features
-    path = data_format.table_file(prepare_dataset(config), data_format.ITEMS_TABLE)
-    rows = data_format.iter_rows(path)
-    header = [f.strip() for f in next(rows)[1]]
-    ids = [fields[header.index(features.ITEM_ID)].strip() for _, fields in rows]
+    _, rows = data_format.read_items(
+        data_format.table_file(prepare_dataset(config), data_format.ITEMS_TABLE))
+    ids = [record[features.ITEM_ID] for _, record, _ in rows if record is not None]
     held = [i for i in ids if item_hash_unit(config.seed, i) < config.new_item_fraction]
     if not held:
         return set()
@@ -104,7 +104,7 @@ def item_bootstrap(labels, baseline, scores, items, draws: int = BOOTSTRAP_DRAWS
             "gain_share_above_0": float(np.mean(np.array(gains) > 0))}
 
 
-def split_signal(data, split: str, held_out: set = None) -> dict:
+def split_signal(data, split: str, held_out: Optional[set] = None) -> dict:
     from pipeline.baselines import BASELINE_USER_RATE, _logit, baseline_scores, exact_auc
     from pipeline.evaluation import IS_NEW_ITEM, LABEL
     from schemas import features
