@@ -24,7 +24,6 @@ time; the tuning run is its own pipeline, `<name>_tune<percent>`).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -161,10 +160,7 @@ def main(argv=None) -> dict:
 
     t0 = time.time()
     base = RunConfig(dataset=args.dataset)
-    tune = dataclasses.replace(
-        tuning.tuning_config(base),
-        validation_new_item_fraction=args.validation_new_item_fraction,
-        pipeline_name=f"{base.pipeline_name}_tune{round(100 * args.validation_new_item_fraction)}")
+    tune = tuning.tuning_config(base, args.validation_new_item_fraction)
     results = {"dataset": base.dataset_name, "shrinkage_k": list(SHRINKAGE)}
     for name, cfg, split in (("eval (base run)", base, features.EVAL),
                              (f"validation (tuning run, validation_new_item_fraction="

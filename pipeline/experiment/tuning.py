@@ -38,10 +38,14 @@ SEARCH_SPACE: Dict[str, tuple] = {
 }
 assert set(SEARCH_SPACE) == set(TUNABLE_FIELDS)
 DEFAULT_TRIALS = 8
-VALIDATION_NEW_ITEM_FRACTION = 0.1
+# 30% of the items are new in validation (about 2,500 rows and 375 items on ML-100K; 10% gave 879
+# rows, too few to tell trials apart).
+VALIDATION_NEW_ITEM_FRACTION = 0.3
+TUNING_SEEDS = (0, 1)
 TUNING_FILE = "tuning.csv"
 COLUMNS = ("dataset", "representation", "table_budget", "trial", "hparams", "objective",
-           "val_auc_overall", "val_auc_new_items", "epochs_run", "best_epoch", "seconds")
+           "val_auc_overall", "val_auc_new_items", "epochs_run", "best_epoch", "seconds", "seed",
+           "validation_new_item_fraction")
 
 
 def candidates(trials: int, seed: int = 0) -> List[dict]:
@@ -65,21 +69,52 @@ def hparams_key(settings: dict) -> str:
     return json.dumps(settings, sort_keys=True)
 
 
+# The values of the columns tuning.csv gained later, for rows written before them (one seed, 0,
+# and 10% of the items new in validation).
+EARLIER_PROTOCOL = {"seed": "0", "validation_new_item_fraction": "0.1"}
+
+
 def read_trials(path: str) -> List[dict]:
     if not os.path.exists(path):
         return []
     with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+        return [{**EARLIER_PROTOCOL, **{k: v for k, v in row.items() if v is not None}}
+                for row in csv.DictReader(f)]
+
+
+def upgrade_trials_file(path: str) -> None:
+    """Rewrites a tuning.csv written before its last columns with every COLUMNS column (rows gain
+    EARLIER_PROTOCOL's values), so new rows can be appended under one header."""
+    if not os.path.exists(path):
+        return
+    with open(path, newline="") as f:
+        header = next(csv.reader(f), [])
+    if header == list(COLUMNS):
+        return
+    rows = read_trials(path)
+    tmp = path + ".tmp"
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(COLUMNS), extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
 
 
 def best_settings(rows: Sequence[dict]) -> Dict[str, dict]:
-    """{representation: the settings of its best trial} (ties: the earlier trial)."""
-    best: Dict[str, dict] = {}
-    for row in sorted(rows, key=lambda r: int(r["trial"])):
-        rep = row["representation"]
-        if rep not in best or float(row["objective"]) > float(best[rep]["objective"]):
-            best[rep] = row
-    return {rep: json.loads(row["hparams"]) for rep, row in best.items()}
+    """{representation: the settings of its best trial} by the trial's objective averaged over
+    its seeds' rows (ties: the earlier trial)."""
+    objectives: Dict[tuple, List[float]] = {}
+    first_trial: Dict[tuple, int] = {}
+    for row in rows:
+        key = (row["representation"], row["hparams"])
+        objectives.setdefault(key, []).append(float(row["objective"]))
+        first_trial[key] = min(first_trial.get(key, int(row["trial"])), int(row["trial"]))
+    best: Dict[str, tuple] = {}
+    for key in sorted(objectives, key=lambda k: first_trial[k]):
+        mean = sum(objectives[key]) / len(objectives[key])
+        if key[0] not in best or mean > best[key[0]][0]:
+            best[key[0]] = (mean, key[1])
+    return {rep: json.loads(hparams) for rep, (_, hparams) in best.items()}
 
 
 def write_tuned(dataset: str, rows: Sequence[dict], meta: dict,
@@ -95,13 +130,15 @@ def write_tuned(dataset: str, rows: Sequence[dict], meta: dict,
     return entry
 
 
-def tuning_config(base: RunConfig) -> RunConfig:
-    """The tuning base run: its own pipeline (so the experiment's cache stays) and its own results
-    folder (so `make run`'s metrics.json stays), with items held out of the train split that are
-    new in validation."""
-    return dataclasses.replace(base, pipeline_name=f"{base.pipeline_name}_tune",
+def tuning_config(base: RunConfig,
+                  validation_new_item_fraction: float = VALIDATION_NEW_ITEM_FRACTION) -> RunConfig:
+    """The tuning base run: its own pipeline, named by its held-out share (so the experiment's
+    cache stays), and its own results folder (so `make run`'s metrics.json stays), with items
+    held out of the train split that are new in validation."""
+    percent = round(100 * validation_new_item_fraction)
+    return dataclasses.replace(base, pipeline_name=f"{base.pipeline_name}_tune{percent}",
                                results_dir=os.path.join(base.results_dir, "tuning"),
-                               validation_new_item_fraction=VALIDATION_NEW_ITEM_FRACTION)
+                               validation_new_item_fraction=validation_new_item_fraction)
 
 
 def run_tuning(base: RunConfig, representations: Sequence[str] = features.REPRESENTATIONS,
@@ -118,6 +155,7 @@ def run_tuning(base: RunConfig, representations: Sequence[str] = features.REPRES
     out_dir = out_dir or os.path.join(base.results_dir, "tuning", base.dataset_name)
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, TUNING_FILE)
+    upgrade_trials_file(path)
     budget = max(cfg_tune.all_table_budgets)
     start = time.time()
     log(f"tune: base pipeline run {cfg_tune.pipeline_name!r} ({base.dataset_name}, "
@@ -126,22 +164,28 @@ def run_tuning(base: RunConfig, representations: Sequence[str] = features.REPRES
     val_meta = data.get(features.VALIDATION, [LABEL, IS_NEW_ITEM])
     new = val_meta[IS_NEW_ITEM] == 1
     log(f"tune: validation {len(new)} rows, {int(new.sum())} on items new in validation; "
-        f"B={budget}, with history, seed 0, {trials} trials per representation")
+        f"B={budget}, with history, seeds {list(TUNING_SEEDS)}, {trials} trials per "
+        f"representation")
 
-    rows = [r for r in read_trials(path) if r["dataset"] == base.dataset_name]
-    done = {(r["representation"], r["hparams"]) for r in rows}
+    fraction = str(VALIDATION_NEW_ITEM_FRACTION)
+    # Only this protocol's trials count: earlier rows with another held-out share scored another
+    # validation split.
+    rows = [r for r in read_trials(path) if r["dataset"] == base.dataset_name
+            and r.get("validation_new_item_fraction") == fraction]
+    done = {(r["representation"], r["hparams"], r["seed"]) for r in rows}
     for rep in representations:
         names = run_features(rep, budget, True)
         data.keep(set(names) | {LABEL, IS_NEW_ITEM})
         train = data.get(features.TRAIN, names)
         val = data.get(features.VALIDATION, names)
-        for trial, settings in enumerate(candidates(trials)):
-            if (rep, hparams_key(settings)) in done:
+        for (trial, settings), seed in itertools.product(enumerate(candidates(trials)),
+                                                        TUNING_SEEDS):
+            if (rep, hparams_key(settings), str(seed)) in done:
                 continue
             t0 = time.time()
             cfg = pipeline_lib.ranking_config(dataclasses.replace(
-                cfg_tune, representation=rep, item_table_size=budget, use_history=True, seed=0,
-                **settings))
+                cfg_tune, representation=rep, item_table_size=budget, use_history=True,
+                seed=seed, **settings))
             model, summary = train_in_memory(cfg, train, val, catalog_embeddings)
             scores = predict_scores(model, val)
             overall = exact_auc(val_meta[LABEL], scores)
@@ -152,19 +196,23 @@ def run_tuning(base: RunConfig, representations: Sequence[str] = features.REPRES
                    "val_auc_overall": round(overall, 6),
                    "val_auc_new_items": None if new_auc is None else round(new_auc, 6),
                    "epochs_run": summary["epochs_run"], "best_epoch": summary["best_epoch"],
-                   "seconds": round(time.time() - t0, 1)}
+                   "seconds": round(time.time() - t0, 1), "seed": seed,
+                   "validation_new_item_fraction": fraction}
             append_csv_row(path, COLUMNS, row)  # whole or not at all: a stopped run resumes
             rows.append({k: str(v) for k, v in row.items()})
-            log(f"  {rep:<16} trial {trial}: objective {row['objective']:.4f} (val overall "
-                f"{overall:.4f}, new {new_auc if new_auc is None else round(new_auc, 4)}) "
-                f"{row['hparams']} {row['seconds']:.0f}s, elapsed {fmt_duration(time.time() - start)}")
-    meta = {"objective": "mean of validation AUC overall and on items new in validation",
+            log(f"  {rep:<16} trial {trial} seed {seed}: objective {row['objective']:.4f} (val "
+                f"overall {overall:.4f}, new {new_auc if new_auc is None else round(new_auc, 4)})"
+                f" {row['hparams']} {row['seconds']:.0f}s, elapsed "
+                f"{fmt_duration(time.time() - start)}")
+    meta = {"objective": "mean of validation AUC overall and on items new in validation, "
+                         "averaged over the seeds",
             "validation_new_item_fraction": VALIDATION_NEW_ITEM_FRACTION,
-            "table_budget": budget, "use_history": True, "seed": 0, "trials": trials,
+            "table_budget": budget, "use_history": True, "seeds": list(TUNING_SEEDS),
+            "trials": trials,
             "search_space": {k: list(v) for k, v in SEARCH_SPACE.items()},
             "trials_file": os.path.relpath(path, base.results_dir)}
-    # Every trial of this dataset in tuning.csv (earlier sittings too): each representation's
-    # best over all its trials.
+    # Every trial of this dataset and held-out share in tuning.csv (earlier sittings too): each
+    # representation's best over all its trials.
     entry = write_tuned(base.dataset_name, rows, meta, tuned_path)
     log(f"tune: {tuned_path} updated for {base.dataset_name}: " + json.dumps(
         {k: v for k, v in entry.items() if k != tuned_lib.META_KEY}, sort_keys=True))

@@ -54,4 +54,35 @@ def test_ranking_config_takes_tuned_settings_unless_the_run_sets_them(monkeypatc
 def test_the_tuning_run_holds_out_items_new_in_validation_in_its_own_pipeline():
     cfg = tuning.tuning_config(RunConfig())
     assert cfg.validation_new_item_fraction == tuning.VALIDATION_NEW_ITEM_FRACTION > 0
-    assert cfg.pipeline_name != RunConfig().pipeline_name
+    assert cfg.pipeline_name == f"{RunConfig().pipeline_name}_tune30"
+    assert tuning.tuning_config(RunConfig(), 0.1).pipeline_name.endswith("_tune10")
+
+
+def test_a_trial_is_scored_by_its_objective_averaged_over_its_seeds():
+    lr1, lr3 = json.dumps({"learning_rate": 0.001}), json.dumps({"learning_rate": 0.003})
+    rows = [{"representation": "random_hash", "trial": "0", "seed": "0", "objective": "0.74",
+             "hparams": lr1},
+            {"representation": "random_hash", "trial": "0", "seed": "1", "objective": "0.68",
+             "hparams": lr1},
+            {"representation": "random_hash", "trial": "1", "seed": "0", "objective": "0.72",
+             "hparams": lr3},
+            {"representation": "random_hash", "trial": "1", "seed": "1", "objective": "0.72",
+             "hparams": lr3}]
+    # Trial 0 has the best single row, trial 1 the best mean.
+    assert tuning.best_settings(rows) == {"random_hash": {"learning_rate": 0.003}}
+
+
+def test_a_trials_file_from_before_the_seed_column_is_upgraded_in_place(tmp_path):
+    path = str(tmp_path / "tuning.csv")
+    old = [c for c in tuning.COLUMNS if c not in tuning.EARLIER_PROTOCOL]
+    with open(path, "w") as f:
+        f.write(",".join(old) + "\n")
+        f.write("ml100k,sid_spm,10000,0,\"{}\",0.7,0.75,0.65,3,1,10.0\n")
+    tuning.upgrade_trials_file(path)
+    with open(path) as f:
+        assert f.readline().strip() == ",".join(tuning.COLUMNS)
+    (row,) = tuning.read_trials(path)
+    assert row["seed"] == "0" and row["validation_new_item_fraction"] == "0.1"
+    assert row["objective"] == "0.7"
+    tuning.upgrade_trials_file(path)  # already upgraded: unchanged
+    assert tuning.read_trials(path) == [row]
