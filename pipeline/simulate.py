@@ -41,7 +41,7 @@ from pipeline import baselines as baselines_lib
 from pipeline import probes as probes_lib
 from pipeline.config import (DEFAULT_RUNNERS, DEFAULT_TABLE_SIZES, DEFAULT_TRAINING, REPO_ROOT,
                              RunConfig)
-from pipeline.tables import append_csv_row, fmt_auc, locked
+from pipeline.tables import append_csv_row, fmt_auc, locked, upgrade_csv_header
 from schemas import features
 
 MODES = ("reuse_warm", "scratch")
@@ -204,28 +204,11 @@ def append_row(out_dir: str, row: dict) -> None:
     exclusive lock on out_dir; a row whose key is already there is not written again."""
     os.makedirs(out_dir, exist_ok=True)
     with locked(out_dir):
-        _upgrade_header(os.path.join(out_dir, RESULTS_FILE))
+        upgrade_csv_header(os.path.join(out_dir, RESULTS_FILE), COLUMNS)
         if all(row_key(r) != row_key(row) for r in read_rows(out_dir)):
             append_csv_row(os.path.join(out_dir, RESULTS_FILE), COLUMNS, row)
 
 
-def _upgrade_header(path: str) -> None:
-    """A results.csv written before columns were added (its header a subset of today's) gets
-    today's header, new cells blank, rewritten atomically, so rows appended after it line up."""
-    if not os.path.exists(path):
-        return
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        header = tuple(reader.fieldnames or ())
-        if not header or header == COLUMNS or not set(header) <= set(COLUMNS):
-            return
-        rows = list(reader)
-    tmp = path + ".tmp"
-    if os.path.exists(tmp):
-        os.remove(tmp)
-    for row in rows:
-        append_csv_row(tmp, COLUMNS, row)
-    os.replace(tmp, path)
 
 
 # --- the sittings: one `semids simulate` command each, for the total wall time --------------------
@@ -273,21 +256,20 @@ def wall_time(rows: List[dict], sittings: List[dict], superseded: Sequence[dict]
     views, the seed spread)."""
     spans = [(datetime.datetime.fromisoformat(s["started_at"]),
               datetime.datetime.fromisoformat(s["finished_at"])) for s in sittings]
-    replaced = 0.0
-    replaced_rows = 0
-    for (a, b), sitting in zip(spans, sittings):
-        if sitting["jobs"] != 1:
-            continue
-        mine = [r["seconds"] for r in superseded if r.get("finished_at") and r.get("seconds")
-                and a <= datetime.datetime.fromisoformat(r["finished_at"]) <= b]
-        replaced += sum(mine)
-        replaced_rows += len(mine)
+
+    def sitting_of(row: dict) -> Optional[dict]:
+        """The recorded sitting that wrote `row` (its finished_at inside the sitting), or None."""
+        end = datetime.datetime.fromisoformat(row["finished_at"])
+        return next((s for (a, b), s in zip(spans, sittings) if a <= end <= b), None)
+
+    replaced = [r["seconds"] for r in superseded if r.get("finished_at") and r.get("seconds")
+                and (sitting_of(r) or {}).get("jobs") == 1]
     intervals = []
     for r in rows:
         if not r.get("finished_at") or r.get("seconds") is None:
             continue
-        end = datetime.datetime.fromisoformat(r["finished_at"])
-        if not any(a <= end <= b for a, b in spans):
+        if sitting_of(r) is None:
+            end = datetime.datetime.fromisoformat(r["finished_at"])
             intervals.append((end - datetime.timedelta(seconds=r["seconds"]), end))
     unrecorded = 0.0
     current = None
@@ -302,9 +284,9 @@ def wall_time(rows: List[dict], sittings: List[dict], superseded: Sequence[dict]
         unrecorded += (current[1] - current[0]).total_seconds()
     recorded = sum(s["seconds"] for s in sittings)
     return {"sittings": len(sittings), "recorded_seconds": recorded,
-            "superseded_rows": replaced_rows, "superseded_seconds": replaced,
+            "superseded_rows": len(replaced), "superseded_seconds": float(sum(replaced)),
             "unrecorded_rows": len(intervals), "unrecorded_seconds": unrecorded,
-            "total_hours": (recorded - replaced + unrecorded) / 3600}
+            "total_hours": (recorded - sum(replaced) + unrecorded) / 3600}
 
 
 def row_key(row: dict) -> tuple:

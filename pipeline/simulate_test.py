@@ -12,6 +12,7 @@ import pytest
 
 from pipeline import simulate
 from pipeline.config import RunConfig
+from pipeline.tables import upgrade_csv_header
 from schemas import features
 
 REPS = [features.RANDOM_HASH, features.SID_PREFIX_NGRAM]
@@ -324,7 +325,7 @@ def test_a_results_csv_from_before_added_columns_gets_the_new_header(tmp_path):
         assert tuple(next(csv.reader(f))) == simulate.COLUMNS
     newer = tmp_path / "newer.csv"  # a header with a column this version does not know: kept
     newer.write_text(",".join(simulate.COLUMNS + ("from_a_later_version",)) + "\n")
-    simulate._upgrade_header(str(newer))
+    upgrade_csv_header(str(newer), simulate.COLUMNS)
     assert newer.read_text().startswith("span,") and "from_a_later_version" in newer.read_text()
 
 

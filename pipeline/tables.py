@@ -4,7 +4,7 @@ import contextlib
 import csv
 import fcntl
 import os
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Optional, Sequence
 
 
 def fmt_auc(x, digits: int = 4) -> str:
@@ -38,3 +38,24 @@ def append_csv_row(path: str, columns: Sequence[str], row: dict) -> None:
         writer.writerow({c: cell(row.get(c)) for c in columns})
         f.flush()
         os.fsync(f.fileno())
+
+
+def upgrade_csv_header(path: str, columns: Sequence[str],
+                       fill: Optional[Mapping[str, str]] = None) -> None:
+    """A CSV written before columns were added (its header a subset of `columns`) gets `columns`
+    as its header, the new cells from `fill` (else blank), rewritten atomically, so rows appended
+    after it line up. A file with any other header is left as it is."""
+    if not os.path.exists(path):
+        return
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        header = tuple(reader.fieldnames or ())
+        if not header or header == tuple(columns) or not set(header) <= set(columns):
+            return
+        rows = list(reader)
+    tmp = path + ".tmp"
+    if os.path.exists(tmp):
+        os.remove(tmp)
+    for row in rows:
+        append_csv_row(tmp, columns, {**(fill or {}), **row})
+    os.replace(tmp, path)

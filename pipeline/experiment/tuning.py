@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Sequence
 from models.ranking import tuned as tuned_lib
 from models.ranking.config import TUNABLE_FIELDS, RankingConfig
 from pipeline.config import RunConfig
-from pipeline.tables import append_csv_row
+from pipeline.tables import append_csv_row, upgrade_csv_header
 from schemas import features
 
 # The search space: every combination is a candidate; `trials` of them are drawn per
@@ -78,26 +78,7 @@ def read_trials(path: str) -> List[dict]:
     if not os.path.exists(path):
         return []
     with open(path, newline="") as f:
-        return [{**EARLIER_PROTOCOL, **{k: v for k, v in row.items() if v is not None}}
-                for row in csv.DictReader(f)]
-
-
-def upgrade_trials_file(path: str) -> None:
-    """Rewrites a tuning.csv written before its last columns with every COLUMNS column (rows gain
-    EARLIER_PROTOCOL's values), so new rows can be appended under one header."""
-    if not os.path.exists(path):
-        return
-    with open(path, newline="") as f:
-        header = next(csv.reader(f), [])
-    if header == list(COLUMNS):
-        return
-    rows = read_trials(path)
-    tmp = path + ".tmp"
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(COLUMNS), extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+        return list(csv.DictReader(f))
 
 
 def best_settings(rows: Sequence[dict]) -> Dict[str, dict]:
@@ -155,7 +136,7 @@ def run_tuning(base: RunConfig, representations: Sequence[str] = features.REPRES
     out_dir = out_dir or os.path.join(base.results_dir, "tuning", base.dataset_name)
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, TUNING_FILE)
-    upgrade_trials_file(path)
+    upgrade_csv_header(path, COLUMNS, EARLIER_PROTOCOL)  # rows of before its last columns
     budget = max(cfg_tune.all_table_budgets)
     start = time.time()
     log(f"tune: base pipeline run {cfg_tune.pipeline_name!r} ({base.dataset_name}, "

@@ -6,6 +6,7 @@ from models.ranking.config import TUNABLE_FIELDS, RankingConfig
 from pipeline import pipeline as pipeline_lib
 from pipeline.config import RunConfig
 from pipeline.experiment import tuning
+from pipeline.tables import upgrade_csv_header
 
 
 def test_candidates_start_with_the_defaults_and_are_distinct_and_seeded():
@@ -78,11 +79,11 @@ def test_a_trials_file_from_before_the_seed_column_is_upgraded_in_place(tmp_path
     with open(path, "w") as f:
         f.write(",".join(old) + "\n")
         f.write("ml100k,sid_spm,10000,0,\"{}\",0.7,0.75,0.65,3,1,10.0\n")
-    tuning.upgrade_trials_file(path)
+    upgrade_csv_header(path, tuning.COLUMNS, tuning.EARLIER_PROTOCOL)
     with open(path) as f:
         assert f.readline().strip() == ",".join(tuning.COLUMNS)
     (row,) = tuning.read_trials(path)
     assert row["seed"] == "0" and row["validation_new_item_fraction"] == "0.1"
     assert row["objective"] == "0.7"
-    tuning.upgrade_trials_file(path)  # already upgraded: unchanged
+    upgrade_csv_header(path, tuning.COLUMNS, tuning.EARLIER_PROTOCOL)  # unchanged now
     assert tuning.read_trials(path) == [row]
