@@ -168,6 +168,7 @@ class RunConfig(JsonConfig):
     cold_start_dropout: Optional[float] = None
     attention: Optional[bool] = None
     use_user_id: Optional[bool] = None
+    user_rate_offset: Optional[bool] = None
     hidden_units: Tuple[int, ...] = _RANKING.hidden_units
     item_prior: bool = _RANKING.item_prior
     lr_patience: int = _RANKING.lr_patience

@@ -11,7 +11,7 @@ from schemas import features
 NON_MODEL_KEYS = ("code_version",)
 # The settings tuning chooses (per representation and dataset; models/ranking/tuned_hparams.json).
 TUNABLE_FIELDS = ("learning_rate", "embedding_dim", "dropout", "l2", "cold_start_dropout",
-                  "attention", "use_user_id")
+                  "attention", "use_user_id", "user_rate_offset")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +28,9 @@ class RankingConfig(JsonConfig):
     attention: bool = True  # candidate-aware attention over the liked / disliked history
     item_prior: bool = True  # an additive item bias read through the representation
     use_user_id: bool = False  # a hashed user-id embedding (untrained for users new at eval)
+    # With history: the user's smoothed positive rate enters the logit as a fixed log-odds offset
+    # and the history counts feed nothing else, so the model learns what the items add to it.
+    user_rate_offset: bool = False
     # Halve the learning rate when validation AUC stops improving for this many epochs.
     lr_patience: int = 1
     batch_size: int = 512

@@ -29,6 +29,7 @@ class HistoryPooling(tf.keras.layers.Layer):
     # A Beta prior on the user's positive rate, so a user with 1 rated item is not at 0 or 1.
     PRIOR_POSITIVES = 1.0
     PRIOR_TOTAL = 2.0
+    LOG_ODDS = 3  # the column of `stats` that holds the smoothed rate's log-odds
 
     def call(self, history_embeddings, labels, mask):
         pos, neg = label_masks(labels, mask)

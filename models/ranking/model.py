@@ -14,6 +14,10 @@ The logit is an MLP, a linear ("wide") path and an additive item prior:
     instead of an untrained hash row's;
   * regularisation: L2 on the rows each table lends a batch (representations.py), dropout, and
     in training "cold-start dropout" of the candidate's item-specific tables.
+  * user_rate_offset (with history): the user's smoothed positive rate over the history enters
+    as a fixed log-odds offset instead of as learned count features, so an item the model knows
+    nothing about is ranked by that rate (the baseline_user_rate of pipeline/baselines.py), and
+    by the user-id embedding where the model has one.
 Nothing is keyed by item id except through the representation under test; the model reads no
 item rates or counts. docs/architecture.md ("The ranking model") says why.
 """
@@ -39,12 +43,13 @@ class RankingModel(tfrs.Model):
                  user_hash_buckets: int, hidden_units: Sequence[int] = (128, 64),
                  dropout: float = 0.2, use_history: bool = True, attention: bool = True,
                  item_prior: bool = True, use_user_id: bool = True, l2: float = 0.0,
-                 cold_start_dropout: float = 0.0):
+                 cold_start_dropout: float = 0.0, user_rate_offset: bool = False):
         super().__init__()
         embedding_dim = options.embedding_dim
         self.use_history = use_history
         self.use_attention = bool(attention) and use_history
         self.use_user_id = bool(use_user_id)
+        self.user_rate_offset = bool(user_rate_offset) and use_history
         self.l2 = float(l2)
         self.representation_name = representation
         self.table_budget = int(options.table_budget)
@@ -105,7 +110,9 @@ class RankingModel(tfrs.Model):
             labels = inputs[representations.HISTORY_LABELS_KEY]
             mask = inputs[representations.HISTORY_MASK_KEY]
             pos_mean, neg_mean, stats = self.history_pooling(history, labels, mask)
-            wide = [stats, _dot(candidate, pos_mean), _dot(candidate, neg_mean)]
+            wide = [_dot(candidate, pos_mean), _dot(candidate, neg_mean)]
+            if not self.user_rate_offset:
+                wide.insert(0, stats)
             # The pools enter only through the candidate, so an item the model knows nothing about
             # (a zero embedding) is scored by the user's counts alone.
             parts += [candidate * pos_mean, candidate * neg_mean]
@@ -117,6 +124,8 @@ class RankingModel(tfrs.Model):
         logit = self.mlp(tf.concat(parts, axis=1), training=training)
         if self.wide is not None:
             logit = logit + self.wide(tf.concat(wide, axis=1))
+        if self.user_rate_offset:
+            logit = logit + stats[:, HistoryPooling.LOG_ODDS:HistoryPooling.LOG_ODDS + 1]
         if self.item_prior is not None:
             prior = self.item_prior(inputs, role=representations.CANDIDATE, training=training)
             logit = logit + prior

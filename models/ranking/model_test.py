@@ -1,3 +1,4 @@
+import dataclasses
 import os
 import numpy as np
 import pytest
@@ -126,3 +127,18 @@ def test_the_frozen_content_table_is_stored_once_and_not_in_the_keras_metadata(t
     assert abs(big_meta - small_meta) < 64
     table_bytes = 4 * big_items * 64
     assert big_total <= small_total + 1.2 * table_bytes
+
+
+def test_with_the_user_rate_offset_an_unknown_item_is_ranked_by_the_users_rate(shared_data):
+    """Untrained, every hashed row is zero (an item the model knows nothing about): the logit is
+    the smoothed rate's log-odds plus one constant, and training still lowers the loss."""
+    data, _ = shared_data
+    model = training.build_model(dataclasses.replace(cfg(features.RANDOM_HASH),
+                                                     user_rate_offset=True))
+    labels, mask = data[features.HISTORY_LABELS_DENSE], data[features.HISTORY_MASK]
+    rate = (labels.sum(1) + 1.0) / (mask.sum(1) + 2.0)
+    residual = model(data).numpy()[:, 0] - np.log(rate / (1 - rate))
+    np.testing.assert_allclose(residual, residual[0], atol=1e-4)
+    ds = tf.data.Dataset.from_tensor_slices(data).batch(100)
+    initial_loss = model.evaluate(ds, verbose=0, return_dict=True)["loss"]
+    assert model.fit(ds, epochs=2, verbose=0).history["loss"][-1] < initial_loss

@@ -26,7 +26,7 @@ def build_model(cfg: RankingConfig,
         user_hash_buckets=cfg.user_hash_buckets, hidden_units=list(cfg.hidden_units),
         dropout=cfg.dropout, use_history=cfg.use_history, attention=cfg.attention,
         item_prior=cfg.item_prior, use_user_id=cfg.use_user_id, l2=cfg.l2,
-        cold_start_dropout=cfg.cold_start_dropout)
+        cold_start_dropout=cfg.cold_start_dropout, user_rate_offset=cfg.user_rate_offset)
     model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate=cfg.learning_rate))
     return model
 

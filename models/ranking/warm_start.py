@@ -24,8 +24,8 @@ from schemas import artifact_layout, features
 # The RankingConfig fields that decide the variables' meaning and shapes (not the training
 # settings: dropout, learning rate, L2, epochs).
 SHAPE_FIELDS = ("representation", "item_table_size", "user_hash_buckets", "embedding_dim",
-                "hidden_units", "attention", "item_prior", "use_user_id", "use_history",
-                "history_length", "sid_length", "num_levels", "codebook_size")
+                "hidden_units", "attention", "item_prior", "use_user_id", "user_rate_offset",
+                "use_history", "history_length", "sid_length", "num_levels", "codebook_size")
 SID_REPRESENTATIONS = (features.SID_NGRAM_1, features.SID_NGRAM_2, features.SID_PREFIX_NGRAM,
                        features.SID_SPM)
 _LAYOUT = artifact_layout.RankingModelArtifact
@@ -92,10 +92,12 @@ def refusal_reasons(base: Dict, current: Dict) -> List[str]:
     reasons = []
     base_shape, shape = base.get("shape", {}), current["shape"]
     for name in SHAPE_FIELDS:
-        if base_shape.get(name) != shape.get(name):
+        # A field added after the base model was written: it trained with the field's default.
+        was = base_shape.get(name, getattr(RankingConfig(), name))
+        if was != shape.get(name):
             what = {"representation": "the representation",
                     "item_table_size": "the table budget"}.get(name, f"the model shape ({name})")
-            reasons.append(f"{what} changed: {base_shape.get(name)!r} -> {shape.get(name)!r}")
+            reasons.append(f"{what} changed: {was!r} -> {shape.get(name)!r}")
     if not reasons and shape["representation"] in SID_REPRESENTATIONS:
         base_sids, sids = base.get("sid_lineage", {}), current["sid_lineage"]
         keys = ["rqvae_sha256"] + (["spm_sha256"] if shape["representation"] == features.SID_SPM

@@ -4,8 +4,9 @@ validation split only: eval is never read.
 Validation normally holds no new items (a held-out item loses every row before the eval cut), so
 the tuning base run holds out a second, disjoint, seeded share of items whose rows before the
 validation cut are dropped (InteractionFeatures' validation_new_item_fraction): they are new in
-validation. Each trial trains at the largest table budget, with history, seed 0, and is scored by
-the mean of its validation AUC overall and on the new items. The best trial's settings go into
+validation. Each trial trains at the largest table budget, with history, seeds TUNING_SEEDS, and
+is scored by the mean of its validation AUC overall and on the new items, averaged over the seeds.
+`trials` points are drawn from SEARCH_SPACE, each tried with every CROSSED value. The best trial's settings go into
 models/ranking/tuned_hparams.json (read by pipeline.ranking_config for every budget, history
 setting and seed); every trial goes into results/tuning/<dataset>/tuning.csv (resumable).
 Stock KerasTuner runs on Keras 3 here and rejects tf-keras models, hence this small runner.
@@ -36,7 +37,12 @@ SEARCH_SPACE: Dict[str, tuple] = {
     "attention": (True, False),
     "use_user_id": (False, True),
 }
-assert set(SEARCH_SPACE) == set(TUNABLE_FIELDS)
+# Switches of the model's structure, tried with every drawn point rather than drawn. Each was added
+# after earlier tunings, whose rows trained with its first value (RankingConfig's default).
+CROSSED: Dict[str, tuple] = {
+    "user_rate_offset": (False, True),
+}
+assert set(SEARCH_SPACE) | set(CROSSED) == set(TUNABLE_FIELDS)
 DEFAULT_TRIALS = 8
 # 30% of the items are new in validation (about 2,500 rows and 375 items on ML-100K; 10% gave 879
 # rows, too few to tell trials apart).
@@ -49,12 +55,21 @@ COLUMNS = ("dataset", "representation", "table_budget", "trial", "hparams", "obj
 
 
 def candidates(trials: int, seed: int = 0) -> List[dict]:
-    """RankingConfig's defaults, then `trials - 1` other points of the search space (seeded)."""
-    defaults = {name: getattr(RankingConfig(), name) for name in TUNABLE_FIELDS}
+    """RankingConfig's defaults, then `trials - 1` other points of SEARCH_SPACE (seeded); all of
+    them with the first CROSSED values, then again with each further combination."""
+    defaults = {name: getattr(RankingConfig(), name) for name in SEARCH_SPACE}
     grid = [dict(zip(SEARCH_SPACE, values)) for values in itertools.product(*SEARCH_SPACE.values())]
     others = [g for g in grid if g != defaults]
     random.Random(seed).shuffle(others)
-    return [defaults] + others[:max(0, trials - 1)]
+    drawn = [defaults] + others[:max(0, trials - 1)]
+    return [{**point, **dict(zip(CROSSED, values))}
+            for values in itertools.product(*CROSSED.values()) for point in drawn]
+
+
+def complete(settings: dict) -> dict:
+    """A trial's settings with every tunable field: a row written before a field existed trained
+    with the field's default."""
+    return {**{name: getattr(RankingConfig(), name) for name in TUNABLE_FIELDS}, **settings}
 
 
 def objective(val_auc_overall: float, val_auc_new_items: Optional[float]) -> float:
@@ -145,13 +160,14 @@ def run_tuning(base: RunConfig, representations: Sequence[str] = features.REPRES
     val_meta = data.get(features.VALIDATION, [LABEL, IS_NEW_ITEM])
     new = val_meta[IS_NEW_ITEM] == 1
     log(f"tune: validation {len(new)} rows, {int(new.sum())} on items new in validation; "
-        f"B={budget}, with history, seeds {list(TUNING_SEEDS)}, {trials} trials per "
-        f"representation")
+        f"B={budget}, with history, seeds {list(TUNING_SEEDS)}, {trials} points x "
+        f"{len(candidates(1))} structural variants per representation")
 
     fraction = str(VALIDATION_NEW_ITEM_FRACTION)
     # Only this protocol's trials count: earlier rows with another held-out share scored another
     # validation split.
-    rows = [r for r in read_trials(path) if r["dataset"] == base.dataset_name
+    rows = [dict(r, hparams=hparams_key(complete(json.loads(r["hparams"]))))
+            for r in read_trials(path) if r["dataset"] == base.dataset_name
             and r.get("validation_new_item_fraction") == fraction]
     done = {(r["representation"], r["hparams"], r["seed"]) for r in rows}
     for rep in representations:
@@ -191,6 +207,7 @@ def run_tuning(base: RunConfig, representations: Sequence[str] = features.REPRES
             "table_budget": budget, "use_history": True, "seeds": list(TUNING_SEEDS),
             "trials": trials,
             "search_space": {k: list(v) for k, v in SEARCH_SPACE.items()},
+            "crossed": {k: list(v) for k, v in CROSSED.items()},
             "trials_file": os.path.relpath(path, base.results_dir)}
     # Every trial of this dataset and held-out share in tuning.csv (earlier sittings too): each
     # representation's best over all its trials.

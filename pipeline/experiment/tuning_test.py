@@ -12,10 +12,23 @@ from pipeline.tables import upgrade_csv_header
 def test_candidates_start_with_the_defaults_and_are_distinct_and_seeded():
     c = tuning.candidates(8)
     assert c[0] == {name: getattr(RankingConfig(), name) for name in TUNABLE_FIELDS}
-    assert len({json.dumps(x, sort_keys=True) for x in c}) == 8
+    assert len({json.dumps(x, sort_keys=True) for x in c}) == 8 * 2
     assert c == tuning.candidates(8) and c != tuning.candidates(8, seed=1)
+    space = {**tuning.SEARCH_SPACE, **tuning.CROSSED}
     for x in c:
-        assert all(x[k] in tuning.SEARCH_SPACE[k] for k in TUNABLE_FIELDS)
+        assert all(x[k] in space[k] for k in TUNABLE_FIELDS)
+
+
+def test_crossed_switches_double_the_drawn_points_and_keep_earlier_trial_numbers():
+    """The drawn points come first with the switch at its default (the trials of a tuning before
+    the switch existed, numbered as then), then again with it on."""
+    c = tuning.candidates(6)
+    assert [x["user_rate_offset"] for x in c] == [False] * 6 + [True] * 6
+    assert [dict(x, user_rate_offset=None) for x in c[:6]] == \
+        [dict(x, user_rate_offset=None) for x in c[6:]]
+    old_row = {"learning_rate": 0.003, "use_user_id": True}
+    assert tuning.complete(old_row)["user_rate_offset"] is False
+    assert tuning.complete(old_row)["learning_rate"] == 0.003
 
 
 def test_objective_weighs_overall_and_new_items_equally():
