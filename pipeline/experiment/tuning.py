@@ -6,9 +6,9 @@ the tuning base run holds out a second, disjoint, seeded share of items whose ro
 validation cut are dropped (InteractionFeatures' validation_new_item_fraction): they are new in
 validation. Each trial trains at the largest table budget, with history, seeds TUNING_SEEDS, and
 is scored by the mean of its validation AUC overall and on the new items, averaged over the seeds.
-`trials` points are drawn from SEARCH_SPACE, each tried with every CROSSED value. The best trial's settings go into
-models/ranking/tuned_hparams.json (read by pipeline.ranking_config for every budget, history
-setting and seed); every trial goes into results/tuning/<dataset>/tuning.csv (resumable).
+`trials` points are drawn from SEARCH_SPACE, each tried with every CROSSED value. The best
+trial's settings go into models/ranking/tuned_hparams.json (read by pipeline.ranking_config for
+every budget, history setting and seed); every trial goes into results/tuning/<dataset>/tuning.csv (resumable).
 Stock KerasTuner runs on Keras 3 here and rejects tf-keras models, hence this small runner.
 """
 import csv
