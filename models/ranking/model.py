@@ -71,9 +71,14 @@ class RankingModel(tfrs.Model):
         self.history_pooling = HistoryPooling()
         self.attention = TargetAttention(embedding_dim) if self.use_attention else None
         self.embedding_dropout = tf.keras.layers.Dropout(dropout)
+        # Without the counts (user_rate_offset) and the user id, every MLP input of the untrained
+        # model is zero (item tables start at zero): with zero biases no ReLU would pass a
+        # gradient and the item embeddings would never leave zero. A small positive bias keeps the
+        # units open; a zero candidate still gets one constant output.
+        bias = tf.keras.initializers.Constant(0.1 if self.user_rate_offset else 0.0)
         layers = []
         for units in hidden_units:
-            layers += [tf.keras.layers.Dense(units, activation="relu"),
+            layers += [tf.keras.layers.Dense(units, activation="relu", bias_initializer=bias),
                        tf.keras.layers.Dropout(dropout)]
         layers.append(tf.keras.layers.Dense(1, name="logit"))
         self.mlp = tf.keras.Sequential(layers, name="mlp")

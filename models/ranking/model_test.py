@@ -142,3 +142,14 @@ def test_with_the_user_rate_offset_an_unknown_item_is_ranked_by_the_users_rate(s
     ds = tf.data.Dataset.from_tensor_slices(data).batch(100)
     initial_loss = model.evaluate(ds, verbose=0, return_dict=True)["loss"]
     assert model.fit(ds, epochs=2, verbose=0).history["loss"][-1] < initial_loss
+
+
+def test_with_the_user_rate_offset_the_item_embeddings_leave_zero(shared_data, seeded_training):
+    """No count and no user id in the MLP: the item tables (zero at the start) still train, so the
+    model is more than the offset plus an item bias."""
+    data, _ = shared_data
+    model = training.build_model(dataclasses.replace(cfg(features.RANDOM_HASH),
+                                                     user_rate_offset=True, use_user_id=False))
+    model.fit(tf.data.Dataset.from_tensor_slices(data).batch(100), epochs=1, verbose=0)
+    table = model.item_representation.trainable_weights[0].numpy()
+    assert table.shape[1] == 8 and np.abs(table).max() > 1e-3
