@@ -8,7 +8,8 @@ validation. Each trial trains at the largest table budget, with history, seeds T
 is scored by the mean of its validation AUC overall and on the new items, averaged over the seeds.
 `trials` points are drawn from SEARCH_SPACE, each tried with every CROSSED value. The best
 trial's settings go into models/ranking/tuned_hparams.json (read by pipeline.ranking_config for
-every budget, history setting and seed); every trial goes into results/tuning/<dataset>/tuning.csv (resumable).
+every budget, history setting and seed); every trial goes into
+results/tuning/<dataset>/tuning.csv (resumable).
 Stock KerasTuner runs on Keras 3 here and rejects tf-keras models, hence this small runner.
 """
 import csv
