@@ -11,8 +11,9 @@ items, the RQ-VAE and the SentencePiece models change; then every representation
 (B = the largest budget, with history, its tuned settings, model seed = the base seed) and
 scored on that run's eval split, beside `baseline_user_rate` on the same rows. Prints each
 AUC and its difference from the user rate and from random_hash on the same split; appends one
-row per split and representation to `<out_dir>/rows.csv` (a stopped run resumes) and writes
-`<out_dir>/summary.json`.
+row per split and representation to `<out_dir>/rows.csv` and writes `<out_dir>/summary.json`.
+A stopped run resumes; rows are keyed by the experiment's config_key (data, tuned settings, model
+code), so rows of an earlier model or tuning are neither reused nor summarised.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 COLUMNS = ("dataset", "base_seed", "representation", "table_budget", "new_items", "new_item_rows",
            "auc_overall", "auc_new_items", "baseline_user_rate_auc_new_items",
-           "baseline_user_item_rate_auc_overall", "hparams", "seconds")
+           "baseline_user_item_rate_auc_overall", "hparams", "seconds", "config_key")
 
 
 def split_config(base, seed: int):
@@ -92,7 +93,8 @@ def main(argv=None) -> dict:
     from pipeline.config import RunConfig
     from pipeline.experiment.data import (IS_NEW_ITEM, LABEL, predict_scores, prepare_base_run,
                                           run_features, train_in_memory)
-    from pipeline.tables import append_csv_row
+    from pipeline.experiment.results import config_key
+    from pipeline.tables import append_csv_row, upgrade_csv_header
     from schemas import features
 
     base = RunConfig(dataset=args.dataset)
@@ -102,7 +104,13 @@ def main(argv=None) -> dict:
                                            base.dataset_name)
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, "rows.csv")
-    done = {(r["base_seed"], r["representation"]) for r in read_rows(path)}
+    upgrade_csv_header(path, COLUMNS)  # rows from before config_key: blank, so not counted
+    # The experiment's fingerprint of the data, the tuned settings and the model code: rows of
+    # another key were trained by another model and are neither reused nor summarised.
+    key = config_key(base)
+    current = [r for r in read_rows(path)
+               if r["dataset"] == base.dataset_name and r.get("config_key") == key]
+    done = {(r["base_seed"], r["representation"]) for r in current}
     budget = max(base.all_table_budgets)
     t0 = time.time()
     for seed in [int(s) for s in args.base_seeds.split(",")]:
@@ -145,14 +153,15 @@ def main(argv=None) -> dict:
                    "baseline_user_rate_auc_new_items": round(user_new, 6),
                    "baseline_user_item_rate_auc_overall": round(user_item, 6),
                    "hparams": json.dumps(rcfg.hparams(), sort_keys=True),
-                   "seconds": round(time.time() - t1, 1)}
+                   "seconds": round(time.time() - t1, 1), "config_key": key}
             append_csv_row(path, COLUMNS, row)
             print(f"  {rep:<16} overall {row['auc_overall']:.4f} (vs user_item_rate "
                   f"{row['auc_overall'] - user_item:+.4f}), new items {row['auc_new_items']:.4f} "
                   f"(vs user rate {row['auc_new_items'] - user_new:+.4f}, ratio "
                   f"{row['auc_new_items'] / user_new:.4f}) {row['seconds']:.0f}s", flush=True)
             del model
-    summary = summarize([r for r in read_rows(path) if r["dataset"] == base.dataset_name])
+    summary = summarize([r for r in read_rows(path) if r["dataset"] == base.dataset_name
+                         and r.get("config_key") == key])
     for rep, v in summary.items():
         parts = []
         for key in ("new_items_minus_user_rate", "new_items_minus_random_hash",

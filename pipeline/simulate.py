@@ -209,8 +209,6 @@ def append_row(out_dir: str, row: dict) -> None:
             append_csv_row(os.path.join(out_dir, RESULTS_FILE), COLUMNS, row)
 
 
-
-
 # --- the sittings: one `semids simulate` command each, for the total wall time --------------------
 SITTINGS_FILE = "sittings.csv"
 SITTING_COLUMNS = ("started_at", "finished_at", "seconds", "rows_before", "rows_after", "jobs",

@@ -58,7 +58,7 @@ COLUMNS = ("dataset", "representation", "table_budget", "trial", "hparams", "obj
 def candidates(trials: int, seed: int = 0) -> List[dict]:
     """RankingConfig's defaults, then `trials - 1` other points of SEARCH_SPACE (seeded); all of
     them with the first CROSSED values, then again with each further combination."""
-    defaults = {name: getattr(RankingConfig(), name) for name in SEARCH_SPACE}
+    defaults = {name: RankingConfig().hparams()[name] for name in SEARCH_SPACE}
     grid = [dict(zip(SEARCH_SPACE, values)) for values in itertools.product(*SEARCH_SPACE.values())]
     others = [g for g in grid if g != defaults]
     random.Random(seed).shuffle(others)
@@ -70,7 +70,7 @@ def candidates(trials: int, seed: int = 0) -> List[dict]:
 def complete(settings: dict) -> dict:
     """A trial's settings with every tunable field: a row written before a field existed trained
     with the field's default."""
-    return {**{name: getattr(RankingConfig(), name) for name in TUNABLE_FIELDS}, **settings}
+    return {**RankingConfig().hparams(), **settings}
 
 
 def objective(val_auc_overall: float, val_auc_new_items: Optional[float]) -> float:
