@@ -179,7 +179,7 @@ def main(argv=None) -> int:
     _add_experiment_flags(experiment_parser)
     tune_parser = sub.add_parser(
         "tune", help="choose the ranking settings per representation on the validation split "
-        "(writes models/ranking/tuned_hparams.json; resumable)")
+        "(writes models/ranking/tuned_hparams.json; resumable; processes may run side by side)")
     _add_config_flags(tune_parser)
     tune_parser.add_argument("--representations", type=lambda s: [x for x in s.split(",") if x],
                              default=None, metavar="NAME,NAME", help="default: all six")

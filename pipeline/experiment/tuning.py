@@ -9,11 +9,13 @@ is scored by the mean of its validation AUC overall and on the new items, averag
 `trials` points are drawn from SEARCH_SPACE, each tried with every CROSSED value. The best
 trial's settings go into models/ranking/tuned_hparams.json (read by pipeline.ranking_config for
 every budget, history setting and seed); every trial goes into
-results/tuning/<dataset>/tuning.csv (resumable).
+results/tuning/<dataset>/tuning.csv (resumable). Several `semids tune` processes may share one
+trials file: each claims a trial before training it (claim_trial), so they split the work.
 Stock KerasTuner runs on Keras 3 here and rejects tf-keras models, hence this small runner.
 """
 import csv
 import dataclasses
+import hashlib
 import itertools
 import json
 import os
@@ -50,6 +52,7 @@ DEFAULT_TRIALS = 8
 VALIDATION_NEW_ITEM_FRACTION = 0.3
 TUNING_SEEDS = (0, 1)
 TUNING_FILE = "tuning.csv"
+CLAIMS_DIR = "claims"  # beside the trials file: one file per trial being trained, holding its pid
 COLUMNS = ("dataset", "representation", "table_budget", "trial", "hparams", "objective",
            "val_auc_overall", "val_auc_new_items", "epochs_run", "best_epoch", "seconds", "seed",
            "validation_new_item_fraction")
@@ -95,6 +98,54 @@ def read_trials(path: str) -> List[dict]:
         return []
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def claim_trial(out_dir: str, key: str) -> Optional[str]:
+    """Claims trial `key` for this process: the claim's path, or None when a live process holds
+    it. A claim of a stopped process (its pid gone) is taken over, so a killed run resumes."""
+    claims = os.path.join(out_dir, CLAIMS_DIR)
+    os.makedirs(claims, exist_ok=True)
+    path = os.path.join(claims, hashlib.sha256(key.encode()).hexdigest()[:16])
+    mine = f"{path}.{os.getpid()}"
+    with open(mine, "w") as f:
+        f.write(str(os.getpid()))
+    try:
+        for _ in range(2):
+            try:
+                os.link(mine, path)  # atomic, and the claim never exists without its pid
+                return path
+            except FileExistsError:
+                try:
+                    with open(path) as f:
+                        holder = int(f.read().strip() or 0)
+                except (FileNotFoundError, ValueError):
+                    holder = 0
+                if holder and holder != os.getpid() and _process_alive(holder):
+                    return None
+                try:
+                    os.remove(path)
+                except FileNotFoundError:
+                    pass
+        return None
+    finally:
+        os.remove(mine)
+
+
+def release_trial(claim: str) -> None:
+    try:
+        os.remove(claim)
+    except FileNotFoundError:
+        pass
 
 
 def best_settings(rows: Sequence[dict]) -> Dict[str, dict]:
@@ -165,12 +216,14 @@ def run_tuning(base: RunConfig, representations: Sequence[str] = features.REPRES
         f"{len(candidates(1))} structural variants per representation")
 
     fraction = str(VALIDATION_NEW_ITEM_FRACTION)
-    # Only this protocol's trials count: earlier rows with another held-out share scored another
-    # validation split.
-    rows = [dict(r, hparams=hparams_key(complete(json.loads(r["hparams"]))))
-            for r in read_trials(path) if r["dataset"] == base.dataset_name
-            and r.get("validation_new_item_fraction") == fraction]
-    done = {(r["representation"], r["hparams"], r["seed"]) for r in rows}
+
+    def protocol_rows():
+        # Only this protocol's trials count: earlier rows with another held-out share scored
+        # another validation split. Read afresh: other processes may be adding rows.
+        return [dict(r, hparams=hparams_key(complete(json.loads(r["hparams"]))))
+                for r in read_trials(path) if r["dataset"] == base.dataset_name
+                and r.get("validation_new_item_fraction") == fraction]
+
     for rep in representations:
         names = run_features(rep, budget, True)
         data.keep(set(names) | {LABEL, IS_NEW_ITEM})
@@ -178,7 +231,14 @@ def run_tuning(base: RunConfig, representations: Sequence[str] = features.REPRES
         val = data.get(features.VALIDATION, names)
         for (trial, settings), seed in itertools.product(enumerate(candidates(trials)),
                                                         TUNING_SEEDS):
-            if (rep, hparams_key(settings), str(seed)) in done:
+            key = (rep, hparams_key(settings), str(seed))
+            if key in {(r["representation"], r["hparams"], r["seed"]) for r in protocol_rows()}:
+                continue
+            claim = claim_trial(out_dir, json.dumps(key))
+            if claim is None:  # another process is training it
+                continue
+            if key in {(r["representation"], r["hparams"], r["seed"]) for r in protocol_rows()}:
+                release_trial(claim)  # finished between the two reads
                 continue
             t0 = time.time()
             cfg = pipeline_lib.ranking_config(dataclasses.replace(
@@ -197,7 +257,7 @@ def run_tuning(base: RunConfig, representations: Sequence[str] = features.REPRES
                    "seconds": round(time.time() - t0, 1), "seed": seed,
                    "validation_new_item_fraction": fraction}
             append_csv_row(path, COLUMNS, row)  # whole or not at all: a stopped run resumes
-            rows.append({k: str(v) for k, v in row.items()})
+            release_trial(claim)
             log(f"  {rep:<16} trial {trial} seed {seed}: objective {row['objective']:.4f} (val "
                 f"overall {overall:.4f}, new {new_auc if new_auc is None else round(new_auc, 4)})"
                 f" {row['hparams']} {row['seconds']:.0f}s, elapsed "
@@ -212,7 +272,7 @@ def run_tuning(base: RunConfig, representations: Sequence[str] = features.REPRES
             "trials_file": os.path.relpath(path, base.results_dir)}
     # Every trial of this dataset and held-out share in tuning.csv (earlier sittings too): each
     # representation's best over all its trials.
-    entry = write_tuned(base.dataset_name, rows, meta, tuned_path)
+    entry = write_tuned(base.dataset_name, protocol_rows(), meta, tuned_path)
     log(f"tune: {tuned_path} updated for {base.dataset_name}: " + json.dumps(
         {k: v for k, v in entry.items() if k != tuned_lib.META_KEY}, sort_keys=True))
     return entry

@@ -1,5 +1,7 @@
 import dataclasses
 import json
+import os
+import subprocess
 
 from models.ranking import tuned
 from models.ranking.config import TUNABLE_FIELDS, RankingConfig
@@ -100,3 +102,24 @@ def test_a_trials_file_from_before_the_seed_column_is_upgraded_in_place(tmp_path
     assert row["objective"] == "0.7"
     upgrade_csv_header(path, tuning.COLUMNS, tuning.EARLIER_PROTOCOL)  # unchanged now
     assert tuning.read_trials(path) == [row]
+
+
+def test_a_trial_claimed_by_a_live_process_is_skipped_and_a_stopped_ones_is_taken_over(tmp_path):
+    out = str(tmp_path)
+    claim = tuning.claim_trial(out, "trial a")
+    assert claim is not None and open(claim).read() == str(os.getpid())
+    tuning.release_trial(claim)
+    assert not os.path.exists(claim)
+    # Another process holds "trial b" while it lives; once it has stopped, its claim is stale.
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        held = tuning.claim_trial(out, "trial b")
+        with open(held, "w") as f:
+            f.write(str(other.pid))
+        assert tuning.claim_trial(out, "trial b") is None
+    finally:
+        other.kill()
+        other.wait()
+    assert tuning.claim_trial(out, "trial b") == held
+    # No temporary files are left beside the claims.
+    assert os.listdir(os.path.join(out, tuning.CLAIMS_DIR)) == [os.path.basename(held)]
