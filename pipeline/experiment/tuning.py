@@ -234,7 +234,7 @@ def run_tuning(base: RunConfig, representations: Sequence[str] = features.REPRES
             key = (rep, hparams_key(settings), str(seed))
             if key in {(r["representation"], r["hparams"], r["seed"]) for r in protocol_rows()}:
                 continue
-            claim = claim_trial(out_dir, json.dumps(key))
+            claim = claim_trial(out_dir, json.dumps((base.dataset_name, fraction) + key))
             if claim is None:  # another process is training it
                 continue
             if key in {(r["representation"], r["hparams"], r["seed"]) for r in protocol_rows()}:
