@@ -107,10 +107,13 @@ def main(argv=None) -> dict:
     upgrade_csv_header(path, COLUMNS)  # rows from before config_key: blank, so not counted
     # The experiment's fingerprint of the data, the tuned settings and the model code: rows of
     # another key were trained by another model and are neither reused nor summarised.
-    key = config_key(base)
-    current = [r for r in read_rows(path)
-               if r["dataset"] == base.dataset_name and r.get("config_key") == key]
-    done = {(r["base_seed"], r["representation"]) for r in current}
+    run_key = config_key(base)
+
+    def current_rows():
+        return [r for r in read_rows(path)
+                if r["dataset"] == base.dataset_name and r.get("config_key") == run_key]
+
+    done = {(r["base_seed"], r["representation"]) for r in current_rows()}
     budget = max(base.all_table_budgets)
     t0 = time.time()
     for seed in [int(s) for s in args.base_seeds.split(",")]:
@@ -153,15 +156,14 @@ def main(argv=None) -> dict:
                    "baseline_user_rate_auc_new_items": round(user_new, 6),
                    "baseline_user_item_rate_auc_overall": round(user_item, 6),
                    "hparams": json.dumps(rcfg.hparams(), sort_keys=True),
-                   "seconds": round(time.time() - t1, 1), "config_key": key}
+                   "seconds": round(time.time() - t1, 1), "config_key": run_key}
             append_csv_row(path, COLUMNS, row)
             print(f"  {rep:<16} overall {row['auc_overall']:.4f} (vs user_item_rate "
                   f"{row['auc_overall'] - user_item:+.4f}), new items {row['auc_new_items']:.4f} "
                   f"(vs user rate {row['auc_new_items'] - user_new:+.4f}, ratio "
                   f"{row['auc_new_items'] / user_new:.4f}) {row['seconds']:.0f}s", flush=True)
             del model
-    summary = summarize([r for r in read_rows(path) if r["dataset"] == base.dataset_name
-                         and r.get("config_key") == key])
+    summary = summarize(current_rows())
     for rep, v in summary.items():
         parts = []
         for key in ("new_items_minus_user_rate", "new_items_minus_random_hash",

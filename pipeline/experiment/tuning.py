@@ -224,6 +224,10 @@ def run_tuning(base: RunConfig, representations: Sequence[str] = features.REPRES
                 for r in read_trials(path) if r["dataset"] == base.dataset_name
                 and r.get("validation_new_item_fraction") == fraction]
 
+    def done_trials():
+        return {(r["representation"], r["hparams"], r["seed"]) for r in protocol_rows()}
+
+    done = done_trials()
     for rep in representations:
         names = run_features(rep, budget, True)
         data.keep(set(names) | {LABEL, IS_NEW_ITEM})
@@ -232,13 +236,14 @@ def run_tuning(base: RunConfig, representations: Sequence[str] = features.REPRES
         for (trial, settings), seed in itertools.product(enumerate(candidates(trials)),
                                                         TUNING_SEEDS):
             key = (rep, hparams_key(settings), str(seed))
-            if key in {(r["representation"], r["hparams"], r["seed"]) for r in protocol_rows()}:
+            if key in done:
                 continue
             claim = claim_trial(out_dir, json.dumps((base.dataset_name, fraction) + key))
             if claim is None:  # another process is training it
                 continue
-            if key in {(r["representation"], r["hparams"], r["seed"]) for r in protocol_rows()}:
-                release_trial(claim)  # finished between the two reads
+            done = done_trials()  # another process may have finished it since the last read
+            if key in done:
+                release_trial(claim)
                 continue
             t0 = time.time()
             cfg = pipeline_lib.ranking_config(dataclasses.replace(
