@@ -132,10 +132,7 @@ def claim_trial(out_dir: str, key: str) -> Optional[str]:
                     holder = 0
                 if holder and holder != os.getpid() and _process_alive(holder):
                     return None
-                try:
-                    os.remove(path)
-                except FileNotFoundError:
-                    pass
+                release_trial(path)  # stale: its process has stopped
         return None
     finally:
         os.remove(mine)
