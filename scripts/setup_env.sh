@@ -47,7 +47,7 @@ UV=.tools/uv/bin/uv
 if [ ! -x "$UV" ]; then
   step "$PY" -m pip install --quiet --disable-pip-version-check --target .tools/uv "uv==0.13.9"
 fi
-# Hard links from uv's cache halve the disk a setup needs (3.4 GB, not 6.8: a CI run once failed
+# Hard links from uv's cache halve the disk a setup needs (3.5 GB, not 6.8: a CI run once failed
 # with "No space left on device"); uv copies instead where the cache is on another filesystem.
 export UV_LINK_MODE=hardlink
 [ -x .venv/bin/python ] || step "$UV" venv --seed --python "$PY" .venv
