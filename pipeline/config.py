@@ -24,9 +24,9 @@ _RQVAE = RqVaeConfig()
 DATASETS = ("ml100k", "ml1m", "synthetic", "csv")
 SYNTHETIC_TEXT_MODES = ("short", "realistic")  # data/synthetic.py TEXT_MODES
 # Default (item_table_size, table_budgets) per dataset; RunConfig takes them when the fields are
-# left None. Every budget is above sid_length x rqvae_codebook_size = 5 x 64 = 320 symbols (a
-# SentencePiece budget must be), and item_table_size is one of the budgets, so the default run
-# trains no extra SentencePiece model. ML-1M (3,883 items): B = 4096 covers every item.
+# left None. Every budget is above sid_length x rqvae_codebook_size (5 x 64 = 320 symbols at
+# most; a SentencePiece budget must be), and item_table_size is one of the budgets, so the default
+# run trains no extra SentencePiece model. ML-1M (3,883 items): B = 4096 covers every item.
 DEFAULT_TABLE_SIZES = {"ml1m": (4096, (512, 1024, 2048, 4096))}
 # The Beam runner when --runner is not given: ML-1M's million rows run Beam-heavy components
 # (InteractionFeatures: 168 s vs 411 s in one process, on the 2-core machine) faster over 2
@@ -36,6 +36,11 @@ DEFAULT_RUNNERS = {"ml1m": "direct_multiprocess"}
 # time limits: an ML-1M epoch (644k rows) takes ~35 s at any batch size from 512 to 2048 on the
 # 2-core machine, so the Trainer stops at 8 epochs (~6 min with export) and takes 4x fewer steps.
 DEFAULT_TRAINING = {"ml1m": {"batch_size": 2048, "max_epochs": 8}}
+# The RQ-VAE's codes per level per dataset, where the sizing rule's (models/rqvae/sizing.py: 64 up
+# to 262,144 items) is not the one chosen: on ML-100K's validation split K = 16 scored best of
+# 12, 16, 32 and 64 (benchmarks/codebook_size.py; docs/results/codebook_size/). With 64 codes a
+# first code holds ~26 of its 1,682 items and every longer prefix is nearly an item of its own.
+DEFAULT_CODEBOOK_SIZES = {"ml100k": 16}
 _DEFAULT_TABLE_SIZES = (_RANKING.item_table_size, (512, 1024, 2048, 10_000))
 RUNNERS = ("direct", "direct_multiprocess", "portable", "dataflow")
 RQVAE_MODES = ("train", "reuse")
@@ -99,7 +104,8 @@ class RunConfig(JsonConfig):
     encoder_threads: Optional[int] = None
     # RQ-VAE (models/rqvae/config.py says why these defaults).
     rqvae_num_levels: int = _RQVAE.num_levels
-    # None: sized to the catalog (models/rqvae/sizing.py): 64 up to 64^(L-1) items, 262,144 at
+    # None: DEFAULT_CODEBOOK_SIZES' for the dataset (ML-100K: 16), else sized to the catalog
+    # (models/rqvae/sizing.py): 64 up to 64^(L-1) items, 262,144 at
     # L = 4, then the smallest K with K^(L-1) >= the items. Resolved when the config is built
     # (synthetic_num_items, or items.csv's rows for a local dataset=csv; a remote data_dir
     # keeps 64: set it there for a larger catalog), so a saved config keeps its K.
@@ -204,6 +210,8 @@ class RunConfig(JsonConfig):
         for name in ("batch_size", "max_epochs"):
             if getattr(self, name) is None:
                 setattr(self, name, training.get(name, getattr(_RANKING, name)))
+        if self.rqvae_codebook_size is None:
+            self.rqvae_codebook_size = DEFAULT_CODEBOOK_SIZES.get(self.dataset)
         if self.rqvae_codebook_size is None:
             self.rqvae_codebook_size = sizing.codebook_size_for(self.catalog_size_hint(),
                                                                 self.rqvae_num_levels)

@@ -145,7 +145,8 @@ def test_synthetic_text_modes_match_the_generator_and_keep_experiment_keys(monke
 
 
 def test_the_codebook_size_is_sized_to_the_catalog_unless_set(tmp_path):
-    assert RunConfig().rqvae_codebook_size == 64  # ML-100K
+    assert RunConfig().rqvae_codebook_size == 16  # ML-100K's own (DEFAULT_CODEBOOK_SIZES)
+    assert RunConfig(rqvae_codebook_size=64).rqvae_codebook_size == 64
     assert RunConfig(dataset="ml1m").rqvae_codebook_size == 64
     assert RunConfig(dataset="synthetic", synthetic_num_items=270_000).rqvae_codebook_size == 65
     assert RunConfig(dataset="synthetic", synthetic_num_items=270_000,

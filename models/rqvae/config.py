@@ -19,10 +19,10 @@ _FIELDS = ("num_levels", "codebook_size", "latent_dim", "hidden_units", "beta", 
 
 @dataclasses.dataclass
 class RqVaeConfig(JsonConfig):
-    # Paper: 1-layer encoder/decoder, latent 256, 8 levels x 2048 codes, beta 0.25. Default for a
-    # catalog of ~1.7k items (ML-100K): 4 levels x 64 codes, latent 64. 64 level-1 codes put ~26
-    # items under each first code (so level-1 utilisation can be high and codes gather real
-    # neighbourhoods), and 64^4 = 16.8M SIDs leave collisions rare.
+    # Paper: 1-layer encoder/decoder, latent 256, 8 levels x 2048 codes, beta 0.25. Default: 4
+    # levels x 64 codes, latent 64; 64^4 = 16.8M SIDs leave collisions rare. A dataset may set its
+    # own K (pipeline/config.py DEFAULT_CODEBOOK_SIZES: ML-100K's 1.7k items take 16, chosen on
+    # validation, so a new item shares more than its first code with the catalog).
     num_levels: int = 4
     codebook_size: int = 64
     latent_dim: int = 64

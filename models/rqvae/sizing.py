@@ -1,9 +1,10 @@
 """The RQ-VAE's codebook size for a catalog: enough Semantic IDs before the collision breaker.
 
-A user who sets no codebook size gets K = 64 (4 levels x 64 codes, the default every committed
-result uses) up to 64^(L-1) items, 262,144 for L = 4; above that, the smallest K with
-K^(L-1) >= the catalog size, so the first L-1 levels alone can still tell the items apart and the
-breaker's groups stay small. A codebook size the user sets, or a config file records, is kept.
+A user who sets no codebook size, on a dataset with none of its own (pipeline/config.py
+DEFAULT_CODEBOOK_SIZES), gets K = 64 (4 levels x 64 codes) up to 64^(L-1) items, 262,144 for
+L = 4; above that, the smallest K with K^(L-1) >= the catalog size, so the first L-1 levels
+alone can still tell the items apart and the breaker's groups stay small. A codebook size the
+user sets, or a config file records, is kept.
 """
 from typing import Optional
 

@@ -9,8 +9,9 @@ is scored by the mean of its validation AUC overall and on the new items, averag
 `trials` points are drawn from SEARCH_SPACE, each tried with every CROSSED value. The best
 trial's settings go into models/ranking/tuned_hparams.json (read by pipeline.ranking_config for
 every budget, history setting and seed); every trial goes into
-results/tuning/<dataset>/tuning.csv (resumable). Several `semids tune` processes may share one
-trials file: each claims a trial before training it (claim_trial), so they split the work.
+results/tuning/<dataset>/tuning.csv (resumable), with the RQ-VAE's codebook size: a SID
+representation's trials count only at the tuning run's. Several `semids tune` processes may
+share one trials file: each claims a trial before training it (claim_trial), so they split the work.
 Stock KerasTuner runs on Keras 3 here and rejects tf-keras models, hence this small runner.
 """
 import csv
@@ -55,7 +56,7 @@ TUNING_FILE = "tuning.csv"
 CLAIMS_DIR = "claims"  # beside the trials file: one file per trial being trained, holding its pid
 COLUMNS = ("dataset", "representation", "table_budget", "trial", "hparams", "objective",
            "val_auc_overall", "val_auc_new_items", "epochs_run", "best_epoch", "seconds", "seed",
-           "validation_new_item_fraction")
+           "validation_new_item_fraction", "codebook_size")
 
 
 def candidates(trials: int, seed: int = 0) -> List[dict]:
@@ -89,8 +90,8 @@ def hparams_key(settings: dict) -> str:
 
 
 # The values of the columns tuning.csv gained later, for rows written before them (one seed, 0,
-# and 10% of the items new in validation).
-EARLIER_PROTOCOL = {"seed": "0", "validation_new_item_fraction": "0.1"}
+# 10% of the items new in validation, and the RQ-VAE's 64 codes per level).
+EARLIER_PROTOCOL = {"seed": "0", "validation_new_item_fraction": "0.1", "codebook_size": "64"}
 
 
 def read_trials(path: str) -> List[dict]:
@@ -143,6 +144,17 @@ def release_trial(claim: str) -> None:
         os.remove(claim)
     except FileNotFoundError:
         pass
+
+
+def protocol_trials(rows: Sequence[dict], dataset: str, fraction: str,
+                    codebook_size: str) -> List[dict]:
+    """The trials of `rows` that count for this tuning, their hparams completed: earlier rows
+    with another held-out share scored another validation split, and a SID representation's
+    rows with another codebook size scored other SIDs (random_hash and dense_content read none)."""
+    return [dict(r, hparams=hparams_key(complete(json.loads(r["hparams"])))) for r in rows
+            if r["dataset"] == dataset and r.get("validation_new_item_fraction") == fraction
+            and (r.get("codebook_size") == codebook_size
+                 or r["representation"] not in features.SID_REPRESENTATIONS)]
 
 
 def best_settings(rows: Sequence[dict]) -> Dict[str, dict]:
@@ -213,13 +225,10 @@ def run_tuning(base: RunConfig, representations: Sequence[str] = features.REPRES
         f"{len(candidates(1))} structural variants per representation")
 
     fraction = str(VALIDATION_NEW_ITEM_FRACTION)
+    codebook_size = str(cfg_tune.rqvae_codebook_size)
 
-    def protocol_rows():
-        # Only this protocol's trials count: earlier rows with another held-out share scored
-        # another validation split. Read afresh: other processes may be adding rows.
-        return [dict(r, hparams=hparams_key(complete(json.loads(r["hparams"]))))
-                for r in read_trials(path) if r["dataset"] == base.dataset_name
-                and r.get("validation_new_item_fraction") == fraction]
+    def protocol_rows():  # read afresh: other processes may be adding rows
+        return protocol_trials(read_trials(path), base.dataset_name, fraction, codebook_size)
 
     def done_trials():
         return {(r["representation"], r["hparams"], r["seed"]) for r in protocol_rows()}
@@ -235,7 +244,8 @@ def run_tuning(base: RunConfig, representations: Sequence[str] = features.REPRES
             key = (rep, hparams_key(settings), str(seed))
             if key in done:
                 continue
-            claim = claim_trial(out_dir, json.dumps((base.dataset_name, fraction) + key))
+            claim = claim_trial(out_dir, json.dumps((base.dataset_name, fraction, codebook_size)
+                                                     + key))
             if claim is None:  # another process is training it
                 continue
             done = done_trials()  # another process may have finished it since the last read
@@ -257,7 +267,7 @@ def run_tuning(base: RunConfig, representations: Sequence[str] = features.REPRES
                    "val_auc_new_items": None if new_auc is None else round(new_auc, 6),
                    "epochs_run": summary["epochs_run"], "best_epoch": summary["best_epoch"],
                    "seconds": round(time.time() - t0, 1), "seed": seed,
-                   "validation_new_item_fraction": fraction}
+                   "validation_new_item_fraction": fraction, "codebook_size": codebook_size}
             append_csv_row(path, COLUMNS, row)  # whole or not at all: a stopped run resumes
             release_trial(claim)
             log(f"  {rep:<16} trial {trial} seed {seed}: objective {row['objective']:.4f} (val "
@@ -268,6 +278,7 @@ def run_tuning(base: RunConfig, representations: Sequence[str] = features.REPRES
                          "averaged over the seeds",
             "validation_new_item_fraction": VALIDATION_NEW_ITEM_FRACTION,
             "table_budget": budget, "use_history": True, "seeds": list(TUNING_SEEDS),
+            "codebook_size": cfg_tune.rqvae_codebook_size,
             "trials": trials,
             "search_space": {k: list(v) for k, v in SEARCH_SPACE.items()},
             "crossed": {k: list(v) for k, v in CROSSED.items()},

@@ -99,6 +99,7 @@ def test_a_trials_file_from_before_the_seed_column_is_upgraded_in_place(tmp_path
         assert f.readline().strip() == ",".join(tuning.COLUMNS)
     (row,) = tuning.read_trials(path)
     assert row["seed"] == "0" and row["validation_new_item_fraction"] == "0.1"
+    assert row["codebook_size"] == "64"
     assert row["objective"] == "0.7"
     upgrade_csv_header(path, tuning.COLUMNS, tuning.EARLIER_PROTOCOL)  # unchanged now
     assert tuning.read_trials(path) == [row]
@@ -123,3 +124,17 @@ def test_a_trial_claimed_by_a_live_process_is_skipped_and_a_stopped_ones_is_take
     assert tuning.claim_trial(out, "trial b") == held
     # No temporary files are left beside the claims.
     assert os.listdir(os.path.join(out, tuning.CLAIMS_DIR)) == [os.path.basename(held)]
+
+
+def test_a_sid_representations_trials_count_only_at_the_tuning_runs_codebook_size():
+    def row(rep, k, fraction="0.3", dataset="ml100k"):
+        return {"dataset": dataset, "representation": rep, "hparams": "{}", "objective": "0.7",
+                "trial": "0", "seed": "0", "validation_new_item_fraction": fraction,
+                "codebook_size": k}
+    rows = [row("sid_spm", "64"), row("sid_spm", "16"), row("random_hash", "64"),
+            row("dense_content", "64"), row("sid_spm", "16", fraction="0.1"),
+            row("sid_spm", "16", dataset="ml1m")]
+    kept = tuning.protocol_trials(rows, "ml100k", "0.3", "16")
+    assert [(r["representation"], r["codebook_size"]) for r in kept] == [
+        ("sid_spm", "16"), ("random_hash", "64"), ("dense_content", "64")]
+    assert json.loads(kept[0]["hparams"]) == tuning.complete({})
