@@ -34,7 +34,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 COLUMNS = ("codebook_size", "representation", "seed", "val_auc_overall", "val_auc_new_items",
-           "objective", "best_epoch", "seconds", "hparams")
+           "objective", "best_epoch", "seconds", "hparams", "val_auc_existing_items")
 
 
 def _ints(text: str):
@@ -59,7 +59,8 @@ def summarise(rows: list, baseline_k: int) -> dict:
         entry = {}
         for rep, rs in sorted(reps.items()):
             col = {c: [float(r[c]) for r in rs] for c in ("val_auc_overall", "val_auc_new_items",
-                                                          "objective")}
+                                                          "objective", "val_auc_existing_items")
+                   if all(r.get(c) for r in rs)}  # rows from before a column have it blank
             entry[rep] = {"seeds": sorted(int(r["seed"]) for r in rs),
                           **{f"{c}_mean": round(statistics.mean(v), 4) for c, v in col.items()},
                           **{f"{c}_std": round(statistics.stdev(v), 4) if len(v) > 1 else None
@@ -94,11 +95,12 @@ def main(argv=None) -> dict:
     from pipeline.experiment import tuning
     from pipeline.experiment.data import (IS_NEW_ITEM, LABEL, predict_scores, prepare_base_run,
                                           run_features, train_in_memory)
-    from pipeline.tables import append_csv_row
+    from pipeline.tables import append_csv_row, upgrade_csv_header
     from schemas import features
 
     os.makedirs(args.out, exist_ok=True)
     rows_path = os.path.join(args.out, "rows.csv")
+    upgrade_csv_header(rows_path, COLUMNS)  # rows from before a column: blank there
     t0 = time.time()
     skipped, user_rate = {}, {}
     for k in args.codebook_sizes:
@@ -125,7 +127,8 @@ def main(argv=None) -> dict:
                                train_meta[features.ITEM_ID_FINGERPRINT],
                                train_meta[LABEL])[BASELINE_USER_RATE]
         user_rate[k] = {"auc_overall": round(exact_auc(labels, rate), 4),
-                        "auc_new_items": round(exact_auc(labels[new], rate[new]), 4)}
+                        "auc_new_items": round(exact_auc(labels[new], rate[new]), 4),
+                        "auc_existing_items": round(exact_auc(labels[~new], rate[~new]), 4)}
         budget = max(cfg_tune.all_table_budgets)
         for rep in features.SID_REPRESENTATIONS:
             names = run_features(rep, budget, True)
@@ -139,24 +142,28 @@ def main(argv=None) -> dict:
                 model, summary = train_in_memory(cfg, train, val)
                 scores = predict_scores(model, val)
                 overall, new_auc = exact_auc(labels, scores), exact_auc(labels[new], scores[new])
+                existing = exact_auc(labels[~new], scores[~new])
                 row = {"codebook_size": k, "representation": rep, "seed": seed,
                        "val_auc_overall": round(overall, 4), "val_auc_new_items": round(new_auc, 4),
                        "objective": round(tuning.objective(overall, new_auc), 4),
                        "best_epoch": summary["best_epoch"], "seconds": round(time.time() - t1),
-                       "hparams": json.dumps(cfg.hparams(), sort_keys=True)}
+                       "hparams": json.dumps(cfg.hparams(), sort_keys=True),
+                       "val_auc_existing_items": round(existing, 4)}
                 append_csv_row(rows_path, COLUMNS, row)
                 print(f"K={k} {rep:<16} seed {seed}: val overall {overall:.4f}, new items "
-                      f"{new_auc:.4f} (best epoch {summary['best_epoch']}, {row['seconds']}s)",
-                      flush=True)
+                      f"{new_auc:.4f}, existing items {existing:.4f} (best epoch "
+                      f"{summary['best_epoch']}, {row['seconds']}s)", flush=True)
 
     summary = summarise([r for r in read_rows(rows_path)
                          if int(r["codebook_size"]) in args.codebook_sizes
                          and int(r["seed"]) in args.seeds], args.baseline_codebook_size)
-    print(f"\nmean over seeds {args.seeds} (validation overall / new items); "
+    print(f"\nmean over seeds {args.seeds} (validation overall / new items [/ existing items]); "
           f"objective = their mean; ratio to K={args.baseline_codebook_size}")
     for k, v in summary.items():
-        cells = "  ".join(f"{rep} {e['val_auc_overall_mean']:.4f}/{e['val_auc_new_items_mean']:.4f}"
-                          for rep, e in v["representations"].items())
+        cells = "  ".join(
+            f"{rep} {e['val_auc_overall_mean']:.4f}/{e['val_auc_new_items_mean']:.4f}"
+            + (f"/{e['val_auc_existing_items_mean']:.4f}" if "val_auc_existing_items_mean" in e
+               else "") for rep, e in v["representations"].items())
         ur = user_rate.get(k, {}).get("auc_new_items")
         print(f"K={k:<3} objective {v['mean_objective']:.4f} (ratio "
               f"{v.get('ratio_to_baseline_k', float('nan')):.4f}), new items "

@@ -13,7 +13,8 @@ the rate of the longest prefix it shares with train items. Scores: the prior alo
 sum of `baseline_user_rate` and the prior (as baseline_user_item_rate sums the user and item rates).
 On eval the new items are also split by origin (held out / first rated after the eval cut), and
 on both splits they are resampled (`item_bootstrap`): how far the figures move with which items
-happen to be new.
+happen to be new. `random_hash_new_items`: how many new items random_hash reads through a row
+a train item hashes to at the largest budget (B > the catalog does not make the rows distinct).
 
 Why: issue 11's done-when asks a SID model for 0.705 AUC on new items, where the user rate alone
 gives 0.689 on eval. This measures whether the SIDs carry that signal on each split: tuning can
@@ -103,7 +104,20 @@ def item_bootstrap(labels, baseline, scores, items, draws: int = BOOTSTRAP_DRAWS
             "gain_share_above_0": float(np.mean(np.array(gains) > 0))}
 
 
-def split_signal(data, split: str, held_out: Optional[set] = None) -> dict:
+def hashed_rows_shared(items: np.ndarray, train_items: np.ndarray, table_budget: int) -> dict:
+    """How many of `items` (fingerprints) random_hash reads through a row that a train item also
+    hashes to (fingerprint mod B): such a new item is scored with another item's embedding and
+    item prior instead of an untrained row."""
+    trained = np.unique(np.mod(train_items, table_budget))
+    distinct = np.unique(items)
+    shared = np.isin(np.mod(distinct, table_budget), trained)
+    return {"table_budget": int(table_budget), "items": int(distinct.size),
+            "items_in_a_trained_row": int(shared.sum()),
+            "rows_in_a_trained_row": int(np.isin(np.mod(items, table_budget), trained).sum())}
+
+
+def split_signal(data, split: str, held_out: Optional[set] = None,
+                 table_budget: Optional[int] = None) -> dict:
     from pipeline.baselines import BASELINE_USER_RATE, _logit, baseline_scores, exact_auc
     from pipeline.evaluation import IS_NEW_ITEM, LABEL
     from schemas import features
@@ -121,6 +135,9 @@ def split_signal(data, split: str, held_out: Optional[set] = None) -> dict:
                                   "auc_new_items": exact_auc(labels[new], user_rate[new])},
            "sid_prefix_prior": {}}
     items = rows[features.ITEM_ID_FINGERPRINT].reshape(-1)
+    if table_budget:
+        out["random_hash_new_items"] = hashed_rows_shared(
+            items[new], train[features.ITEM_ID_FINGERPRINT].reshape(-1), table_budget)
     # Eval's new items are the held-out share plus the items first rated after the eval cut.
     origins = {}
     if held_out is not None:
@@ -166,7 +183,8 @@ def main(argv=None) -> dict:
                              (f"validation (tuning run, validation_new_item_fraction="
                               f"{args.validation_new_item_fraction})", tune, features.VALIDATION)):
         _, data, _ = prepare_base_run(cfg, quiet=True)
-        r = split_signal(data, split, catalog_held_out(cfg) if split == features.EVAL else None)
+        r = split_signal(data, split, catalog_held_out(cfg) if split == features.EVAL else None,
+                         max(cfg.all_table_budgets))
         results[name] = r
         ur = r["baseline_user_rate"]["auc_new_items"]
         print(f"{name}: {r['rows']} rows, {r['new_item_rows']} on new items")
@@ -181,6 +199,10 @@ def main(argv=None) -> dict:
             print(f"  new items {origin}: {v['rows']} rows of {v['items']} items, user rate "
                   f"{v['baseline_user_rate_auc']:.4f}, + prior k={BOOTSTRAP_K} "
                   f"{v[f'with_prior_k={BOOTSTRAP_K}_auc']:.4f}")
+        h = r["random_hash_new_items"]
+        print(f"  random_hash at B={h['table_budget']}: {h['items_in_a_trained_row']} of the "
+              f"{h['items']} new items ({h['rows_in_a_trained_row']} of {r['new_item_rows']} rows)"
+              f" share their hashed row with a train item")
         b = r["item_bootstrap"]
         lo, mid, hi = b["baseline_auc_percentiles"]
         glo, gmid, ghi = b["gain_percentiles"]
