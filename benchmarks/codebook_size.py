@@ -49,8 +49,8 @@ def read_rows(path: str) -> list:
 
 
 def summarise(rows: list, baseline_k: int) -> dict:
-    """Per K: each representation's mean / std over its seeds and the mean objective over the
-    representations (only K with every representation at every seed of the others count)."""
+    """Per K: each representation's mean / std over its seeds, and the mean objective and new-item
+    AUC over the representations it has rows for (all four, unless a run was stopped)."""
     by_k: dict = {}
     for r in rows:
         by_k.setdefault(int(r["codebook_size"]), {}).setdefault(r["representation"], []).append(r)
@@ -139,20 +139,20 @@ def main(argv=None) -> dict:
                 cfg = pipeline_lib.ranking_config(dataclasses.replace(
                     cfg_tune, representation=rep, item_table_size=budget, use_history=True,
                     seed=seed, **tuned_hparams(args.dataset, rep, args.tuned_hparams)))
-                model, summary = train_in_memory(cfg, train, val)
+                model, trained = train_in_memory(cfg, train, val)
                 scores = predict_scores(model, val)
                 overall, new_auc = exact_auc(labels, scores), exact_auc(labels[new], scores[new])
                 existing = exact_auc(labels[~new], scores[~new])
                 row = {"codebook_size": k, "representation": rep, "seed": seed,
                        "val_auc_overall": round(overall, 4), "val_auc_new_items": round(new_auc, 4),
                        "objective": round(tuning.objective(overall, new_auc), 4),
-                       "best_epoch": summary["best_epoch"], "seconds": round(time.time() - t1),
+                       "best_epoch": trained["best_epoch"], "seconds": round(time.time() - t1),
                        "hparams": json.dumps(cfg.hparams(), sort_keys=True),
                        "val_auc_existing_items": round(existing, 4)}
                 append_csv_row(rows_path, COLUMNS, row)
                 print(f"K={k} {rep:<16} seed {seed}: val overall {overall:.4f}, new items "
                       f"{new_auc:.4f}, existing items {existing:.4f} (best epoch "
-                      f"{summary['best_epoch']}, {row['seconds']}s)", flush=True)
+                      f"{trained['best_epoch']}, {row['seconds']}s)", flush=True)
 
     summary = summarise([r for r in read_rows(rows_path)
                          if int(r["codebook_size"]) in args.codebook_sizes
