@@ -23,7 +23,6 @@ collision-breaker codes do not fit in K symbols is reported and skipped. Resumab
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import json
 import os
@@ -39,13 +38,6 @@ COLUMNS = ("codebook_size", "representation", "seed", "val_auc_overall", "val_au
 
 def _ints(text: str):
     return [int(x) for x in text.split(",") if x]
-
-
-def read_rows(path: str) -> list:
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def summarise(rows: list, baseline_k: int) -> dict:
@@ -95,7 +87,7 @@ def main(argv=None) -> dict:
     from pipeline.experiment import tuning
     from pipeline.experiment.data import (IS_NEW_ITEM, LABEL, predict_scores, prepare_base_run,
                                           run_features, train_in_memory)
-    from pipeline.tables import append_csv_row, upgrade_csv_header
+    from pipeline.tables import append_csv_row, read_csv_rows, upgrade_csv_header
     from schemas import features
 
     os.makedirs(args.out, exist_ok=True)
@@ -104,7 +96,7 @@ def main(argv=None) -> dict:
     t0 = time.time()
     skipped, user_rate = {}, {}
     for k in args.codebook_sizes:
-        done = {(r["representation"], r["seed"]) for r in read_rows(rows_path)
+        done = {(r["representation"], r["seed"]) for r in read_csv_rows(rows_path)
                 if int(r["codebook_size"]) == k}
         todo = [(rep, s) for rep in features.SID_REPRESENTATIONS for s in args.seeds
                 if (rep, str(s)) not in done]
@@ -154,7 +146,7 @@ def main(argv=None) -> dict:
                       f"{new_auc:.4f}, existing items {existing:.4f} (best epoch "
                       f"{trained['best_epoch']}, {row['seconds']}s)", flush=True)
 
-    summary = summarise([r for r in read_rows(rows_path)
+    summary = summarise([r for r in read_csv_rows(rows_path)
                          if int(r["codebook_size"]) in args.codebook_sizes
                          and int(r["seed"]) in args.seeds], args.baseline_codebook_size)
     print(f"\nmean over seeds {args.seeds} (validation overall / new items [/ existing items]); "

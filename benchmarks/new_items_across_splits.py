@@ -18,7 +18,6 @@ code), so rows of an earlier model or tuning are neither reused nor summarised.
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import json
 import os
@@ -41,13 +40,6 @@ def split_config(base, seed: int):
         return base
     return dataclasses.replace(base, seed=seed, pipeline_name=f"{base.pipeline_name}_split{seed}",
                                results_dir=os.path.join(base.results_dir, f"split{seed}"))
-
-
-def read_rows(path: str) -> list:
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def summarize(rows: list) -> dict:
@@ -94,7 +86,7 @@ def main(argv=None) -> dict:
     from pipeline.experiment.data import (IS_NEW_ITEM, LABEL, predict_scores, prepare_base_run,
                                           run_features, train_in_memory)
     from pipeline.experiment.results import config_key
-    from pipeline.tables import append_csv_row, upgrade_csv_header
+    from pipeline.tables import append_csv_row, read_csv_rows, upgrade_csv_header
     from schemas import features
 
     base = RunConfig(dataset=args.dataset)
@@ -110,7 +102,7 @@ def main(argv=None) -> dict:
     run_key = config_key(base)
 
     def current_rows():
-        return [r for r in read_rows(path)
+        return [r for r in read_csv_rows(path)
                 if r["dataset"] == base.dataset_name and r.get("config_key") == run_key]
 
     done = {(r["base_seed"], r["representation"]) for r in current_rows()}

@@ -24,7 +24,6 @@ written once), and a table with each variant's difference from `default` is prin
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import json
 import os
@@ -117,13 +116,6 @@ def variant_config(cfg, variant: dict):
         max_epochs=cfg.max_epochs * variant.get("epochs_scale", 1))
 
 
-def read_rows(path: str):
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--metadata_path", default=DEFAULT_METADATA)
@@ -147,13 +139,13 @@ def main(argv=None) -> int:
     from models.ranking.config import RankingConfig
     from models.ranking.model import LABEL_KEY
     from pipeline.evaluation import SCORING_BATCH_SIZE, TransformedSplits, make_dataset
-    from pipeline.tables import append_csv_row, fmt_auc
+    from pipeline.tables import append_csv_row, fmt_auc, read_csv_rows
     from schemas import features
     from schemas.artifact_layout import InteractionExamples
     import tensorflow as tf
     from tfx.utils import path_utils
 
-    rows = read_rows(args.out)
+    rows = read_csv_rows(args.out)
     done = {(r["eval_span"], r["variant"]) for r in rows}
     runs = trainer_runs(args.metadata_path)
     for index, (custom_config, graph_uri, examples, base_model) in enumerate(runs):

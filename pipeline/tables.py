@@ -1,10 +1,11 @@
-"""The result files' shared writing and number format: a CSV row appended whole under a lock on
-its folder (the experiment's and the simulation's results.csv), and AUCs as tables print them."""
+"""The result files' shared reading, writing and number format: a CSV row appended whole under a
+lock on its folder (the experiment's and the simulation's results.csv), the rows read back, and
+AUCs as tables print them."""
 import contextlib
 import csv
 import fcntl
 import os
-from typing import Iterator, Mapping, Optional, Sequence
+from typing import Iterator, List, Mapping, Optional, Sequence
 
 
 def fmt_auc(x, digits: int = 4) -> str:
@@ -25,6 +26,14 @@ def locked(folder: str) -> Iterator[None]:
         yield
     finally:
         os.close(lock)  # releases the lock
+
+
+def read_csv_rows(path: str) -> List[dict]:
+    """The rows of a CSV file with a header row, as dicts of strings ([] when there is no file)."""
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def append_csv_row(path: str, columns: Sequence[str], row: dict) -> None:

@@ -14,7 +14,6 @@ representation's trials count only at the tuning run's. Several `semids tune` pr
 share one trials file: each claims a trial before training it (claim_trial), so they split the work.
 Stock KerasTuner runs on Keras 3 here and rejects tf-keras models, hence this small runner.
 """
-import csv
 import dataclasses
 import hashlib
 import itertools
@@ -27,7 +26,7 @@ from typing import Dict, List, Optional, Sequence
 from models.ranking import tuned as tuned_lib
 from models.ranking.config import TUNABLE_FIELDS, RankingConfig
 from pipeline.config import RunConfig
-from pipeline.tables import append_csv_row, upgrade_csv_header
+from pipeline.tables import append_csv_row, read_csv_rows, upgrade_csv_header
 from schemas import features
 
 # The search space: every combination is a candidate; `trials` of them are drawn per
@@ -95,10 +94,7 @@ EARLIER_PROTOCOL = {"seed": "0", "validation_new_item_fraction": "0.1", "codeboo
 
 
 def read_trials(path: str) -> List[dict]:
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+    return read_csv_rows(path)
 
 
 def _process_alive(pid: int) -> bool:
