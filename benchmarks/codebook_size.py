@@ -8,8 +8,8 @@ validation_new_item_fraction = 0.3; its own pipeline per K, `<name>_k<K>_tune30`
 SIDs and SentencePiece models are K's) and every SID representation trained at the largest table
 budget, with history, with the settings tuned for the dataset (--tuned_hparams, default
 models/ranking/tuned_hparams.json; each row records them), once per seed. Each is scored as a
-tuning trial is: the mean of validation AUC overall and on the items new in validation. Eval is
-never read.
+tuning trial was before 2026-12-05: the mean of validation AUC overall and on the items new in
+validation (validation AUC on existing items is recorded too). Eval is never read.
 
 Why: with L = 4 levels, K = 64 puts ~26 of ML-100K's 1,682 items under a first code and makes
 every longer prefix nearly an item of its own, so a new item shares one trained prefix with the
@@ -34,6 +34,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 COLUMNS = ("codebook_size", "representation", "seed", "val_auc_overall", "val_auc_new_items",
            "objective", "best_epoch", "seconds", "hparams", "val_auc_existing_items")
+# The study in docs/results/codebook_size/ chose K by tuning's first objective
+# (pipeline/experiment/tuning.OBJECTIVE_DEFINITIONS); kept, so its rows stay comparable.
+OBJECTIVE_DEFINITION = "overall_new"
 
 
 def _ints(text: str):
@@ -132,19 +135,17 @@ def main(argv=None) -> dict:
                     cfg_tune, representation=rep, item_table_size=budget, use_history=True,
                     seed=seed, **tuned_hparams(args.dataset, rep, args.tuned_hparams)))
                 model, trained = train_in_memory(cfg, train, val)
-                scores = predict_scores(model, val)
-                overall, new_auc = exact_auc(labels, scores), exact_auc(labels[new], scores[new])
-                existing = exact_auc(labels[~new], scores[~new])
+                aucs = tuning.trial_aucs(labels, predict_scores(model, val), new)
                 row = {"codebook_size": k, "representation": rep, "seed": seed,
-                       "val_auc_overall": round(overall, 4), "val_auc_new_items": round(new_auc, 4),
-                       "objective": round(tuning.objective(overall, new_auc), 4),
+                       **{name: None if v is None else round(v, 4) for name, v in aucs.items()},
+                       "objective": round(tuning.objective(aucs, OBJECTIVE_DEFINITION), 4),
                        "best_epoch": trained["best_epoch"], "seconds": round(time.time() - t1),
-                       "hparams": json.dumps(cfg.hparams(), sort_keys=True),
-                       "val_auc_existing_items": round(existing, 4)}
+                       "hparams": json.dumps(cfg.hparams(), sort_keys=True)}
                 append_csv_row(rows_path, COLUMNS, row)
-                print(f"K={k} {rep:<16} seed {seed}: val overall {overall:.4f}, new items "
-                      f"{new_auc:.4f}, existing items {existing:.4f} (best epoch "
-                      f"{trained['best_epoch']}, {row['seconds']}s)", flush=True)
+                print(f"K={k} {rep:<16} seed {seed}: val overall {row['val_auc_overall']}, new "
+                      f"items {row['val_auc_new_items']}, existing items "
+                      f"{row['val_auc_existing_items']} (best epoch {trained['best_epoch']}, "
+                      f"{row['seconds']}s)", flush=True)
 
     summary = summarise([r for r in read_csv_rows(rows_path)
                          if int(r["codebook_size"]) in args.codebook_sizes
@@ -164,7 +165,7 @@ def main(argv=None) -> dict:
     print(f"best K on validation: {best} ({time.time() - t0:.0f}s)")
     result = {"dataset": args.dataset, "seeds": args.seeds,
               "baseline_codebook_size": args.baseline_codebook_size,
-              "objective": "mean of validation AUC overall and on items new in validation "
+              "objective": f"{tuning.OBJECTIVE_DEFINITIONS[OBJECTIVE_DEFINITION]} "
                            "(validation_new_item_fraction 0.3), averaged over the seeds, then "
                            "over the four SID representations",
               "baseline_user_rate": {str(k): v for k, v in user_rate.items()},

@@ -5,7 +5,8 @@ Validation normally holds no new items (a held-out item loses every row before t
 the tuning base run holds out a second, disjoint, seeded share of items whose rows before the
 validation cut are dropped (InteractionFeatures' validation_new_item_fraction): they are new in
 validation. Each trial trains at the largest table budget, with history, seeds TUNING_SEEDS, and
-is scored by the mean of its validation AUC overall and on the new items, averaged over the seeds.
+is scored by the mean of its validation AUC on existing items and on the new items, averaged over
+the seeds (OBJECTIVE_DEFINITION; trials scored by an earlier definition do not count).
 `trials` points are drawn from SEARCH_SPACE, each tried with every CROSSED value. The best
 trial's settings go into models/ranking/tuned_hparams.json (read by pipeline.ranking_config for
 every budget, history setting and seed); every trial goes into
@@ -22,6 +23,8 @@ import os
 import random
 import time
 from typing import Dict, List, Optional, Sequence
+
+import numpy as np
 
 from models.ranking import tuned as tuned_lib
 from models.ranking.config import TUNABLE_FIELDS, RankingConfig
@@ -55,7 +58,17 @@ TUNING_FILE = "tuning.csv"
 CLAIMS_DIR = "claims"  # beside the trials file: one file per trial being trained, holding its pid
 COLUMNS = ("dataset", "representation", "table_budget", "trial", "hparams", "objective",
            "val_auc_overall", "val_auc_new_items", "epochs_run", "best_epoch", "seconds", "seed",
-           "validation_new_item_fraction", "codebook_size")
+           "validation_new_item_fraction", "codebook_size", "val_auc_existing_items",
+           "objective_definition")
+# What a trial is chosen by, tuning.csv's `objective_definition`. Until 2026-12-05 "overall_new":
+# but validation's overall AUC is a third on new items (30% of the items are held out for them;
+# eval's is a tenth), so it counted the new items twice and the existing items, most of eval's
+# overall AUC, at half weight. "existing_new" weighs the two disjoint slices equally.
+OBJECTIVE_DEFINITIONS = {
+    "overall_new": "mean of validation AUC overall and on items new in validation",
+    "existing_new": "mean of validation AUC on existing items and on items new in validation",
+}
+OBJECTIVE_DEFINITION = "existing_new"
 
 
 def candidates(trials: int, seed: int = 0) -> List[dict]:
@@ -76,12 +89,30 @@ def complete(settings: dict) -> dict:
     return {**RankingConfig().hparams(), **settings}
 
 
-def objective(val_auc_overall: float, val_auc_new_items: Optional[float]) -> float:
-    """What a trial is chosen by: validation AUC overall and on new items, equally weighted
-    (overall alone when validation has no new items)."""
-    if val_auc_new_items is None:
-        return val_auc_overall
-    return 0.5 * (val_auc_overall + val_auc_new_items)
+def trial_aucs(labels: np.ndarray, scores: np.ndarray,
+               new: np.ndarray) -> Dict[str, Optional[float]]:
+    """A trial's validation AUCs (tuning.csv's columns): overall, on the rows of items new in
+    validation (boolean mask `new`) and on the others; None for an empty or one-class slice."""
+    from pipeline.baselines import exact_auc
+    labels, scores, new = (np.asarray(a).reshape(-1) for a in (labels, scores, new))
+    new = new.astype(bool)
+    return {"val_auc_overall": exact_auc(labels, scores),
+            "val_auc_new_items": exact_auc(labels[new], scores[new]),
+            "val_auc_existing_items": exact_auc(labels[~new], scores[~new])}
+
+
+def objective(aucs: Dict[str, Optional[float]],
+              definition: str = OBJECTIVE_DEFINITION) -> float:
+    """What a trial is chosen by (OBJECTIVE_DEFINITIONS) from its `trial_aucs`: the new items'
+    AUC and the existing items' (or, "overall_new", the overall) equally weighted; the overall
+    AUC alone when validation has no new items."""
+    if definition not in OBJECTIVE_DEFINITIONS:
+        raise ValueError(f"objective: unknown definition {definition!r}; known: "
+                         f"{sorted(OBJECTIVE_DEFINITIONS)}")
+    if aucs["val_auc_new_items"] is None:
+        return aucs["val_auc_overall"]
+    first = aucs["val_auc_overall" if definition == "overall_new" else "val_auc_existing_items"]
+    return 0.5 * (first + aucs["val_auc_new_items"])
 
 
 def hparams_key(settings: dict) -> str:
@@ -89,8 +120,10 @@ def hparams_key(settings: dict) -> str:
 
 
 # The values of the columns tuning.csv gained later, for rows written before them (one seed, 0,
-# 10% of the items new in validation, and the RQ-VAE's 64 codes per level).
-EARLIER_PROTOCOL = {"seed": "0", "validation_new_item_fraction": "0.1", "codebook_size": "64"}
+# 10% of the items new in validation, the RQ-VAE's 64 codes per level, the first objective; their
+# existing-item AUC was not recorded).
+EARLIER_PROTOCOL = {"seed": "0", "validation_new_item_fraction": "0.1", "codebook_size": "64",
+                    "objective_definition": "overall_new"}
 
 
 def read_trials(path: str) -> List[dict]:
@@ -145,10 +178,12 @@ def release_trial(claim: str) -> None:
 def protocol_trials(rows: Sequence[dict], dataset: str, fraction: str,
                     codebook_size: str) -> List[dict]:
     """The trials of `rows` that count for this tuning, their hparams completed: earlier rows
-    with another held-out share scored another validation split, and a SID representation's
-    rows with another codebook size scored other SIDs (random_hash and dense_content read none)."""
+    with another held-out share scored another validation split, rows scored by another objective
+    definition are not comparable, and a SID representation's rows with another codebook size
+    scored other SIDs (random_hash and dense_content read none)."""
     return [dict(r, hparams=hparams_key(complete(json.loads(r["hparams"])))) for r in rows
             if r["dataset"] == dataset and r.get("validation_new_item_fraction") == fraction
+            and r.get("objective_definition") == OBJECTIVE_DEFINITION
             and (r.get("codebook_size") == codebook_size
                  or r["representation"] not in features.SID_REPRESENTATIONS)]
 
@@ -199,7 +234,6 @@ def run_tuning(base: RunConfig, representations: Sequence[str] = features.REPRES
                tuned_path: str = tuned_lib.TUNED_HPARAMS_FILE, quiet: bool = False,
                log=print) -> dict:
     from pipeline import pipeline as pipeline_lib
-    from pipeline.baselines import exact_auc
     from pipeline.experiment.data import (IS_NEW_ITEM, LABEL, predict_scores, prepare_base_run,
                                           run_features, train_in_memory)
     from pipeline.run import fmt_duration
@@ -253,25 +287,24 @@ def run_tuning(base: RunConfig, representations: Sequence[str] = features.REPRES
                 cfg_tune, representation=rep, item_table_size=budget, use_history=True,
                 seed=seed, **settings))
             model, summary = train_in_memory(cfg, train, val, catalog_embeddings)
-            scores = predict_scores(model, val)
-            overall = exact_auc(val_meta[LABEL], scores)
-            new_auc = exact_auc(val_meta[LABEL][new], scores[new])
+            aucs = trial_aucs(val_meta[LABEL], predict_scores(model, val), new)
             row = {"dataset": base.dataset_name, "representation": rep, "table_budget": budget,
                    "trial": trial, "hparams": hparams_key(settings),
-                   "objective": round(objective(overall, new_auc), 6),
-                   "val_auc_overall": round(overall, 6),
-                   "val_auc_new_items": None if new_auc is None else round(new_auc, 6),
+                   "objective": round(objective(aucs), 6),
+                   **{k: None if v is None else round(v, 6) for k, v in aucs.items()},
                    "epochs_run": summary["epochs_run"], "best_epoch": summary["best_epoch"],
                    "seconds": round(time.time() - t0, 1), "seed": seed,
-                   "validation_new_item_fraction": fraction, "codebook_size": codebook_size}
+                   "validation_new_item_fraction": fraction, "codebook_size": codebook_size,
+                   "objective_definition": OBJECTIVE_DEFINITION}
             append_csv_row(path, COLUMNS, row)  # whole or not at all: a stopped run resumes
             release_trial(claim)
             log(f"  {rep:<16} trial {trial} seed {seed}: objective {row['objective']:.4f} (val "
-                f"overall {overall:.4f}, new {new_auc if new_auc is None else round(new_auc, 4)})"
+                f"overall {row['val_auc_overall']}, new {row['val_auc_new_items']}, existing "
+                f"{row['val_auc_existing_items']})"
                 f" {row['hparams']} {row['seconds']:.0f}s, elapsed "
                 f"{fmt_duration(time.time() - start)}")
-    meta = {"objective": "mean of validation AUC overall and on items new in validation, "
-                         "averaged over the seeds",
+    meta = {"objective": f"{OBJECTIVE_DEFINITIONS[OBJECTIVE_DEFINITION]}, averaged over the seeds",
+            "objective_definition": OBJECTIVE_DEFINITION,
             "validation_new_item_fraction": VALIDATION_NEW_ITEM_FRACTION,
             "table_budget": budget, "use_history": True, "seeds": list(TUNING_SEEDS),
             "codebook_size": cfg_tune.rqvae_codebook_size,

@@ -3,6 +3,9 @@ import json
 import os
 import subprocess
 
+import numpy as np
+import pytest
+
 from models.ranking import tuned
 from models.ranking.config import TUNABLE_FIELDS, RankingConfig
 from pipeline import pipeline as pipeline_lib
@@ -33,9 +36,25 @@ def test_crossed_switches_double_the_drawn_points_and_keep_earlier_trial_numbers
     assert tuning.complete(old_row)["learning_rate"] == 0.003
 
 
-def test_objective_weighs_overall_and_new_items_equally():
-    assert tuning.objective(0.8, 0.6) == 0.7
-    assert tuning.objective(0.8, None) == 0.8
+def test_objective_weighs_existing_and_new_items_equally():
+    aucs = {"val_auc_overall": 0.75, "val_auc_new_items": 0.6, "val_auc_existing_items": 0.8}
+    assert tuning.objective(aucs) == 0.7
+    assert abs(tuning.objective(aucs, "overall_new") - 0.675) < 1e-12  # the first definition
+    no_new = {"val_auc_overall": 0.8, "val_auc_new_items": None, "val_auc_existing_items": 0.8}
+    assert tuning.objective(no_new) == 0.8
+    with pytest.raises(ValueError, match="unknown definition"):
+        tuning.objective(aucs, "overall")
+
+
+def test_trial_aucs_cut_validation_into_new_and_existing_items():
+    labels = np.array([1, 0, 1, 0, 1, 0])
+    scores = np.array([0.9, 0.1, 0.2, 0.8, 0.7, 0.3])
+    new = np.array([1, 1, 0, 0, 0, 0])
+    aucs = tuning.trial_aucs(labels, scores, new)
+    assert aucs["val_auc_new_items"] == 1.0
+    assert aucs["val_auc_existing_items"] == 0.25  # 1 of its 4 pairs ordered right
+    assert aucs["val_auc_overall"] == pytest.approx(6 / 9)
+    assert tuning.trial_aucs(labels, scores, np.zeros(6))["val_auc_new_items"] is None
 
 
 def test_best_settings_per_representation_and_merge_into_the_file(tmp_path):
@@ -90,7 +109,8 @@ def test_a_trial_is_scored_by_its_objective_averaged_over_its_seeds():
 
 def test_a_trials_file_from_before_the_seed_column_is_upgraded_in_place(tmp_path):
     path = str(tmp_path / "tuning.csv")
-    old = [c for c in tuning.COLUMNS if c not in tuning.EARLIER_PROTOCOL]
+    old = [c for c in tuning.COLUMNS
+           if c not in tuning.EARLIER_PROTOCOL and c != "val_auc_existing_items"]
     with open(path, "w") as f:
         f.write(",".join(old) + "\n")
         f.write("ml100k,sid_spm,10000,0,\"{}\",0.7,0.75,0.65,3,1,10.0\n")
@@ -99,8 +119,8 @@ def test_a_trials_file_from_before_the_seed_column_is_upgraded_in_place(tmp_path
         assert f.readline().strip() == ",".join(tuning.COLUMNS)
     (row,) = tuning.read_trials(path)
     assert row["seed"] == "0" and row["validation_new_item_fraction"] == "0.1"
-    assert row["codebook_size"] == "64"
-    assert row["objective"] == "0.7"
+    assert row["codebook_size"] == "64" and row["objective_definition"] == "overall_new"
+    assert row["objective"] == "0.7" and row["val_auc_existing_items"] == ""
     upgrade_csv_header(path, tuning.COLUMNS, tuning.EARLIER_PROTOCOL)  # unchanged now
     assert tuning.read_trials(path) == [row]
 
@@ -126,14 +146,15 @@ def test_a_trial_claimed_by_a_live_process_is_skipped_and_a_stopped_ones_is_take
     assert os.listdir(os.path.join(out, tuning.CLAIMS_DIR)) == [os.path.basename(held)]
 
 
-def test_a_sid_representations_trials_count_only_at_the_tuning_runs_codebook_size():
-    def row(rep, k, fraction="0.3", dataset="ml100k"):
+def test_trials_count_only_at_the_tuning_runs_codebook_size_and_objective_definition():
+    def row(rep, k, fraction="0.3", dataset="ml100k", definition=tuning.OBJECTIVE_DEFINITION):
         return {"dataset": dataset, "representation": rep, "hparams": "{}", "objective": "0.7",
                 "trial": "0", "seed": "0", "validation_new_item_fraction": fraction,
-                "codebook_size": k}
+                "codebook_size": k, "objective_definition": definition}
     rows = [row("sid_spm", "64"), row("sid_spm", "16"), row("random_hash", "64"),
             row("dense_content", "64"), row("sid_spm", "16", fraction="0.1"),
-            row("sid_spm", "16", dataset="ml1m")]
+            row("sid_spm", "16", dataset="ml1m"), row("sid_spm", "16", definition="overall_new"),
+            row("random_hash", "64", definition="overall_new")]
     kept = tuning.protocol_trials(rows, "ml100k", "0.3", "16")
     assert [(r["representation"], r["codebook_size"]) for r in kept] == [
         ("sid_spm", "16"), ("random_hash", "64"), ("dense_content", "64")]
