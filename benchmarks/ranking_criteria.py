@@ -44,6 +44,14 @@ def criteria(rows: List[dict]) -> List[tuple]:
     from pipeline.experiment.results import is_baseline
     base = {r["representation"]: r for r in rows if is_baseline(r)}
     runs = _runs([r for r in rows if not is_baseline(r)])
+    missing = [rep for rep in ("random_hash",) + SID_REPRESENTATIONS
+               if set(runs.get(rep, {})) != set(SEEDS)]
+    missing += [name for name in ("baseline_user_rate", "baseline_user_item_rate")
+                if name not in base]
+    if missing:
+        raise ValueError(f"the results have no B = {BUDGET} runs with history for seeds "
+                         f"{list(SEEDS)} (or no baseline row) of: {', '.join(missing)}; the "
+                         f"done-when's figures are ML-100K's (docs/results)")
     user_item = base["baseline_user_item_rate"]["auc_overall"]
     user_new = base["baseline_user_rate"]["auc_new_items"]
     out = []
@@ -80,7 +88,12 @@ def main(argv=None) -> int:
     parser.add_argument("--results_dir", default="docs/results")
     args = parser.parse_args(argv)
     from pipeline.experiment.results import read_results
-    results = criteria(read_results(args.results_dir))
+    try:
+        results = criteria(read_results(args.results_dir))
+    except ValueError as e:
+        print(f"ranking_criteria: {os.path.join(args.results_dir, 'results.csv')}: {e}",
+              file=sys.stderr)
+        return 2
     for name, figures, holds in results:
         print(f"{'holds ' if holds else 'MISSES'}  {name}: {figures}")
     sid_ok = any(h for n, _, h in results if n.endswith("the SID criteria"))
