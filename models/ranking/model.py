@@ -71,11 +71,13 @@ class RankingModel(tfrs.Model):
         self.history_pooling = HistoryPooling()
         self.attention = TargetAttention(embedding_dim) if self.use_attention else None
         self.embedding_dropout = tf.keras.layers.Dropout(dropout)
-        # Without the counts (user_rate_offset) and the user id, every MLP input of the untrained
-        # model is zero (item tables start at zero): with zero biases no ReLU would pass a
-        # gradient and the item embeddings would never leave zero. A small positive bias keeps the
-        # units open; a zero candidate still gets one constant output.
-        bias = tf.keras.initializers.Constant(0.1 if self.user_rate_offset else 0.0)
+        # Where the history's counts are not MLP inputs (user_rate_offset, or no history at all),
+        # every MLP input of the untrained model can be zero (item tables start at zero; so
+        # without the user id they all are): with zero biases no ReLU would pass a gradient, and
+        # the MLP and the item embeddings would never move, leaving the item prior alone. A small
+        # positive bias keeps the units open; a zero candidate still gets one constant output.
+        counts_in_mlp = use_history and not self.user_rate_offset
+        bias = tf.keras.initializers.Constant(0.0 if counts_in_mlp else 0.1)
         layers = []
         for units in hidden_units:
             layers += [tf.keras.layers.Dense(units, activation="relu", bias_initializer=bias),

@@ -153,3 +153,20 @@ def test_with_the_user_rate_offset_the_item_embeddings_leave_zero(shared_data, s
     model.fit(tf.data.Dataset.from_tensor_slices(data).batch(100), epochs=1, verbose=0)
     table = model.item_representation.trainable_weights[0].numpy()
     assert table.shape[1] == 8 and np.abs(table).max() > 1e-3
+
+
+@pytest.mark.parametrize("representation", [features.RANDOM_HASH, features.SID_PREFIX_NGRAM])
+def test_without_history_or_user_id_the_mlp_and_item_tables_still_train(representation,
+                                                                       shared_data):
+    """The model's only input is then the candidate, zero at the start: the first step must
+    still reach the item tables (it once reached only the item prior, so the no-history column
+    measured a prior-only model)."""
+    data, _ = shared_data
+    model = training.build_model(dataclasses.replace(cfg(representation, use_history=False),
+                                                     use_user_id=False))
+    batch = {k: v[:100] for k, v in data.items()}
+    with tf.GradientTape() as tape:
+        loss = model.compute_loss(batch, training=True)
+    tables = model.item_representation.trainable_weights
+    grads = tape.gradient(loss, tables)
+    assert all(tf.reduce_max(tf.abs(tf.convert_to_tensor(g))) > 0 for g in grads)
