@@ -85,7 +85,7 @@ def main(argv=None) -> dict:
 
     from models.ranking.tuned import tuned_hparams
     from pipeline import pipeline as pipeline_lib
-    from pipeline.baselines import BASELINE_USER_RATE, baseline_scores, exact_auc
+    from pipeline.baselines import BASELINE_USER_RATE, baseline_scores
     from pipeline.config import RunConfig
     from pipeline.experiment import tuning
     from pipeline.experiment.data import (IS_NEW_ITEM, LABEL, predict_scores, prepare_base_run,
@@ -121,9 +121,9 @@ def main(argv=None) -> dict:
                                meta[features.ITEM_ID_FINGERPRINT],
                                train_meta[features.ITEM_ID_FINGERPRINT],
                                train_meta[LABEL])[BASELINE_USER_RATE]
-        user_rate[k] = {"auc_overall": round(exact_auc(labels, rate), 4),
-                        "auc_new_items": round(exact_auc(labels[new], rate[new]), 4),
-                        "auc_existing_items": round(exact_auc(labels[~new], rate[~new]), 4)}
+        # The same slices as a trial's, keyed as the baselines are elsewhere (auc_<slice>).
+        user_rate[k] = {name[len("val_"):]: None if v is None else round(v, 4)
+                        for name, v in tuning.trial_aucs(labels, rate, new).items()}
         budget = max(cfg_tune.all_table_budgets)
         for rep in features.SID_REPRESENTATIONS:
             names = run_features(rep, budget, True)
