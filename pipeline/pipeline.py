@@ -59,8 +59,10 @@ def transform_config(config: RunConfig) -> dict:
 
 def ranking_config(config: RunConfig) -> RankingConfig:
     """The ranking model's typed config: RunConfig's fields of the same names, plus the item
-    side's SID shape."""
-    names = {f.name for f in dataclasses.fields(RankingConfig)} - {"codebook_size", "num_levels"}
+    side's SID shape (the catalog's size is the Trainer's to set: it is known once the catalog
+    is built)."""
+    names = {f.name for f in dataclasses.fields(RankingConfig)} - {"codebook_size", "num_levels",
+                                                                    "catalog_size"}
     values = {name: getattr(config, name) for name in names}
     # Unset tunable fields take the settings tuned for this dataset and representation.
     tuned = tuned_hparams(config.dataset_name, config.representation)

@@ -49,8 +49,10 @@ def test_the_table_shows_the_baselines_under_the_model_and_its_probes():
 
 def test_history_item_keys_are_the_representations_history_input():
     for rep in features.REPRESENTATIONS:
+        extra = representations.representation_class(rep).extra_input_keys(512)
         assert evaluation.history_item_keys(rep, 512) == (
-            representations.item_input_keys(rep, 512)[representations.HISTORY],)
+            representations.item_input_keys(rep, 512)[representations.HISTORY],) + (
+            (extra[representations.HISTORY],) if representations.HISTORY in extra else ())
 
 
 # --- the baselines from raw examples -------------------------------------------------------------
@@ -179,6 +181,8 @@ def test_probe_metrics_score_the_perturbed_inputs():
         features.USER_ID_HASHED: rng.integers(0, 50, n),
         features.ITEM_ID_FINGERPRINT: rng.integers(0, 2 ** 61, n),
         features.HISTORY_FINGERPRINT: np.where(mask == 1, rng.integers(0, 2 ** 61, (n, h)), pad),
+        features.ITEM_CATALOG_ROW: rng.integers(0, 100, n),  # random_hash's rows (unread here)
+        features.HISTORY_CATALOG_ROW: np.where(mask == 1, rng.integers(0, 100, (n, h)), -1),
         features.HISTORY_LABELS_DENSE: rng.integers(0, 2, (n, h)) * mask,
         features.HISTORY_MASK: mask}
     model = _StandIn(features.HISTORY_FINGERPRINT, pad)

@@ -106,6 +106,9 @@ class RankingModelArtifact:
     WARM_START_DIR = "warm_start"
     WEIGHTS_FILE = "trainable_weights.npz"
     CONFIG_FILE = "model_config.json"
+    # random_hash with one row per catalog item: the item ids in row order, so that the next
+    # run carries each item's row to wherever its catalog puts it.
+    CATALOG_ITEMS_FILE = "catalog_items.txt"
 
 
 class ServingModel:

@@ -44,6 +44,9 @@ class RankingConfig(JsonConfig):
     sid_length: int = 0
     num_levels: int = 0
     codebook_size: int = 0
+    # Items in the catalog (0 without one): random_hash gives each its own row while they leave
+    # one to spare in the budget (representations.RandomHash). Set from the catalog, not by users.
+    catalog_size: int = 0
 
     def __post_init__(self):
         casts = {f.name: f.type for f in dataclasses.fields(self)}

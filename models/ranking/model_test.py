@@ -43,7 +43,7 @@ def transformed_batch(n, rng):
 def cfg(representation, use_history=True):
     return RankingConfig(representation=representation, item_table_size=BUDGET, user_hash_buckets=50,
                 embedding_dim=8, hidden_units=[16], dropout=0.0, learning_rate=0.01,
-                sid_length=S, codebook_size=K, use_history=use_history)
+                sid_length=S, codebook_size=K, use_history=use_history, catalog_size=N_ITEMS)
 
 
 @pytest.fixture(scope="module")

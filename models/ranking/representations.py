@@ -57,6 +57,7 @@ class RepresentationOptions:
     # In training, the share of candidates seen as the model would see a new item: only a
     # random number of their leading tables / pieces is kept (none for random_hash).
     cold_start_dropout: float = 0.0
+    catalog_size: int = 0  # N: items in the catalog (0 without one)
 
 
 def hash_int64(x: tf.Tensor, num_rows: int, salt: int = 0) -> tf.Tensor:
@@ -110,6 +111,11 @@ class ItemRepresentation(tf.keras.layers.Layer):
         return {CANDIDATE: cls.CANDIDATE_KEY, HISTORY: cls.HISTORY_KEY}
 
     @classmethod
+    def extra_input_keys(cls, table_budget: int) -> Dict[str, str]:
+        """{role: a second Transform output read beside input_keys'} (none here)."""
+        return {}
+
+    @classmethod
     def table_layout(cls, table_budget: int, sid_length: int, codebook_size: int,
                      **kwargs) -> Tuple:
         """What the budget B changes in this representation: two budgets with the same layout
@@ -131,20 +137,38 @@ class ItemRepresentation(tf.keras.layers.Layer):
 
 
 class RandomHash(ItemRepresentation):
-    """random_hash: the item id's fingerprint hashed into B rows of one table."""
+    """random_hash: an id table of B rows keyed by nothing but the item's identity. While the
+    catalog leaves a row to spare (N < B) each catalog item has its own row, its catalog row (a
+    vocabulary over the catalog, as TFT's compute_and_apply_vocabulary would build), and an id
+    outside the catalog is hashed into the spare rows, which no training item reaches; beyond
+    that the id's fingerprint is hashed into the B rows and items collide at random. It is given
+    both inputs (the mode depends on N, which input keys do not know) and reads what it needs."""
 
     CANDIDATE_KEY = features.ITEM_ID_FINGERPRINT
     HISTORY_KEY = features.HISTORY_FINGERPRINT
+    ROW_KEYS = {CANDIDATE: features.ITEM_CATALOG_ROW, HISTORY: features.HISTORY_CATALOG_ROW}
 
     def __init__(self, options: RepresentationOptions, **kwargs):
         super().__init__(options, **kwargs)
         self.table_rows = options.table_budget
+        self.catalog_size = int(options.catalog_size)
+        self.one_row_per_item = 0 < self.catalog_size < self.table_rows
         self.table = tf.keras.layers.Embedding(self.table_rows, options.embedding_dim,
                                                embeddings_initializer=_INIT, name="item_hash")
 
+    @classmethod
+    def extra_input_keys(cls, table_budget: int) -> Dict[str, str]:
+        return dict(cls.ROW_KEYS)
+
     def call(self, inputs, role=CANDIDATE, training=False):
         fp = inputs[self.input_key(role)]
-        rows = self.table(tf.math.floormod(fp, self.table_rows))
+        if self.one_row_per_item:
+            row = tf.cast(inputs[self.ROW_KEYS[role]], tf.int64)
+            spare = self.catalog_size + tf.math.floormod(fp, self.table_rows - self.catalog_size)
+            index = tf.where(row < 0, spare, row)
+        else:
+            index = tf.math.floormod(fp, self.table_rows)
+        rows = self.table(index)
         kept = self.kept_parts(tf.shape(fp), 1, role, training)
         if kept is not None:
             rows = rows * kept
@@ -398,7 +422,10 @@ def model_input_keys(representation: str, table_budget: int, use_history: bool,
     configuration, the label aside: the user (with use_user_id), the candidate's item input
     and, with history, the history's item input, labels and mask."""
     item = item_input_keys(representation, table_budget)
-    keys = ([USER_KEY] if use_user_id else []) + [item[CANDIDATE]]
+    extra = representation_class(representation).extra_input_keys(int(table_budget))
+    keys = ([USER_KEY] if use_user_id else []) + [item[CANDIDATE]] + (
+        [extra[CANDIDATE]] if CANDIDATE in extra else [])
     if use_history:
-        keys += [item[HISTORY], HISTORY_LABELS_KEY, HISTORY_MASK_KEY]
+        keys += [item[HISTORY]] + ([extra[HISTORY]] if HISTORY in extra else [])
+        keys += [HISTORY_LABELS_KEY, HISTORY_MASK_KEY]
     return tuple(dict.fromkeys(keys))

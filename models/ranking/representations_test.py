@@ -162,11 +162,14 @@ def test_input_keys_by_representation():
 def test_model_input_keys_add_user_and_history_context():
     for name in features.REPRESENTATIONS:
         item = reps.item_input_keys(name, 512)
+        extra = reps.representation_class(name).extra_input_keys(512)  # random_hash's rows
         without = reps.model_input_keys(name, 512, use_history=False)
         with_history = reps.model_input_keys(name, 512, use_history=True)
-        assert without == (features.USER_ID_HASHED, item[reps.CANDIDATE])
-        assert with_history == without + (item[reps.HISTORY], features.HISTORY_LABELS_DENSE,
-                                          features.HISTORY_MASK)
+        def role_keys(role):
+            return (item[role],) + ((extra[role],) if role in extra else ())
+        assert without == (features.USER_ID_HASHED,) + role_keys(reps.CANDIDATE)
+        assert with_history == without + role_keys(reps.HISTORY) + (
+            features.HISTORY_LABELS_DENSE, features.HISTORY_MASK)
         assert not any(k.startswith("history") for k in without)
         assert features.LABEL not in with_history  # the label is the trainer's, not an input
     assert features.history_spm_pieces(1024) in reps.model_input_keys(features.SID_SPM, 1024, True)
@@ -213,3 +216,23 @@ def test_cold_start_dropout_keeps_a_leading_run_of_tables_in_training_only():
     history = rep({features.HISTORY_SID: tf.constant([[[1, 2, 3]]] * 4, tf.int64)},
                   role=reps.HISTORY, training=True)
     np.testing.assert_allclose(history.numpy()[..., 0], 111.0)  # only the candidate drops
+
+
+def test_random_hash_gives_each_catalog_item_its_own_row_while_the_catalog_fits():
+    rows = tf.constant([0, 1, 2, -1], tf.int64)  # three catalog items and one unknown id
+    inputs = {features.ITEM_ID_FINGERPRINT: tf.constant([5, 15, 25, 35], tf.int64),
+              features.ITEM_CATALOG_ROW: rows}
+    exact = reps.RandomHash(_opts(10, catalog_size=3))
+    exact(inputs)
+    exact.table.embeddings.assign(tf.reshape(tf.range(20, dtype=tf.float32), [10, 2]))
+    # rows 0, 1, 2, and the unknown id's fingerprint hashed into the spare rows 3..9: 3 + 35 % 7
+    np.testing.assert_array_equal(exact(inputs).numpy()[:, 0], [0, 2, 4, 6])
+    # a catalog with no row to spare, or none at all: the fingerprint modulo B (5, 15, 25, 35
+    # collide in pairs)
+    for hashed in (reps.RandomHash(_opts(10, catalog_size=10)), reps.RandomHash(_opts(10))):
+        hashed(inputs)
+        hashed.table.embeddings.assign(tf.reshape(tf.range(20, dtype=tf.float32), [10, 2]))
+        np.testing.assert_array_equal(hashed(inputs).numpy()[:, 0], [10, 10, 10, 10])
+    assert reps.model_input_keys(features.RANDOM_HASH, 10, use_history=True, use_user_id=False) == (
+        features.ITEM_ID_FINGERPRINT, features.ITEM_CATALOG_ROW, features.HISTORY_FINGERPRINT,
+        features.HISTORY_CATALOG_ROW, reps.HISTORY_LABELS_KEY, reps.HISTORY_MASK_KEY)

@@ -4,10 +4,11 @@ for TF Serving (signatures.py, warmup.py).
 The Trainer's `custom_config` carries a RankingConfig (models/ranking/config.py); train split =
 features.TRAIN, eval split (early stopping) = VALIDATION.
 """
+import dataclasses
 import json
 import logging
 import os
-from typing import Optional
+from typing import List, Optional
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -73,12 +74,17 @@ def run_fn(fn_args: tfx.components.FnArgs):
     val_ds = _dataset(fn_args, fn_args.eval_files, schema, batch_size, None)
 
     catalog_embeddings = load_catalog_embeddings(fn_args.transform_output)
+    if catalog_embeddings is not None:  # the item side's size, like its SID shape
+        cfg = dataclasses.replace(cfg, catalog_size=int(catalog_embeddings.shape[0]))
     what = (f"representation {cfg.representation}, table budget {cfg.item_table_size}, "
             f"{0 if catalog_embeddings is None else catalog_embeddings.shape[0]:,} catalog items")
     this_model = warm_start.model_config(
         cfg, warm_start.sid_lineage(fn_args.transform_output, cfg),
         warm_start.trained_spans(fn_args.transform_output))
-    initial_weights, warm = warm_start_weights(getattr(fn_args, "base_model", None), this_model)
+    items = (warm_start.catalog_items(fn_args.transform_output)
+             if warm_start.one_row_per_item(this_model) else None)
+    initial_weights, warm = warm_start_weights(getattr(fn_args, "base_model", None), this_model,
+                                               items)
     try:
         model, summary = train_model(cfg, train_ds, val_ds, log_dir=fn_args.model_run_dir,
                                      catalog_embeddings=catalog_embeddings,
@@ -106,13 +112,17 @@ def run_fn(fn_args: tfx.components.FnArgs):
         spm_budget=budget, representation=cfg.representation, num_levels=cfg.num_levels)
     export_model(model, fn_args.serving_model_dir, sigs, what)
     # The next run's restore point, beside Format-Serving (the Pusher copies only that).
-    warm_start.save(model, this_model, os.path.dirname(fn_args.serving_model_dir.rstrip("/")))
+    warm_start.save(model, this_model, os.path.dirname(fn_args.serving_model_dir.rstrip("/")),
+                    items)
 
 
-def warm_start_weights(base_model: Optional[str], this_model: dict):
+def warm_start_weights(base_model: Optional[str], this_model: dict,
+                       items: Optional[List[str]] = None):
     """(the base model's trainable weights or None, what happened) for FnArgs.base_model: None
     when there is no base model, or when the base model's model_config.json says its weights do
-    not fit this model (the reasons are logged, and training starts from scratch)."""
+    not fit this model (the reasons are logged, and training starts from scratch). `items`: the
+    catalog's item ids in row order, where random_hash has one row per item (its rows are then
+    carried by item id)."""
     folder = warm_start.base_folder(base_model)
     if folder is None:
         return None, {"base_model": None, "restored": False, "refused": [],
@@ -120,13 +130,20 @@ def warm_start_weights(base_model: Optional[str], this_model: dict):
     base = warm_start.read_config(folder)
     reasons = (warm_start.refusal_reasons(base, this_model) if base is not None else
                [f"the base model has no {artifact_layout.RankingModelArtifact.CONFIG_FILE}"])
+    base_items = warm_start.read_catalog_items(folder) if items is not None else None
+    if not reasons and items is not None and base_items is None:
+        reasons = [f"the base model's random_hash rows are catalog rows and it has no "
+                   f"{artifact_layout.RankingModelArtifact.CATALOG_ITEMS_FILE}"]
     if reasons:
         logging.warning("Trainer: not warm-starting from %s, training from scratch: %s",
                         base_model, "; ".join(reasons))
         return None, {"base_model": base_model, "restored": False, "refused": reasons,
                       "base_model_spans": (base or {}).get("spans")}
     logging.info("Trainer: warm-starting from %s", base_model)
-    return warm_start.load_weights(folder), {"base_model": base_model, "restored": True,
+    weights = warm_start.load_weights(folder)
+    if items is not None:
+        weights = warm_start.carry_item_rows(weights, base, base_items, items)
+    return weights, {"base_model": base_model, "restored": True,
                                             "refused": [], "base_model_spans": base.get("spans")}
 
 

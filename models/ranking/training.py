@@ -20,7 +20,7 @@ def build_model(cfg: RankingConfig,
     options = representations.RepresentationOptions(
         table_budget=cfg.item_table_size, embedding_dim=cfg.embedding_dim,
         sid_length=cfg.sid_length, codebook_size=cfg.codebook_size,
-        catalog_embeddings=catalog_embeddings)
+        catalog_embeddings=catalog_embeddings, catalog_size=cfg.catalog_size)
     model = model_lib.RankingModel(
         representation=cfg.representation, options=options,
         user_hash_buckets=cfg.user_hash_buckets, hidden_units=list(cfg.hidden_units),

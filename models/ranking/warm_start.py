@@ -7,7 +7,8 @@ trainable variable, in the model's order) and `model_config.json` (what the weig
 the representation, the budget, the model shape and the SID space). The next run restores them
 when nothing of that changed. Frozen tables are not trainable and are built from the new
 catalog (dense_content's rows move when items are added). The optimizer and the learning-rate
-schedule start afresh.
+schedule start afresh. random_hash with one row per catalog item keys its rows by catalog row, so
+the rows are carried by item id (catalog_items.txt) to where the new catalog puts each item.
 """
 import hashlib
 import io
@@ -17,7 +18,9 @@ from typing import Dict, List, Optional
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_transform as tft
 
+from models.ranking.catalog_lookup import CATALOG_ASSET
 from models.ranking.config import RankingConfig
 from schemas import artifact_layout, features
 
@@ -60,11 +63,51 @@ def sid_lineage(transform_output: str, cfg: RankingConfig) -> Dict[str, Optional
 
 def model_config(cfg: RankingConfig, lineage: Dict[str, Optional[str]],
                  spans: Optional[Dict] = None) -> Dict:
-    """model_config.json: the shape fields, the SID lineage and the spans the model was trained
-    and evaluated on (`trained_spans`; None without spans: not a reason to refuse)."""
+    """model_config.json: the shape fields, the SID lineage, the catalog's size and the spans the
+    model was trained and evaluated on (`trained_spans`; None without spans: not a reason to
+    refuse)."""
     shape = {name: getattr(cfg, name) for name in SHAPE_FIELDS}
     shape["hidden_units"] = list(shape["hidden_units"])
-    return {"shape": shape, "sid_lineage": dict(lineage), "spans": spans}
+    return {"shape": shape, "sid_lineage": dict(lineage), "spans": spans,
+            "catalog_size": cfg.catalog_size}
+
+
+def one_row_per_item(config: Dict) -> bool:
+    """Whether a model_config's random_hash gives each catalog item its own row (its catalog
+    row: representations.RandomHash)."""
+    shape = config.get("shape", {})
+    return (shape.get("representation") == features.RANDOM_HASH
+            and 0 < int(config.get("catalog_size") or 0) < int(shape.get("item_table_size", 0)))
+
+
+def catalog_items(transform_output: str) -> List[str]:
+    """The catalog's item ids in row order: the catalog.tsv asset of the Transform graph."""
+    path = os.path.join(transform_output, tft.TFTransformOutput.TRANSFORM_FN_DIR, "assets",
+                        CATALOG_ASSET)
+    with tf.io.gfile.GFile(path) as f:
+        rows = [line.rstrip("\n").split("\t") for line in f if line.strip()]
+    items = [""] * len(rows)
+    for item_id, row, *_ in rows:
+        items[int(row)] = item_id
+    return items
+
+
+def carry_item_rows(weights: List[np.ndarray], base: Dict, base_items: List[str],
+                    items: List[str]) -> List[np.ndarray]:
+    """The base model's weights with random_hash's id-table rows (every variable of an
+    `item_hash` table) moved from each item's base catalog row to its row in `items`; an item
+    new to the catalog gets a zero row, as an untrained one."""
+    where = {item: row for row, item in enumerate(items)}
+    moves = [(old, where[item]) for old, item in enumerate(base_items) if item in where]
+    old_rows, new_rows = (np.array(x, dtype=np.int64) for x in zip(*moves)) if moves else (
+        np.zeros(0, np.int64), np.zeros(0, np.int64))
+    out = list(weights)
+    for i, (name, _) in enumerate(base.get("variables", [])):
+        if "item_hash" in name:
+            table = np.zeros_like(weights[i])
+            table[new_rows] = weights[i][old_rows]
+            out[i] = table
+    return out
 
 
 def trained_spans(transform_output: str) -> Optional[Dict]:
@@ -98,6 +141,12 @@ def refusal_reasons(base: Dict, current: Dict) -> List[str]:
             what = {"representation": "the representation",
                     "item_table_size": "the table budget"}.get(name, f"the model shape ({name})")
             reasons.append(f"{what} changed: {was!r} -> {shape.get(name)!r}")
+    if not reasons and one_row_per_item(base) != one_row_per_item(current):
+        def rows(config):
+            how = ("one row per catalog item" if one_row_per_item(config) else
+                   "the id hashed into the budget")
+            return f"{how} ({config.get('catalog_size') or 0} catalog items)"
+        reasons.append(f"random_hash's rows changed meaning: {rows(base)} -> {rows(current)}")
     if not reasons and shape["representation"] in SID_REPRESENTATIONS:
         base_sids, sids = base.get("sid_lineage", {}), current["sid_lineage"]
         keys = ["rqvae_sha256"] + (["spm_sha256"] if shape["representation"] == features.SID_SPM
@@ -111,11 +160,15 @@ def refusal_reasons(base: Dict, current: Dict) -> List[str]:
     return reasons
 
 
-def save(model: tf.keras.Model, config: Dict, model_uri: str) -> str:
-    """Writes <model_uri>/warm_start/{trainable_weights.npz, model_config.json}; returns the
-    folder."""
+def save(model: tf.keras.Model, config: Dict, model_uri: str,
+         items: Optional[List[str]] = None) -> str:
+    """Writes <model_uri>/warm_start/{trainable_weights.npz, model_config.json} and, given the
+    catalog's `items` in row order, catalog_items.txt; returns the folder."""
     folder = os.path.join(model_uri, _LAYOUT.WARM_START_DIR)
     tf.io.gfile.makedirs(folder)
+    if items is not None:
+        with tf.io.gfile.GFile(os.path.join(folder, _LAYOUT.CATALOG_ITEMS_FILE), "w") as f:
+            f.write("".join(f"{item}\n" for item in items))
     weights = {f"w{i:04d}": v.numpy() for i, v in enumerate(model.trainable_variables)}
     buffer = io.BytesIO()  # np.savez seeks, which a GFile open for writing cannot
     np.savez(buffer, **weights)
@@ -140,6 +193,14 @@ def read_config(folder: str) -> Optional[Dict]:
         return None
     with tf.io.gfile.GFile(path) as f:
         return json.load(f)
+
+
+def read_catalog_items(folder: str) -> Optional[List[str]]:
+    path = os.path.join(folder, _LAYOUT.CATALOG_ITEMS_FILE)
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
+        return f.read().split("\n")[:-1]
 
 
 def load_weights(folder: str) -> List[np.ndarray]:

@@ -122,3 +122,33 @@ def test_the_spans_a_model_trained_on_ride_in_its_config_and_never_refuse(tmp_pa
     with open(tmp_path / artifact_layout.TransformGraph.SPLIT_SUMMARY_FILE, "w") as f:
         json.dump({layout.EVAL_SPAN: 4, layout.TRAIN_SPANS: [3], layout.REPLAY_SPANS: [1, 2]}, f)
     assert warm_start.trained_spans(str(tmp_path)) == {"train": [3], "eval": 4, "replay": [1, 2]}
+
+
+def test_random_hash_rows_follow_their_items_into_a_grown_catalog(data, tmp_path):
+    batch, _ = data
+    config = dataclasses.replace(cfg(features.RANDOM_HASH), catalog_size=N_ITEMS)
+    assert warm_start.one_row_per_item(warm_start.model_config(config, LINEAGE))
+    base = training.build_model(config)
+    base(batch)
+    items = [f"item{i}" for i in range(N_ITEMS)]
+    folder = warm_start.save(base, warm_start.model_config(config, LINEAGE), str(tmp_path), items)
+    # The next catalog: a new item sorts first, so every old item's row moves down by one.
+    grown = ["item-new"] + items
+    now = warm_start.model_config(dataclasses.replace(config, catalog_size=N_ITEMS + 1), LINEAGE)
+    weights, what = warm_start_weights(os.path.join(folder, "..", "Format-Serving"), now, grown)
+    assert what["restored"], what
+    tables = [i for i, v in enumerate(base.trainable_variables) if "item_hash" in v.name]
+    assert len(tables) == 2  # the representation's and the item prior's
+    for i in tables:
+        old = base.trainable_variables[i].numpy()
+        np.testing.assert_array_equal(weights[i][1:N_ITEMS + 1], old[:N_ITEMS])
+        np.testing.assert_array_equal(weights[i][0], 0)  # the new item: an untrained row
+    # Hashed <-> one row per item: the rows mean other things, refused.
+    hashed = warm_start.model_config(dataclasses.replace(config, catalog_size=BUDGET), LINEAGE)
+    reasons = warm_start.refusal_reasons(now, hashed)
+    assert reasons == [f"random_hash's rows changed meaning: one row per catalog item "
+                       f"({N_ITEMS + 1} catalog items) -> the id hashed into the budget "
+                       f"({BUDGET} catalog items)"]
+    os.remove(os.path.join(folder, "catalog_items.txt"))
+    _, what = warm_start_weights(os.path.join(folder, "..", "Format-Serving"), now, grown)
+    assert not what["restored"] and "catalog_items.txt" in what["refused"][0]

@@ -100,6 +100,8 @@ def train_in_memory(cfg, train, val, catalog_embeddings=None):
     import tensorflow as tf
 
     from models.ranking import training
+    if catalog_embeddings is not None:  # the item side's size, as the Trainer sets it
+        cfg = dataclasses.replace(cfg, catalog_size=len(catalog_embeddings))
     tf.keras.backend.clear_session()
     tf.keras.utils.set_random_seed(cfg.seed)
     return training.train_model(
