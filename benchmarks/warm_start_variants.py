@@ -151,7 +151,8 @@ def main(argv=None) -> int:
     for index, (custom_config, graph_uri, examples, base_model) in enumerate(runs):
         if base_model is None:
             continue
-        cfg = RankingConfig.from_custom_config(custom_config)
+        catalog = training.load_catalog_embeddings(graph_uri)
+        cfg = training.with_catalog(RankingConfig.from_custom_config(custom_config), catalog)
         split = split_summary(graph_uri)
         eval_span = str(split.get(InteractionExamples.EVAL_SPAN))
         if args.eval_spans and eval_span not in args.eval_spans.split(","):
@@ -161,7 +162,9 @@ def main(argv=None) -> int:
             continue
         base_folder = warm_start.base_folder(path_utils.serving_model_path(base_model))
         base_config = warm_start.read_config(base_folder) or {}
-        initial = warm_start.load_weights(base_folder)
+        initial = warm_start.load_carried(  # as the Trainer restores them
+            base_folder, base_config, warm_start.catalog_items(graph_uri)
+            if warm_start.one_row_per_item(warm_start.model_config(cfg, {})) else None)
         data = TransformedSplits(examples, graph_uri)
         keys = (LABEL_KEY,) + representations.model_input_keys(
             cfg.representation, cfg.item_table_size, cfg.use_history, cfg.use_user_id)
@@ -183,7 +186,7 @@ def main(argv=None) -> int:
                        if "replay_share" in variant else train)
             _, summary = training.train_model(
                 c, make_dataset(rows_in, c.batch_size, shuffle_seed=c.seed),
-                make_dataset(val, SCORING_BATCH_SIZE), verbose=0,
+                make_dataset(val, SCORING_BATCH_SIZE), verbose=0, catalog_embeddings=catalog,
                 initial_weights=initial if variant.get("warm_start", True) else None)
             auc = summary["best_val_auc"]
             if name == "default":

@@ -4,7 +4,6 @@ for TF Serving (signatures.py, warmup.py).
 The Trainer's `custom_config` carries a RankingConfig (models/ranking/config.py); train split =
 features.TRAIN, eval split (early stopping) = VALIDATION.
 """
-import dataclasses
 import json
 import logging
 import os
@@ -19,7 +18,7 @@ from tfx_bsl.public import tfxio
 from models.ranking import inputs, representations, signatures, warm_start
 from models.ranking.config import RankingConfig
 from models.ranking.model import LABEL_KEY
-from models.ranking.training import load_catalog_embeddings, train_model
+from models.ranking.training import load_catalog_embeddings, train_model, with_catalog
 from models.ranking.warmup import write_warmup_requests
 from schemas import artifact_layout, features
 
@@ -74,8 +73,7 @@ def run_fn(fn_args: tfx.components.FnArgs):
     val_ds = _dataset(fn_args, fn_args.eval_files, schema, batch_size, None)
 
     catalog_embeddings = load_catalog_embeddings(fn_args.transform_output)
-    if catalog_embeddings is not None:  # the item side's size, like its SID shape
-        cfg = dataclasses.replace(cfg, catalog_size=int(catalog_embeddings.shape[0]))
+    cfg = with_catalog(cfg, catalog_embeddings)
     what = (f"representation {cfg.representation}, table budget {cfg.item_table_size}, "
             f"{0 if catalog_embeddings is None else catalog_embeddings.shape[0]:,} catalog items")
     this_model = warm_start.model_config(
@@ -130,8 +128,7 @@ def warm_start_weights(base_model: Optional[str], this_model: dict,
     base = warm_start.read_config(folder)
     reasons = (warm_start.refusal_reasons(base, this_model) if base is not None else
                [f"the base model has no {artifact_layout.RankingModelArtifact.CONFIG_FILE}"])
-    base_items = warm_start.read_catalog_items(folder) if items is not None else None
-    if not reasons and items is not None and base_items is None:
+    if not reasons and items is not None and warm_start.read_catalog_items(folder) is None:
         reasons = [f"the base model's random_hash rows are catalog rows and it has no "
                    f"{artifact_layout.RankingModelArtifact.CATALOG_ITEMS_FILE}"]
     if reasons:
@@ -140,10 +137,7 @@ def warm_start_weights(base_model: Optional[str], this_model: dict,
         return None, {"base_model": base_model, "restored": False, "refused": reasons,
                       "base_model_spans": (base or {}).get("spans")}
     logging.info("Trainer: warm-starting from %s", base_model)
-    weights = warm_start.load_weights(folder)
-    if items is not None:
-        weights = warm_start.carry_item_rows(weights, base, base_items, items)
-    return weights, {"base_model": base_model, "restored": True,
+    return warm_start.load_carried(folder, base, items), {"base_model": base_model, "restored": True,
                                             "refused": [], "base_model_spans": base.get("spans")}
 
 

@@ -2,6 +2,7 @@
 Trainer (trainer_module.py, which also exports) and the experiment runner. The experiment's
 results.csv keys its rows by this module's code (pipeline/experiment/results.config_key), so a
 change to export code alone (signatures, warm-up) does not orphan finished rows."""
+import dataclasses
 import os
 from typing import List, Optional, Tuple
 
@@ -14,9 +15,19 @@ from models.ranking.config import RankingConfig
 from schemas import artifact_layout
 
 
+def with_catalog(cfg: RankingConfig, catalog_embeddings: Optional[np.ndarray]) -> RankingConfig:
+    """`cfg` for a model over this catalog: with the catalog's size (the item side's, like its
+    SID shape; a run's custom_config cannot hold it, the run builds the catalog)."""
+    if catalog_embeddings is None:
+        return cfg
+    return dataclasses.replace(cfg, catalog_size=int(catalog_embeddings.shape[0]))
+
+
 def build_model(cfg: RankingConfig,
                 catalog_embeddings: Optional[np.ndarray] = None) -> model_lib.RankingModel:
-    """The ranking model of a RankingConfig."""
+    """The ranking model of a RankingConfig over the catalog of `catalog_embeddings` (None: no
+    catalog)."""
+    cfg = with_catalog(cfg, catalog_embeddings)
     options = representations.RepresentationOptions(
         table_budget=cfg.item_table_size, embedding_dim=cfg.embedding_dim,
         sid_length=cfg.sid_length, codebook_size=cfg.codebook_size,

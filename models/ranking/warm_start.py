@@ -203,6 +203,16 @@ def read_catalog_items(folder: str) -> Optional[List[str]]:
         return f.read().split("\n")[:-1]
 
 
+def load_carried(folder: str, base: Dict, items: Optional[List[str]]) -> List[np.ndarray]:
+    """The base model's weights for a model over the catalog `items` (item ids in row order;
+    None where its random_hash does not key rows by catalog row): random_hash's rows carried
+    by item id where the base model keyed them by catalog row."""
+    weights = load_weights(folder)
+    if items is not None and one_row_per_item(base):
+        weights = carry_item_rows(weights, base, read_catalog_items(folder), items)
+    return weights
+
+
 def load_weights(folder: str) -> List[np.ndarray]:
     with tf.io.gfile.GFile(os.path.join(folder, _LAYOUT.WEIGHTS_FILE), "rb") as f:
         data = np.load(io.BytesIO(f.read()))

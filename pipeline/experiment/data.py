@@ -100,12 +100,9 @@ def train_in_memory(cfg, train, val, catalog_embeddings=None):
     import tensorflow as tf
 
     from models.ranking import training
-    if catalog_embeddings is not None:  # the item side's size, as the Trainer sets it
-        cfg = dataclasses.replace(cfg, catalog_size=len(catalog_embeddings))
     tf.keras.backend.clear_session()
     tf.keras.utils.set_random_seed(cfg.seed)
     return training.train_model(
         cfg, make_dataset(train, cfg.batch_size, shuffle_seed=cfg.seed),
         make_dataset(val, SCORING_BATCH_SIZE), verbose=0,
-        catalog_embeddings=(catalog_embeddings if cfg.representation == features.DENSE_CONTENT
-                            else None))
+        catalog_embeddings=catalog_embeddings)
