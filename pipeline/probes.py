@@ -5,6 +5,8 @@ the dict of transformed eval arrays, {feature: [rows, ...]}), scored by the mode
   * shuffled labels (`shuffle_history_labels`): each row's history labels permuted among its own
     non-padded positions (a fixed seed); items, mask and the number of positives stay. A model
     that reads which history item was liked loses that; one that reads only counts does not.
+    A row's permutation follows its contents, not its position: Transform may write the eval
+    rows in another order on a rerun, and the probe must not move with it.
   * no history (`remove_history`): the history emptied as a user without one looks: mask and
     labels all 0, every history item input at its padding value (PAD_VALUE, or for
     history_fingerprint the fingerprint of the empty id: `history_pad_values`).
@@ -52,21 +54,38 @@ def _check_history(arrays: Mapping[str, np.ndarray], labels_key: str, mask_key: 
     return labels, mask
 
 
+def row_order(arrays: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Row indices sorted by a 64-bit hash of each row's contents (every array, by name): the
+    same rows in any order come out as the same sequence of rows."""
+    rows = len(next(iter(arrays.values())))
+    h = np.zeros(rows, np.uint64)
+    for name in sorted(arrays):
+        a = np.asarray(arrays[name]).reshape(rows, -1)
+        if np.issubdtype(a.dtype, np.floating):
+            a = a.astype(np.float64).view(np.int64)
+        a = a.astype(np.int64).view(np.uint64)
+        for j in range(a.shape[1]):  # FNV-1a over the row's values (uint64 wraps around)
+            h = (h ^ a[:, j]) * np.uint64(0x100000001B3)
+    return np.argsort(h, kind="stable")
+
+
 def shuffle_history_labels(arrays: Mapping[str, np.ndarray], seed: int = SHUFFLE_SEED,
                            labels_key: str = features.HISTORY_LABELS_DENSE,
                            mask_key: str = features.HISTORY_MASK) -> Dict[str, np.ndarray]:
     """A copy of `arrays` (others shared, not copied) with each row's history labels permuted
-    among the row's non-padded positions (mask != 0), with np.random.default_rng(seed). Padded
-    positions keep their value."""
+    among the row's non-padded positions (mask != 0), with np.random.default_rng(seed)'s draws
+    dealt to the rows in `row_order` (so a row's permutation does not depend on where it sits).
+    Padded positions keep their value."""
     labels, mask = _check_history(arrays, labels_key, mask_key)
     present = mask != 0
-    rng = np.random.default_rng(seed)
     rows, width = labels.shape
+    draws = np.empty((rows, width))
+    draws[row_order(arrays)] = np.random.default_rng(seed).random((rows, width))
     # Per row: the present positions in ascending order, and the same set in a random order
     # (both first in their row, padding after).
     position = np.broadcast_to(np.arange(width), (rows, width))
     targets = np.argsort(np.where(present, position, width), axis=1, kind="stable")
-    sources = np.argsort(np.where(present, rng.random((rows, width)), 2.0), axis=1, kind="stable")
+    sources = np.argsort(np.where(present, draws, 2.0), axis=1, kind="stable")
     take = np.arange(width)[None, :] < present.sum(axis=1, keepdims=True)
     r, j = np.nonzero(take)
     shuffled = labels.copy()

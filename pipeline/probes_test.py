@@ -35,6 +35,14 @@ def test_shuffle_permutes_only_the_present_positions_of_each_row():
     assert not np.array_equal(probes.shuffle_history_labels(arrays, seed=1)[LABELS], shuffled)
 
 
+def test_a_rows_shuffle_does_not_depend_on_where_the_row_sits():
+    arrays = _arrays()
+    order = np.random.default_rng(3).permutation(len(arrays[LABELS]))
+    moved = {k: v[order] for k, v in arrays.items()}
+    np.testing.assert_array_equal(probes.shuffle_history_labels(moved)[LABELS],
+                                  probes.shuffle_history_labels(arrays)[LABELS][order])
+
+
 def test_shuffle_with_padding_anywhere_and_full_rows():
     labels = np.array([[1, 9, 0, 9, 0, 1], [1, 0, 0, 0, 0, 0]])
     mask = np.array([[1, 0, 1, 0, 1, 1], [1, 1, 1, 1, 1, 1]])

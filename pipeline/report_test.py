@@ -192,7 +192,9 @@ def test_probe_metrics_score_the_perturbed_inputs():
     new = arrays[features.IS_NEW_ITEM] == 1
     labels = arrays[features.LABEL]
     # (scored as predict_scores does: the sigmoid of the logits, which may tie close logits)
-    shuffled = tf.sigmoid(model.logits(probes.shuffle_history_labels(arrays))).numpy()
+    # (a row's shuffle follows its contents: those of the inputs the probe is given)
+    inputs = {k: arrays[k] for k in evaluation.run_features(features.RANDOM_HASH, 512, True)}
+    shuffled = tf.sigmoid(model.logits(probes.shuffle_history_labels(inputs))).numpy()
     empty = tf.sigmoid(model.logits(
         probes.remove_history(arrays, {features.HISTORY_FINGERPRINT: pad}))).numpy()
     assert got["auc_shuffled_labels"] == pytest.approx(baselines.exact_auc(labels, shuffled))

@@ -137,8 +137,9 @@ def warm_start_weights(base_model: Optional[str], this_model: dict,
         return None, {"base_model": base_model, "restored": False, "refused": reasons,
                       "base_model_spans": (base or {}).get("spans")}
     logging.info("Trainer: warm-starting from %s", base_model)
-    return warm_start.load_carried(folder, base, items), {"base_model": base_model, "restored": True,
-                                            "refused": [], "base_model_spans": base.get("spans")}
+    return warm_start.load_carried(folder, base, items), {
+        "base_model": base_model, "restored": True, "refused": [],
+        "base_model_spans": base.get("spans")}
 
 
 def export_model(model: tf.keras.Model, serving_model_dir: str, sigs, what: str) -> None:
