@@ -14,7 +14,7 @@ sum of `baseline_user_rate` and the prior (as baseline_user_item_rate sums the u
 On eval the new items are also split by origin (held out / first rated after the eval cut), and
 on both splits they are resampled (`item_bootstrap`): how far the figures move with which items
 happen to be new. `random_hash_new_items`: how many new items random_hash reads through a row
-a train item hashes to at the largest budget (B > the catalog does not make the rows distinct).
+a train item reads at the largest budget (none once each catalog item has its own row: B > N).
 
 Why: issue 11's done-when asks a SID model for 0.705 AUC on new items, where the user rate alone
 gives 0.689 on eval. This measures whether the SIDs carry that signal on each split: tuning can
@@ -104,26 +104,39 @@ def item_bootstrap(labels, baseline, scores, items, draws: int = BOOTSTRAP_DRAWS
             "gain_share_above_0": float(np.mean(np.array(gains) > 0))}
 
 
-def hashed_rows_shared(items: np.ndarray, train_items: np.ndarray, table_budget: int) -> dict:
-    """How many of `items` (fingerprints) random_hash reads through a row that a train item also
-    hashes to (fingerprint mod B): such a new item is scored with another item's embedding and
-    item prior instead of an untrained row."""
-    trained = np.unique(np.mod(train_items, table_budget))
-    distinct = np.unique(items)
-    shared = np.isin(np.mod(distinct, table_budget), trained)
-    return {"table_budget": int(table_budget), "items": int(distinct.size),
-            "items_in_a_trained_row": int(shared.sum()),
-            "rows_in_a_trained_row": int(np.isin(np.mod(items, table_budget), trained).sum())}
+def random_hash_rows(fingerprints: np.ndarray, catalog_rows: np.ndarray, catalog_size: int,
+                     table_budget: int) -> np.ndarray:
+    """The id-table row random_hash reads for each item, as models/ranking/representations.
+    RandomHash does: its catalog row while the catalog leaves a row to spare (an id outside the
+    catalog hashed into the spare rows), else the fingerprint modulo B."""
+    if 0 < catalog_size < table_budget:
+        spare = catalog_size + np.mod(fingerprints, table_budget - catalog_size)
+        return np.where(catalog_rows < 0, spare, catalog_rows)
+    return np.mod(fingerprints, table_budget)
+
+
+def hashed_rows_shared(rows: np.ndarray, items: np.ndarray, train_rows: np.ndarray,
+                       table_budget: int) -> dict:
+    """How many of the new `items` (fingerprints; `rows`: their random_hash rows) random_hash
+    reads through a row that a train item also reads (`train_rows`): such a new item is scored
+    with another item's embedding and item prior instead of an untrained row."""
+    trained = np.unique(train_rows)
+    shared = np.isin(rows, trained)
+    return {"table_budget": int(table_budget), "items": int(np.unique(items).size),
+            "items_in_a_trained_row": int(np.unique(items[shared]).size),
+            "rows_in_a_trained_row": int(shared.sum())}
 
 
 def split_signal(data, split: str, held_out: Optional[set] = None,
-                 table_budget: Optional[int] = None) -> dict:
+                 table_budget: Optional[int] = None, catalog_size: int = 0) -> dict:
     from pipeline.baselines import BASELINE_USER_RATE, _logit, baseline_scores, exact_auc
     from pipeline.evaluation import IS_NEW_ITEM, LABEL
     from schemas import features
-    train = data.get(features.TRAIN, [LABEL, features.ITEM_SID, features.ITEM_ID_FINGERPRINT])
+    train = data.get(features.TRAIN, [LABEL, features.ITEM_SID, features.ITEM_ID_FINGERPRINT,
+                                      features.ITEM_CATALOG_ROW])
     rows = data.get(split, [LABEL, features.ITEM_SID, features.ITEM_ID_FINGERPRINT, IS_NEW_ITEM,
-                            features.HISTORY_LABELS_DENSE, features.HISTORY_MASK])
+                            features.ITEM_CATALOG_ROW, features.HISTORY_LABELS_DENSE,
+                            features.HISTORY_MASK])
     labels = rows[LABEL].reshape(-1)
     new = rows[IS_NEW_ITEM].reshape(-1) == 1
     user_rate = baseline_scores(rows[features.HISTORY_LABELS_DENSE], rows[features.HISTORY_MASK],
@@ -136,8 +149,12 @@ def split_signal(data, split: str, held_out: Optional[set] = None,
            "sid_prefix_prior": {}}
     items = rows[features.ITEM_ID_FINGERPRINT].reshape(-1)
     if table_budget:
-        out["random_hash_new_items"] = hashed_rows_shared(
-            items[new], train[features.ITEM_ID_FINGERPRINT].reshape(-1), table_budget)
+        def rh_rows(arrays):
+            return random_hash_rows(arrays[features.ITEM_ID_FINGERPRINT].reshape(-1),
+                                    arrays[features.ITEM_CATALOG_ROW].reshape(-1), catalog_size,
+                                    table_budget)
+        out["random_hash_new_items"] = hashed_rows_shared(rh_rows(rows)[new], items[new],
+                                                          rh_rows(train), table_budget)
     # Eval's new items are the held-out share plus the items first rated after the eval cut.
     origins = {}
     if held_out is not None:
@@ -182,9 +199,9 @@ def main(argv=None) -> dict:
     for name, cfg, split in (("eval (base run)", base, features.EVAL),
                              (f"validation (tuning run, validation_new_item_fraction="
                               f"{args.validation_new_item_fraction})", tune, features.VALIDATION)):
-        _, data, _ = prepare_base_run(cfg, quiet=True)
+        _, data, catalog = prepare_base_run(cfg, quiet=True)
         r = split_signal(data, split, catalog_held_out(cfg) if split == features.EVAL else None,
-                         max(cfg.all_table_budgets))
+                         max(cfg.all_table_budgets), 0 if catalog is None else len(catalog))
         results[name] = r
         ur = r["baseline_user_rate"]["auc_new_items"]
         print(f"{name}: {r['rows']} rows, {r['new_item_rows']} on new items")
