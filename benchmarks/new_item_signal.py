@@ -104,15 +104,21 @@ def item_bootstrap(labels, baseline, scores, items, draws: int = BOOTSTRAP_DRAWS
             "gain_share_above_0": float(np.mean(np.array(gains) > 0))}
 
 
-def random_hash_rows(fingerprints: np.ndarray, catalog_rows: np.ndarray, catalog_size: int,
-                     table_budget: int) -> np.ndarray:
-    """The id-table row random_hash reads for each item, as models/ranking/representations.
-    RandomHash does: its catalog row while the catalog leaves a row to spare (an id outside the
-    catalog hashed into the spare rows), else the fingerprint modulo B."""
-    if 0 < catalog_size < table_budget:
-        spare = catalog_size + np.mod(fingerprints, table_budget - catalog_size)
-        return np.where(catalog_rows < 0, spare, catalog_rows)
-    return np.mod(fingerprints, table_budget)
+def random_hash_rows(arrays: dict, catalog_size: int, table_budget: int) -> np.ndarray:
+    """The id-table row random_hash reads for each row's item: models/ranking/representations.
+    RandomHash itself (one row per catalog item while the catalog leaves one to spare, else the
+    hashed fingerprint), its one-column table set to the row numbers."""
+    import tensorflow as tf
+
+    from models.ranking import representations
+    from schemas import features
+    layer = representations.RandomHash(representations.RepresentationOptions(
+        table_budget=table_budget, embedding_dim=1, catalog_size=catalog_size))
+    inputs = {k: tf.constant(np.asarray(arrays[k]).reshape(-1), tf.int64)
+              for k in (features.ITEM_ID_FINGERPRINT, features.ITEM_CATALOG_ROW)}
+    layer(inputs)  # builds the table
+    layer.table.embeddings.assign(np.arange(table_budget, dtype=np.float32)[:, None])
+    return layer(inputs).numpy()[:, 0].astype(np.int64)  # float32 is exact below 2^24 rows
 
 
 def hashed_rows_shared(rows: np.ndarray, items: np.ndarray, train_rows: np.ndarray,
@@ -149,12 +155,9 @@ def split_signal(data, split: str, held_out: Optional[set] = None,
            "sid_prefix_prior": {}}
     items = rows[features.ITEM_ID_FINGERPRINT].reshape(-1)
     if table_budget:
-        def rh_rows(arrays):
-            return random_hash_rows(arrays[features.ITEM_ID_FINGERPRINT].reshape(-1),
-                                    arrays[features.ITEM_CATALOG_ROW].reshape(-1), catalog_size,
-                                    table_budget)
-        out["random_hash_new_items"] = hashed_rows_shared(rh_rows(rows)[new], items[new],
-                                                          rh_rows(train), table_budget)
+        out["random_hash_new_items"] = hashed_rows_shared(
+            random_hash_rows(rows, catalog_size, table_budget)[new], items[new],
+            random_hash_rows(train, catalog_size, table_budget), table_budget)
     # Eval's new items are the held-out share plus the items first rated after the eval cut.
     origins = {}
     if held_out is not None:
