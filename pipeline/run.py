@@ -16,6 +16,7 @@ descriptor.
 import contextlib
 import ctypes
 import faulthandler
+import fcntl
 import logging
 import os
 import sys
@@ -290,6 +291,22 @@ def run_pipeline(config: RunConfig, quiet: bool = False, verbose: bool = False,
             return _run(config, console, log_path, to_nodes)
 
 
+@contextlib.contextmanager
+def one_run_at_a_time(config: RunConfig) -> Iterator[None]:
+    """Holds an exclusive lock on the pipeline's metadata store (a file beside it) while a run
+    executes and reports: the report reads the store's newest run, so a second process running
+    the same pipeline (side-by-side `semids tune` processes, each starting with the cached base
+    run) waits until the first has read its own."""
+    path = config.metadata_path + ".lock"
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def check_reuse(config: RunConfig) -> None:
     """--rqvae_mode reuse needs an RQ-VAE and a catalog from an earlier run of this pipeline
     (otherwise its Resolvers come back empty and TFX would skip the item side quietly)."""
@@ -328,17 +345,19 @@ def _run(config: RunConfig, console: Optional[Console], log_path: Optional[str],
                      f"{time.time() - start:6.1f}s (data {inputs.data_dir})")
     if to_nodes:
         from tfx.orchestration import pipeline as tfx_pipeline
-        tfx.orchestration.LocalDagRunner().run(
-            pipeline_lib.create_pipeline(config, inputs),
-            run_options=tfx_pipeline.RunOptions(to_nodes=list(to_nodes)))
+        with one_run_at_a_time(config):
+            tfx.orchestration.LocalDagRunner().run(
+                pipeline_lib.create_pipeline(config, inputs),
+                run_options=tfx_pipeline.RunOptions(to_nodes=list(to_nodes)))
         if console:
             console.line(f"semids: ran {', '.join(to_nodes)} and their upstream nodes only "
                          f"({fmt_duration(time.time() - start)})")
         return {}
-    tfx.orchestration.LocalDagRunner().run(pipeline_lib.create_pipeline(config, inputs))
-    metrics = report.collect_metrics(config, time.time() - start)
-    path = report.write_metrics(config, metrics)
-    sid_report = report.copy_sid_report(config)
+    with one_run_at_a_time(config):
+        tfx.orchestration.LocalDagRunner().run(pipeline_lib.create_pipeline(config, inputs))
+        metrics = report.collect_metrics(config, time.time() - start)
+        path = report.write_metrics(config, metrics)
+        sid_report = report.copy_sid_report(config)
     if console:
         lines = []
         if sid_report:

@@ -6,6 +6,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -253,3 +254,33 @@ def test_stderr_to_log_takes_fd_2_and_its_subprocesses_and_leaves_stdout(tmp_pat
     with open(log_path) as f:
         log = f.read()
     assert "cuFFT factory" in log and "worker noise" in log
+
+
+def test_one_run_at_a_time_makes_a_second_process_wait_for_the_first(tmp_path):
+    from pipeline.config import RunConfig
+    config = RunConfig(output_dir=str(tmp_path))
+    order = tmp_path / "order.txt"
+    # The child takes the lock, says so, and keeps it until it is told to let go.
+    child = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time\n"
+         "from pipeline import run\n"
+         "from pipeline.config import RunConfig\n"
+         f"with run.one_run_at_a_time(RunConfig(output_dir={str(tmp_path)!r})):\n"
+         f"    open({str(order)!r}, 'a').write('child holds\\n')\n"
+         "    sys.stdin.readline()\n"
+         f"    open({str(order)!r}, 'a').write('child lets go\\n')\n"],
+        stdin=subprocess.PIPE, text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+    try:
+        while not order.exists():
+            child.poll()
+            assert child.returncode is None, "the child stopped before taking the lock"
+            time.sleep(0.01)
+        child.stdin.write("\n")
+        child.stdin.flush()
+        with run.one_run_at_a_time(config):
+            order.open("a").write("parent holds\n")
+    finally:
+        child.stdin.close()
+        child.wait()
+    assert order.read_text().splitlines() == ["child holds", "child lets go", "parent holds"]

@@ -59,7 +59,7 @@ CLAIMS_DIR = "claims"  # beside the trials file: one file per trial being traine
 COLUMNS = ("dataset", "representation", "table_budget", "trial", "hparams", "objective",
            "val_auc_overall", "val_auc_new_items", "epochs_run", "best_epoch", "seconds", "seed",
            "validation_new_item_fraction", "codebook_size", "val_auc_existing_items",
-           "objective_definition")
+           "objective_definition", "representation_revision")
 # What a trial is chosen by, tuning.csv's `objective_definition`. Until 2026-12-05 "overall_new":
 # but validation's overall AUC is a third on new items (30% of the items are held out for them;
 # eval's is a tenth), so it counted the new items twice and the existing items, most of eval's
@@ -123,7 +123,18 @@ def hparams_key(settings: dict) -> str:
 # 10% of the items new in validation, the RQ-VAE's 64 codes per level, the first objective; their
 # existing-item AUC was not recorded).
 EARLIER_PROTOCOL = {"seed": "0", "validation_new_item_fraction": "0.1", "codebook_size": "64",
-                    "objective_definition": "overall_new"}
+                    "objective_definition": "overall_new", "representation_revision": "1"}
+
+
+# Raised for a representation when what it computes changes, so that its trials of the earlier
+# revision stop counting (tuning.csv's `representation_revision`; 1 where not listed).
+# random_hash 2: one row per catalog item while the catalog leaves a row to spare (it hashed
+# every id before; models/ranking/representations.RandomHash).
+REPRESENTATION_REVISIONS: Dict[str, int] = {features.RANDOM_HASH: 2}
+
+
+def representation_revision(representation: str) -> str:
+    return str(REPRESENTATION_REVISIONS.get(representation, 1))
 
 
 def read_trials(path: str) -> List[dict]:
@@ -179,11 +190,14 @@ def protocol_trials(rows: Sequence[dict], dataset: str, fraction: str,
                     codebook_size: str) -> List[dict]:
     """The trials of `rows` that count for this tuning, their hparams completed: earlier rows
     with another held-out share scored another validation split, rows scored by another objective
-    definition are not comparable, and a SID representation's rows with another codebook size
-    scored other SIDs (random_hash and dense_content read none)."""
+    definition are not comparable, rows of another revision of the representation trained
+    another model, and a SID representation's rows with another codebook size scored other SIDs
+    (random_hash and dense_content read none)."""
     return [dict(r, hparams=hparams_key(complete(json.loads(r["hparams"])))) for r in rows
             if r["dataset"] == dataset and r.get("validation_new_item_fraction") == fraction
             and r.get("objective_definition") == OBJECTIVE_DEFINITION
+            and r.get("representation_revision", "1") == representation_revision(
+                r["representation"])
             and (r.get("codebook_size") == codebook_size
                  or r["representation"] not in features.SID_REPRESENTATIONS)]
 
@@ -295,7 +309,8 @@ def run_tuning(base: RunConfig, representations: Sequence[str] = features.REPRES
                    "epochs_run": summary["epochs_run"], "best_epoch": summary["best_epoch"],
                    "seconds": round(time.time() - t0, 1), "seed": seed,
                    "validation_new_item_fraction": fraction, "codebook_size": codebook_size,
-                   "objective_definition": OBJECTIVE_DEFINITION}
+                   "objective_definition": OBJECTIVE_DEFINITION,
+                   "representation_revision": representation_revision(rep)}
             append_csv_row(path, COLUMNS, row)  # whole or not at all: a stopped run resumes
             release_trial(claim)
             log(f"  {rep:<16} trial {trial} seed {seed}: objective {row['objective']:.4f} (val "

@@ -120,6 +120,7 @@ def test_a_trials_file_from_before_the_seed_column_is_upgraded_in_place(tmp_path
     (row,) = tuning.read_trials(path)
     assert row["seed"] == "0" and row["validation_new_item_fraction"] == "0.1"
     assert row["codebook_size"] == "64" and row["objective_definition"] == "overall_new"
+    assert row["representation_revision"] == "1"
     assert row["objective"] == "0.7" and row["val_auc_existing_items"] == ""
     upgrade_csv_header(path, tuning.COLUMNS, tuning.EARLIER_PROTOCOL)  # unchanged now
     assert tuning.read_trials(path) == [row]
@@ -146,15 +147,19 @@ def test_a_trial_claimed_by_a_live_process_is_skipped_and_a_stopped_ones_is_take
     assert os.listdir(os.path.join(out, tuning.CLAIMS_DIR)) == [os.path.basename(held)]
 
 
-def test_trials_count_only_at_the_tuning_runs_codebook_size_and_objective_definition():
-    def row(rep, k, fraction="0.3", dataset="ml100k", definition=tuning.OBJECTIVE_DEFINITION):
+def test_trials_count_only_at_the_tuning_runs_codebook_size_objective_and_revision():
+    def row(rep, k, fraction="0.3", dataset="ml100k", definition=tuning.OBJECTIVE_DEFINITION,
+            revision=None):
         return {"dataset": dataset, "representation": rep, "hparams": "{}", "objective": "0.7",
                 "trial": "0", "seed": "0", "validation_new_item_fraction": fraction,
-                "codebook_size": k, "objective_definition": definition}
+                "codebook_size": k, "objective_definition": definition,
+                "representation_revision": revision or tuning.representation_revision(rep)}
     rows = [row("sid_spm", "64"), row("sid_spm", "16"), row("random_hash", "64"),
             row("dense_content", "64"), row("sid_spm", "16", fraction="0.1"),
             row("sid_spm", "16", dataset="ml1m"), row("sid_spm", "16", definition="overall_new"),
-            row("random_hash", "64", definition="overall_new")]
+            row("random_hash", "64", definition="overall_new"),
+            # random_hash hashed every id in revision 1: its trials tuned another model.
+            row("random_hash", "64", revision="1")]
     kept = tuning.protocol_trials(rows, "ml100k", "0.3", "16")
     assert [(r["representation"], r["codebook_size"]) for r in kept] == [
         ("sid_spm", "16"), ("random_hash", "64"), ("dense_content", "64")]
