@@ -221,10 +221,17 @@ def best_settings(rows: Sequence[dict]) -> Dict[str, dict]:
 
 def write_tuned(dataset: str, rows: Sequence[dict], meta: dict,
                 path: str = tuned_lib.TUNED_HPARAMS_FILE) -> dict:
-    """Merges this dataset's chosen settings into tuned_hparams.json (other datasets kept)."""
+    """Merges this dataset's chosen settings into tuned_hparams.json (other datasets kept). A
+    representation none of whose trials count (its revision or the protocol changed, and it has
+    not been tuned again) keeps the settings it had, listed in the meta's
+    `kept_from_earlier_tuning`, rather than falling back to the model's defaults unannounced."""
     everything = tuned_lib.load_all(path)
-    entry = {rep: settings for rep, settings in sorted(best_settings(rows).items())}
-    entry[tuned_lib.META_KEY] = meta
+    previous = everything.get(dataset, {})
+    chosen = best_settings(rows)
+    kept = sorted(rep for rep in previous if rep != tuned_lib.META_KEY and rep not in chosen)
+    entry = {rep: settings for rep, settings in
+             sorted({**{rep: previous[rep] for rep in kept}, **chosen}.items())}
+    entry[tuned_lib.META_KEY] = {**meta, "kept_from_earlier_tuning": kept} if kept else meta
     everything[dataset] = entry
     with open(path, "w") as f:
         json.dump(everything, f, indent=2, sort_keys=True)
@@ -332,4 +339,8 @@ def run_tuning(base: RunConfig, representations: Sequence[str] = features.REPRES
     entry = write_tuned(base.dataset_name, protocol_rows(), meta, tuned_path)
     log(f"tune: {tuned_path} updated for {base.dataset_name}: " + json.dumps(
         {k: v for k, v in entry.items() if k != tuned_lib.META_KEY}, sort_keys=True))
+    kept = entry[tuned_lib.META_KEY].get("kept_from_earlier_tuning")
+    if kept:
+        log(f"tune: no trial of the current protocol for {', '.join(kept)}: kept their earlier "
+            f"settings (tune them: --representations {','.join(kept)})")
     return entry

@@ -73,6 +73,12 @@ def test_best_settings_per_representation_and_merge_into_the_file(tmp_path):
     assert set(everything) == {"ml1m", "ml100k"}
     assert everything["ml100k"]["random_hash"] == {"learning_rate": 0.003}
     assert everything["ml100k"][tuned.META_KEY] == {"objective": "o"}
+    # Retuning with only sid_spm's trials counting keeps random_hash's settings, and says so.
+    tuning.write_tuned("ml100k", rows[2:], {"objective": "o2"}, path)
+    entry = tuned.load_all(path)["ml100k"]
+    assert entry["random_hash"] == {"learning_rate": 0.003}
+    assert entry["sid_spm"] == {"dropout": 0.3}
+    assert entry[tuned.META_KEY] == {"objective": "o2", "kept_from_earlier_tuning": ["random_hash"]}
 
 
 def test_ranking_config_takes_tuned_settings_unless_the_run_sets_them(monkeypatch):
