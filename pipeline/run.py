@@ -292,15 +292,21 @@ def run_pipeline(config: RunConfig, quiet: bool = False, verbose: bool = False,
 
 
 @contextlib.contextmanager
-def one_run_at_a_time(config: RunConfig) -> Iterator[None]:
+def one_run_at_a_time(config: RunConfig,
+                      on_wait: Optional[Callable[[str], None]] = None) -> Iterator[None]:
     """Holds an exclusive lock on the pipeline's metadata store (a file beside it) while a run
     executes and reports: the report reads the store's newest run, so a second process running
     the same pipeline (side-by-side `semids tune` processes, each starting with the cached base
-    run) waits until the first has read its own."""
+    run) waits until the first has read its own. on_wait(lock path) is called if it must wait."""
     path = config.metadata_path + ".lock"
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait:
+                on_wait(path)
+            fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
         finally:
@@ -343,9 +349,14 @@ def _run(config: RunConfig, console: Optional[Console], log_path: Optional[str],
     if console:
         console.line(f"  [{time.strftime('%H:%M:%S')}] {'prepare_inputs':<32} done in "
                      f"{time.time() - start:6.1f}s (data {inputs.data_dir})")
+
+    def waiting(lock_path: str) -> None:
+        if console:
+            console.line(f"  [{time.strftime('%H:%M:%S')}] waiting for another process's run of "
+                         f"pipeline '{config.pipeline_name}' to finish ({lock_path})")
     if to_nodes:
         from tfx.orchestration import pipeline as tfx_pipeline
-        with one_run_at_a_time(config):
+        with one_run_at_a_time(config, waiting):
             tfx.orchestration.LocalDagRunner().run(
                 pipeline_lib.create_pipeline(config, inputs),
                 run_options=tfx_pipeline.RunOptions(to_nodes=list(to_nodes)))
@@ -353,7 +364,7 @@ def _run(config: RunConfig, console: Optional[Console], log_path: Optional[str],
             console.line(f"semids: ran {', '.join(to_nodes)} and their upstream nodes only "
                          f"({fmt_duration(time.time() - start)})")
         return {}
-    with one_run_at_a_time(config):
+    with one_run_at_a_time(config, waiting):
         tfx.orchestration.LocalDagRunner().run(pipeline_lib.create_pipeline(config, inputs))
         metrics = report.collect_metrics(config, time.time() - start)
         path = report.write_metrics(config, metrics)

@@ -263,7 +263,7 @@ def test_one_run_at_a_time_makes_a_second_process_wait_for_the_first(tmp_path):
     # The child takes the lock, says so, and keeps it until it is told to let go.
     child = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time\n"
+         "import sys\n"
          "from pipeline import run\n"
          "from pipeline.config import RunConfig\n"
          f"with run.one_run_at_a_time(RunConfig(output_dir={str(tmp_path)!r})):\n"
@@ -276,11 +276,21 @@ def test_one_run_at_a_time_makes_a_second_process_wait_for_the_first(tmp_path):
             child.poll()
             assert child.returncode is None, "the child stopped before taking the lock"
             time.sleep(0.01)
-        child.stdin.write("\n")
-        child.stdin.flush()
-        with run.one_run_at_a_time(config):
+        waited = []
+
+        def let_the_child_go(lock_path):  # called only once the lock was found held
+            waited.append(lock_path)
+            child.stdin.write("\n")
+            child.stdin.flush()
+
+        with run.one_run_at_a_time(config, on_wait=let_the_child_go):
             order.open("a").write("parent holds\n")
     finally:
         child.stdin.close()
         child.wait()
     assert order.read_text().splitlines() == ["child holds", "child lets go", "parent holds"]
+    assert waited == [config.metadata_path + ".lock"]
+    waited = []
+    with run.one_run_at_a_time(config, on_wait=waited.append):  # free now: no wait
+        pass
+    assert waited == []
