@@ -22,6 +22,7 @@ import json
 import os
 from typing import Dict, List, Optional, Tuple
 
+from data import locking
 from schemas import features
 
 ITEM_TEXT_FIELDS = ("title", "year", "genres")
@@ -129,15 +130,28 @@ def convert(source: MovieLensSource, out_dir: str, src: Optional[str] = None) ->
     paths = {"items": os.path.join(out_dir, features.ITEMS_FILE),
              "interactions": os.path.join(out_dir, features.INTERACTIONS_FILE)}
     marker = os.path.join(out_dir, _MARKER)
-    if all(os.path.isfile(p) for p in paths.values()) and os.path.isfile(marker):
-        try:
-            with open(marker) as f:
-                m = json.load(f)
-            if m.get("source_sha256") == checksum and m.get("version") == _CONVERTER_VERSION:
-                return {"paths": paths, "counts": m["counts"], "dir": out_dir}
-        except (OSError, ValueError, KeyError):
-            pass
+    # Processes preparing one folder at once (side-by-side `semids tune` runs on a fresh machine)
+    # take turns: the later one finds the files ready and leaves them, and their times, alone.
+    with locking.exclusive(out_dir):
+        if all(os.path.isfile(p) for p in paths.values()) and os.path.isfile(marker):
+            try:
+                with open(marker) as f:
+                    m = json.load(f)
+                if m.get("source_sha256") == checksum and m.get("version") == _CONVERTER_VERSION:
+                    return {"paths": paths, "counts": m["counts"], "dir": out_dir}
+            except (OSError, ValueError, KeyError):
+                pass
+        counts = _write_files(source, item_src, inter_src, paths)
+        with open(marker, "w") as f:
+            json.dump({"dataset": source.dataset, "source": src, "source_sha256": checksum,
+                       "version": _CONVERTER_VERSION, "counts": counts}, f, indent=2,
+                      sort_keys=True)
+    return {"paths": paths, "counts": counts, "dir": out_dir}
 
+
+def _write_files(source: MovieLensSource, item_src: str, inter_src: str,
+                 paths: Dict[str, str]) -> Dict[str, int]:
+    """Converts the two RecBole files into `paths` (each replaced whole); returns the counts."""
     counts = {"items": 0, "interactions": 0, "positives": 0, "users": 0}
     tmp = {k: p + ".tmp" for k, p in paths.items()}
     with open(tmp["items"], "w", encoding="utf-8", newline="") as f:
@@ -161,10 +175,7 @@ def convert(source: MovieLensSource, out_dir: str, src: Optional[str] = None) ->
     counts["users"] = len(users)
     for k in paths:
         os.replace(tmp[k], paths[k])
-    with open(marker, "w") as f:
-        json.dump({"dataset": source.dataset, "source": src, "source_sha256": checksum,
-                   "version": _CONVERTER_VERSION, "counts": counts}, f, indent=2, sort_keys=True)
-    return {"paths": paths, "counts": counts, "dir": out_dir}
+    return counts
 
 
 def prepare_movielens(out_dir: str) -> Dict:

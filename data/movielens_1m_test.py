@@ -3,11 +3,12 @@
 import csv
 import importlib.util
 import os
+import threading
 
 import pytest
 
 from data import format as fm
-from data import movielens
+from data import locking, movielens
 from schemas import features as F
 
 _ITEMS = [  # item_id (title with year), movie_title, release_year, genre
@@ -44,6 +45,34 @@ def fake_source(tmp_path):
 def _read_csv(path):
     with open(path, encoding="utf-8", newline="") as f:
         return list(csv.DictReader(f))
+
+
+def test_processes_preparing_one_folder_take_turns(fake_source, tmp_path, monkeypatch):
+    """The second conversion waits for the first's lock, then finds its files and leaves them
+    (and their times, which TFX's input fingerprint reads) alone."""
+    out = str(tmp_path / "out")
+    first_writing, second_waits, writers = threading.Event(), threading.Event(), []
+    write_files, exclusive = movielens._write_files, locking.exclusive
+
+    def first_writes_once_the_second_waits(*args):
+        writers.append(threading.current_thread().name)
+        first_writing.set()
+        assert second_waits.wait(timeout=60)
+        return write_files(*args)
+
+    monkeypatch.setattr(movielens, "_write_files", first_writes_once_the_second_waits)
+    monkeypatch.setattr(locking, "exclusive",
+                        lambda path: exclusive(path, on_wait=lambda _: second_waits.set()))
+    firsts = []
+    first = threading.Thread(name="first", target=lambda: firsts.append(
+        movielens.prepare_movielens_1m(out, src=fake_source)))
+    first.start()
+    assert first_writing.wait(timeout=60)
+    second = movielens.prepare_movielens_1m(out, src=fake_source)
+    first.join(timeout=60)
+    assert writers == ["first"] and second_waits.is_set()
+    assert second == firsts[0]
+    assert second["counts"] == {"items": 4, "interactions": 4, "positives": 2, "users": 3}
 
 
 def test_fake_files_convert_exactly(fake_source, tmp_path):

@@ -31,6 +31,7 @@ from typing import Dict, Iterator, List, Tuple
 
 import numpy as np
 
+from data import locking
 from schemas import features
 
 GENRES = ("Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
@@ -254,16 +255,26 @@ def generate_synthetic(out_dir: str, num_users: int, num_items: int, num_interac
     paths = {"items": os.path.join(out_dir, features.ITEMS_FILE),
              "interactions": os.path.join(out_dir, features.INTERACTIONS_FILE)}
     marker = os.path.join(out_dir, _MARKER)
-    if not force and all(os.path.isfile(p) for p in paths.values()) and os.path.isfile(marker):
-        try:
-            with open(marker) as f:
-                m = json.load(f)
-            if m.get("params") == params:
-                return {"dir": out_dir, "paths": paths, "counts": m["counts"],
-                        "bad_rows": m["bad_rows"]}
-        except (OSError, ValueError, KeyError):
-            pass
+    with locking.exclusive(out_dir):  # processes preparing one folder take turns
+        if not force and all(os.path.isfile(p) for p in paths.values()) and os.path.isfile(marker):
+            try:
+                with open(marker) as f:
+                    m = json.load(f)
+                if m.get("params") == params:
+                    return {"dir": out_dir, "paths": paths, "counts": m["counts"],
+                            "bad_rows": m["bad_rows"]}
+            except (OSError, ValueError, KeyError):
+                pass
+        counts, bad_list = _write_files(paths, num_users, num_items, num_interactions, seed,
+                                        bad_rows, text_mode)
+        with open(marker, "w") as f:
+            json.dump({"params": params, "counts": counts, "bad_rows": bad_list}, f, indent=2)
+    return {"dir": out_dir, "paths": paths, "counts": counts, "bad_rows": bad_list}
 
+
+def _write_files(paths: Dict[str, str], num_users: int, num_items: int, num_interactions: int,
+                 seed: int, bad_rows: int, text_mode: str) -> Tuple[Dict, List[Dict]]:
+    """Generates the two files into `paths` (each replaced whole); returns (counts, bad rows)."""
     world = _World(num_users, num_items, seed)
     tmp = {k: p + ".tmp" for k, p in paths.items()}
     with open(tmp["items"], "w", encoding="utf-8", newline="") as f:
@@ -311,6 +322,4 @@ def generate_synthetic(out_dir: str, num_users: int, num_items: int, num_interac
         os.replace(tmp[k], paths[k])
     counts = {"items": num_items, "interactions": num_interactions, "bad_rows": bad_rows,
               "positives": positives, "users": int(active.sum())}
-    with open(marker, "w") as f:
-        json.dump({"params": params, "counts": counts, "bad_rows": bad_list}, f, indent=2)
-    return {"dir": out_dir, "paths": paths, "counts": counts, "bad_rows": bad_list}
+    return counts, bad_list

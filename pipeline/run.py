@@ -16,7 +16,6 @@ descriptor.
 import contextlib
 import ctypes
 import faulthandler
-import fcntl
 import logging
 import os
 import sys
@@ -24,6 +23,7 @@ import threading
 import time
 from typing import Callable, Dict, Iterator, Optional, Sequence
 
+from data import locking
 from pipeline.config import RunConfig
 
 # The logger of the results lines (written to the log file too).
@@ -300,17 +300,8 @@ def one_run_at_a_time(config: RunConfig,
     run) waits until the first has read its own. on_wait(lock path) is called if it must wait."""
     path = config.metadata_path + ".lock"
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if on_wait:
-                on_wait(path)
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with locking.exclusive(path, on_wait):
+        yield
 
 
 def check_reuse(config: RunConfig) -> None:

@@ -36,12 +36,13 @@ import time
 from typing import Callable, Dict, List, Optional, Sequence
 
 from data import format as data_format
+from data import locking
 from data import spans as spans_lib
 from pipeline import baselines as baselines_lib
 from pipeline import probes as probes_lib
 from pipeline.config import (DEFAULT_RUNNERS, DEFAULT_TABLE_SIZES, DEFAULT_TRAINING, REPO_ROOT,
                              RunConfig)
-from pipeline.tables import append_csv_row, fmt_auc, locked, upgrade_csv_header
+from pipeline.tables import append_csv_row, fmt_auc, upgrade_csv_header
 from schemas import features
 
 MODES = ("reuse_warm", "scratch")
@@ -203,7 +204,7 @@ def append_row(out_dir: str, row: dict) -> None:
     """Appends one row (the header first when the file is new), flushed to disk, under an
     exclusive lock on out_dir; a row whose key is already there is not written again."""
     os.makedirs(out_dir, exist_ok=True)
-    with locked(out_dir):
+    with locking.exclusive(out_dir):
         upgrade_csv_header(os.path.join(out_dir, RESULTS_FILE), COLUMNS)
         if all(row_key(r) != row_key(row) for r in read_rows(out_dir)):
             append_csv_row(os.path.join(out_dir, RESULTS_FILE), COLUMNS, row)
@@ -226,7 +227,7 @@ def record_sitting(out_dir: str, started: float, rows_before: int, jobs: int,
                "rows_after": len(read_rows(out_dir)), "jobs": jobs,
                "representations": " ".join(representations)}
     os.makedirs(out_dir, exist_ok=True)
-    with locked(out_dir):
+    with locking.exclusive(out_dir):
         append_csv_row(os.path.join(out_dir, SITTINGS_FILE), SITTING_COLUMNS, sitting)
     return sitting
 

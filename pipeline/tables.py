@@ -1,11 +1,9 @@
-"""The result files' shared reading, writing and number format: a CSV row appended whole under a
-lock on its folder (the experiment's and the simulation's results.csv), the rows read back, and
-AUCs as tables print them."""
-import contextlib
+"""The result files' shared reading, writing and number format: a CSV row appended whole (the
+experiment's and the simulation's results.csv, written under data/locking.py's lock on their
+folder), the rows read back, and AUCs as tables print them."""
 import csv
-import fcntl
 import os
-from typing import Iterator, List, Mapping, Optional, Sequence
+from typing import List, Mapping, Optional, Sequence
 
 
 def fmt_auc(x, digits: int = 4) -> str:
@@ -15,17 +13,6 @@ def fmt_auc(x, digits: int = 4) -> str:
 def cell(value) -> str:
     """A CSV cell: blank for None."""
     return "" if value is None else value
-
-
-@contextlib.contextmanager
-def locked(folder: str) -> Iterator[None]:
-    """An exclusive lock on `folder` while the block runs, so processes can share its files."""
-    lock = os.open(folder, os.O_RDONLY)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(lock)  # releases the lock
 
 
 def read_csv_rows(path: str) -> List[dict]:

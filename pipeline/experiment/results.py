@@ -17,13 +17,14 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from data import locking
 from pipeline import baselines as baselines_lib
 from pipeline.config import RunConfig
 from pipeline.experiment.metrics import (AUC_KEYS, SLICE_AUC_KEYS,
                                          TAIL_MAX_INTERACTIONS, TAIL_MIN_INTERACTIONS,
                                          check_verdict)
 from pipeline.run import fmt_duration
-from pipeline.tables import append_csv_row, cell, fmt_auc, locked
+from pipeline.tables import append_csv_row, cell, fmt_auc
 from schemas import features
 
 RESULTS_FILE = "results.csv"
@@ -131,7 +132,7 @@ def append_result(out_dir: str, row: dict) -> None:
     header is not COLUMNS (written before columns were added) is first rewritten with COLUMNS,
     its rows' new cells blank. Holds an exclusive lock on out_dir meanwhile, so the experiment's
     worker processes can share the file."""
-    with locked(out_dir):
+    with locking.exclusive(out_dir):
         _append_row(os.path.join(out_dir, RESULTS_FILE), out_dir, row)
 
 
