@@ -1,5 +1,5 @@
-"""An exclusive lock that processes on one machine take turns over: a prepared dataset's folder,
-a results folder, a pipeline's metadata store."""
+"""An exclusive lock on a folder that processes on one machine take turns over: a prepared
+dataset's folder, a results folder, a pipeline's metadata folder."""
 import contextlib
 import fcntl
 import os
@@ -7,17 +7,17 @@ from typing import Callable, Iterator, Optional
 
 
 @contextlib.contextmanager
-def exclusive(path: str, on_wait: Optional[Callable[[str], None]] = None) -> Iterator[None]:
-    """Holds an exclusive flock on `path` (a folder, or a lock file, created if missing) while
-    the block runs. on_wait(path) is called when another process holds it, before waiting."""
-    flags = os.O_RDONLY if os.path.isdir(path) else os.O_RDONLY | os.O_CREAT
-    fd = os.open(path, flags, 0o644)
+def exclusive(folder: str, on_wait: Optional[Callable[[str], None]] = None) -> Iterator[None]:
+    """Holds an exclusive flock on `folder` (made if missing) while the block runs. on_wait(folder)
+    is called when another process holds it, before waiting."""
+    os.makedirs(folder, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             if on_wait:
-                on_wait(path)
+                on_wait(folder)
             fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:

@@ -5,11 +5,11 @@ import sys
 from data import locking
 
 
-def test_a_lock_file_is_created_and_a_free_lock_does_not_wait(tmp_path):
-    path, waited = str(tmp_path / "store.lock"), []
-    with locking.exclusive(path, on_wait=waited.append):
-        assert os.path.isfile(path)
-    with locking.exclusive(str(tmp_path), on_wait=waited.append):  # a folder is locked in place
+def test_a_missing_folder_is_made_and_a_free_lock_does_not_wait(tmp_path):
+    folder, waited = str(tmp_path / "results" / "ml1m"), []
+    with locking.exclusive(folder, on_wait=waited.append):
+        assert os.path.isdir(folder)
+    with locking.exclusive(folder, on_wait=waited.append):  # an existing folder: locked in place
         pass
     assert waited == []
 

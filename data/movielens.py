@@ -18,11 +18,10 @@ import csv
 import dataclasses
 import hashlib
 import importlib.util
-import json
 import os
 from typing import Dict, List, Optional, Tuple
 
-from data import locking
+from data import prepared
 from schemas import features
 
 ITEM_TEXT_FIELDS = ("title", "year", "genres")
@@ -126,26 +125,18 @@ def convert(source: MovieLensSource, out_dir: str, src: Optional[str] = None) ->
     inter_src = os.path.join(src, source.inter_file)
     item_src = os.path.join(src, source.item_file)
     checksum = _sha256([inter_src, item_src])
-    os.makedirs(out_dir, exist_ok=True)
     paths = {"items": os.path.join(out_dir, features.ITEMS_FILE),
              "interactions": os.path.join(out_dir, features.INTERACTIONS_FILE)}
-    marker = os.path.join(out_dir, _MARKER)
-    # Processes preparing one folder at once (side-by-side `semids tune` runs on a fresh machine)
-    # take turns: the later one finds the files ready and leaves them, and their times, alone.
-    with locking.exclusive(out_dir):
-        if all(os.path.isfile(p) for p in paths.values()) and os.path.isfile(marker):
-            try:
-                with open(marker) as f:
-                    m = json.load(f)
-                if m.get("source_sha256") == checksum and m.get("version") == _CONVERTER_VERSION:
-                    return {"paths": paths, "counts": m["counts"], "dir": out_dir}
-            except (OSError, ValueError, KeyError):
-                pass
-        counts = _write_files(source, item_src, inter_src, paths)
-        with open(marker, "w") as f:
-            json.dump({"dataset": source.dataset, "source": src, "source_sha256": checksum,
-                       "version": _CONVERTER_VERSION, "counts": counts}, f, indent=2,
-                      sort_keys=True)
+
+    def is_current(m: Dict) -> bool:
+        return (m.get("source_sha256") == checksum and m.get("version") == _CONVERTER_VERSION
+                and "counts" in m)
+
+    def write() -> Dict:
+        return {"dataset": source.dataset, "source": src, "source_sha256": checksum,
+                "version": _CONVERTER_VERSION,
+                "counts": _write_files(source, item_src, inter_src, paths)}
+    counts = prepared.write_once(out_dir, paths.values(), _MARKER, is_current, write)["counts"]
     return {"paths": paths, "counts": counts, "dir": out_dir}
 
 

@@ -25,13 +25,12 @@ the good rows do not depend on `bad_rows`).
 from __future__ import annotations
 
 import csv
-import json
 import os
 from typing import Dict, Iterator, List, Tuple
 
 import numpy as np
 
-from data import locking
+from data import prepared
 from schemas import features
 
 GENRES = ("Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
@@ -251,24 +250,18 @@ def generate_synthetic(out_dir: str, num_users: int, num_items: int, num_interac
         raise ValueError(f"generate_synthetic: text_mode must be one of {TEXT_MODES}, "
                          f"got {text_mode!r}")
     params = _params(num_users, num_items, num_interactions, seed, bad_rows, text_mode)
-    os.makedirs(out_dir, exist_ok=True)
     paths = {"items": os.path.join(out_dir, features.ITEMS_FILE),
              "interactions": os.path.join(out_dir, features.INTERACTIONS_FILE)}
-    marker = os.path.join(out_dir, _MARKER)
-    with locking.exclusive(out_dir):  # processes preparing one folder take turns
-        if not force and all(os.path.isfile(p) for p in paths.values()) and os.path.isfile(marker):
-            try:
-                with open(marker) as f:
-                    m = json.load(f)
-                if m.get("params") == params:
-                    return {"dir": out_dir, "paths": paths, "counts": m["counts"],
-                            "bad_rows": m["bad_rows"]}
-            except (OSError, ValueError, KeyError):
-                pass
+
+    def is_current(m: Dict) -> bool:
+        return m.get("params") == params and "counts" in m and "bad_rows" in m
+
+    def write() -> Dict:
         counts, bad_list = _write_files(paths, num_users, num_items, num_interactions, seed,
                                         bad_rows, text_mode)
-        with open(marker, "w") as f:
-            json.dump({"params": params, "counts": counts, "bad_rows": bad_list}, f, indent=2)
+        return {"params": params, "counts": counts, "bad_rows": bad_list}
+    record = prepared.write_once(out_dir, paths.values(), _MARKER, is_current, write, force=force)
+    counts, bad_list = record["counts"], record["bad_rows"]
     return {"dir": out_dir, "paths": paths, "counts": counts, "bad_rows": bad_list}
 
 

@@ -294,13 +294,11 @@ def run_pipeline(config: RunConfig, quiet: bool = False, verbose: bool = False,
 @contextlib.contextmanager
 def one_run_at_a_time(config: RunConfig,
                       on_wait: Optional[Callable[[str], None]] = None) -> Iterator[None]:
-    """Holds an exclusive lock on the pipeline's metadata store (a file beside it) while a run
+    """Holds an exclusive lock on the pipeline's metadata folder (one per pipeline) while a run
     executes and reports: the report reads the store's newest run, so a second process running
     the same pipeline (side-by-side `semids tune` processes, each starting with the cached base
-    run) waits until the first has read its own. on_wait(lock path) is called if it must wait."""
-    path = config.metadata_path + ".lock"
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with locking.exclusive(path, on_wait):
+    run) waits until the first has read its own. on_wait(folder) is called if it must wait."""
+    with locking.exclusive(os.path.dirname(config.metadata_path), on_wait):
         yield
 
 

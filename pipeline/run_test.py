@@ -289,7 +289,7 @@ def test_one_run_at_a_time_makes_a_second_process_wait_for_the_first(tmp_path):
         child.stdin.close()
         child.wait()
     assert order.read_text().splitlines() == ["child holds", "child lets go", "parent holds"]
-    assert waited == [config.metadata_path + ".lock"]
+    assert waited == [os.path.dirname(config.metadata_path)]
     waited = []
     with run.one_run_at_a_time(config, on_wait=waited.append):  # free now: no wait
         pass

@@ -203,7 +203,6 @@ def read_rows(out_dir: str, file_name: str = RESULTS_FILE) -> List[dict]:
 def append_row(out_dir: str, row: dict) -> None:
     """Appends one row (the header first when the file is new), flushed to disk, under an
     exclusive lock on out_dir; a row whose key is already there is not written again."""
-    os.makedirs(out_dir, exist_ok=True)
     with locking.exclusive(out_dir):
         upgrade_csv_header(os.path.join(out_dir, RESULTS_FILE), COLUMNS)
         if all(row_key(r) != row_key(row) for r in read_rows(out_dir)):
@@ -226,7 +225,6 @@ def record_sitting(out_dir: str, started: float, rows_before: int, jobs: int,
                "seconds": round(now - started, 1), "rows_before": rows_before,
                "rows_after": len(read_rows(out_dir)), "jobs": jobs,
                "representations": " ".join(representations)}
-    os.makedirs(out_dir, exist_ok=True)
     with locking.exclusive(out_dir):
         append_csv_row(os.path.join(out_dir, SITTINGS_FILE), SITTING_COLUMNS, sitting)
     return sitting

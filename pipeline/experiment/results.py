@@ -132,7 +132,6 @@ def append_result(out_dir: str, row: dict) -> None:
     header is not COLUMNS (written before columns were added) is first rewritten with COLUMNS,
     its rows' new cells blank. Holds an exclusive lock on out_dir meanwhile, so the experiment's
     worker processes can share the file."""
-    os.makedirs(out_dir, exist_ok=True)  # a folder to lock (a missing path would become a file)
     with locking.exclusive(out_dir):
         _append_row(os.path.join(out_dir, RESULTS_FILE), out_dir, row)
 
