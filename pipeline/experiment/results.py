@@ -277,7 +277,20 @@ def headline(entries: List[dict]) -> Tuple[Optional[int], List[dict]]:
     return budget, [e for e in with_hist if e["table_budget"] == budget]
 
 
-def plot(entries: List[dict], path: str) -> str:
+_BASELINE_STYLES = dict(zip(baselines_lib.BASELINES, (":", "-.", "--")))
+
+
+def baseline_lines(baselines: Optional[Dict[str, dict]], metric: str) -> List[Tuple[str, float]]:
+    """(name, AUC) of the must-beat baselines to draw on a plot of `metric`. One at exactly 0.5
+    scores every row of the slice alike (baseline_item_rate on new items: each gets μ) and is
+    left off, so it does not stretch the axis."""
+    return [(name, b[metric]) for name, b in (baselines or {}).items()
+            if b.get(metric) is not None and b[metric] != 0.5]
+
+
+def plot(entries: List[dict], path: str, baselines: Optional[Dict[str, dict]] = None) -> str:
+    """AUC overall and on new items against the budget, one line per representation, the
+    must-beat baselines (baseline_entries) as grey horizontal lines."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -299,6 +312,9 @@ def plot(entries: List[dict], path: str) -> str:
                 x, y, err = zip(*pts)
                 ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=rep,
                             linestyle="--" if rep == features.DENSE_CONTENT else "-")
+            for name, value in baseline_lines(baselines, metric):
+                ax.axhline(value, color="gray", linestyle=_BASELINE_STYLES[name], linewidth=1.2,
+                           label=f"{name} (no model)")
             ax.set_xscale("log")
             budgets = sorted({e["table_budget"] for e in entries})
             ax.set_xticks(budgets)
@@ -329,7 +345,7 @@ def summarize(out_dir: str) -> dict:
     if os.path.exists(check_path):
         with open(check_path) as f:
             check = json.load(f)
-    plot_path = plot(entries, os.path.join(out_dir, PLOT_FILE))
+    plot_path = plot(entries, os.path.join(out_dir, PLOT_FILE), baselines)
     budget, head = headline(entries)
     datasets = sorted({r.get("dataset") or "?" for r in rows})
     seeds = sorted({int(r["seed"]) for r in rows})

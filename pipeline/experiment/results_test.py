@@ -164,6 +164,18 @@ def test_baselines_probes_and_new_slices_in_the_csv_and_the_table(tmp_path):
         # in the headline and in both history tables, beside the models
         assert table.count(f"| *{name}* |") == 3, name
     assert "| *baseline_item_rate* | – | – | – | 0.6200 | – |" in table
+    assert os.path.getsize(os.path.join(out, results.PLOT_FILE)) > 10_000  # drawn with them
+
+
+def test_the_plot_draws_each_baseline_but_a_constant_one():
+    baselines = {"baseline_user_rate": {"auc_overall": .68, "auc_new_items": .69},
+                 "baseline_item_rate": {"auc_overall": .62, "auc_new_items": .5},
+                 "baseline_user_item_rate": {"auc_overall": None, "auc_new_items": .69}}
+    assert results.baseline_lines(baselines, "auc_overall") == [
+        ("baseline_user_rate", .68), ("baseline_item_rate", .62)]
+    assert results.baseline_lines(baselines, "auc_new_items") == [
+        ("baseline_user_rate", .69), ("baseline_user_item_rate", .69)]
+    assert results.baseline_lines(None, "auc_overall") == []
 
 
 def test_an_old_results_csv_reads_with_blank_new_columns_and_is_extended(tmp_path):
