@@ -246,6 +246,11 @@ def main(argv=None) -> int:
             _log_traceback()
         print(f"semids: error: {e}", file=sys.stderr, flush=True)
         return 1
+    except KeyboardInterrupt:
+        # Ctrl-C, or SIGTERM where a command turns it into one (simulate): what finished is kept.
+        print(f"semids {args.command}: stopped; what finished is kept, and the same command "
+              "resumes from it", file=sys.stderr, flush=True)
+        return 130
     except Exception:
         # Anything else: the traceback to the log file, and (re-raised) to the console.
         if not _logged_by_quiet_command(args):

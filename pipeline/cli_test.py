@@ -42,3 +42,18 @@ def test_an_experiment_error_is_one_line_and_its_traceback_goes_to_the_log(tmp_p
     (log,) = os.listdir(tmp_path / "outputs" / "logs")
     with open(tmp_path / "outputs" / "logs" / log) as f:
         assert "Traceback" in f.read()
+
+
+def test_a_stopped_command_says_so_in_one_line(tmp_path, capfd, monkeypatch):
+    from pipeline import experiment
+
+    def summarize(out_dir):
+        raise KeyboardInterrupt  # Ctrl-C, or SIGTERM in `semids simulate`
+
+    monkeypatch.setattr(experiment, "summarize", summarize)
+    capfd.readouterr()
+    assert cli.main(["experiment", "--summarize_only", "--out_dir", str(tmp_path),
+                     "--output_dir", str(tmp_path / "outputs")]) == 130
+    out, err = capfd.readouterr()
+    assert err == ("semids experiment: stopped; what finished is kept, and the same command "
+                   "resumes from it\n")
