@@ -26,6 +26,8 @@ def write_once(out_dir: str, paths: Iterable[str], marker_name: str,
             except (OSError, ValueError, KeyError, TypeError, AttributeError):
                 pass  # an unreadable or older marker: write again
         record = write()
-        with open(marker, "w") as f:
+        tmp = marker + ".tmp"  # the marker appears whole, after the files
+        with open(tmp, "w") as f:
             json.dump(record, f, indent=2, sort_keys=True)
+        os.replace(tmp, marker)
     return record

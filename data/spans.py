@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import os
 from typing import Dict, List, NamedTuple, Sequence, Tuple
 
 from data import format as data_format
+from data import prepared
 from schemas import features
 
 SPANS_FILE = "spans.json"
@@ -120,44 +120,41 @@ def plan_spans(item_ids: Sequence[str], row_items: Sequence[str], row_timestamps
 def write_spans(source_dir: str, out_dir: str, num_spans: int, seed: int) -> Dict:
     """Writes the span layout of source_dir's items.csv and interactions.csv into out_dir (see
     the module docstring); idempotent: an out_dir whose spans.json records the same source files,
-    spans and seed is left as it is. Returns spans.json's content."""
+    spans and seed, beside all its span files, is left as it is (data/prepared.py). Returns
+    spans.json's content."""
     items_path = os.path.join(source_dir, features.ITEMS_FILE)
     inter_path = os.path.join(source_dir, features.INTERACTIONS_FILE)
     source = {"items": _stat(items_path), "interactions": _stat(inter_path),
               "num_spans": num_spans, "seed": seed}
-    marker = os.path.join(out_dir, SPANS_FILE)
-    if os.path.isfile(marker):
-        with open(marker) as f:
-            done = json.load(f)
-        if done.get("source") == source:
-            return done
+    paths = [data_format.span_file(out_dir, table, span) for span in range(1, num_spans + 1)
+             for table in (data_format.ITEMS_TABLE, data_format.INTERACTIONS_TABLE)]
 
-    with open(items_path, encoding="utf-8", newline="") as f:
-        item_rows = list(csv.reader(f))
-    with open(inter_path, encoding="utf-8", newline="") as f:
-        inter_rows = list(csv.reader(f))
-    item_header, item_rows = item_rows[0], item_rows[1:]
-    inter_header, inter_rows = inter_rows[0], inter_rows[1:]
-    id_col = item_header.index(features.ITEM_ID)
-    row_item = inter_header.index(features.ITEM_ID)
-    row_ts = inter_header.index(features.TIMESTAMP)
-    plan = plan_spans([r[id_col] for r in item_rows], [r[row_item] for r in inter_rows],
-                      [int(r[row_ts]) for r in inter_rows], num_spans, seed)
+    def write() -> Dict:
+        with open(items_path, encoding="utf-8", newline="") as f:
+            item_rows = list(csv.reader(f))
+        with open(inter_path, encoding="utf-8", newline="") as f:
+            inter_rows = list(csv.reader(f))
+        item_header, item_rows = item_rows[0], item_rows[1:]
+        inter_header, inter_rows = inter_rows[0], inter_rows[1:]
+        id_col = item_header.index(features.ITEM_ID)
+        row_item = inter_header.index(features.ITEM_ID)
+        row_ts = inter_header.index(features.TIMESTAMP)
+        plan = plan_spans([r[id_col] for r in item_rows], [r[row_item] for r in inter_rows],
+                          [int(r[row_ts]) for r in inter_rows], num_spans, seed)
 
-    for span in range(1, num_spans + 1):
-        _write_csv(data_format.span_file(out_dir, data_format.ITEMS_TABLE, span), item_header,
-                   (r for r in item_rows if plan.release[r[id_col]] <= span))
-        _write_csv(data_format.span_file(out_dir, data_format.INTERACTIONS_TABLE, span),
-                   inter_header, (r for r, s in zip(inter_rows, plan.span_of_row) if s == span))
-    summary = {"source": source, "num_spans": num_spans, "seed": seed,
-               "rows_per_span": plan.rows_per_span, "new_items_per_span": plan.new_items_per_span,
-               "dropped_rows": plan.dropped_rows, "num_items": len(item_rows),
-               "num_interactions": len(inter_rows)}
-    tmp = marker + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(summary, f, indent=2)
-    os.replace(tmp, marker)
-    return summary
+        for span in range(1, num_spans + 1):
+            _write_csv(data_format.span_file(out_dir, data_format.ITEMS_TABLE, span),
+                       item_header, (r for r in item_rows if plan.release[r[id_col]] <= span))
+            _write_csv(data_format.span_file(out_dir, data_format.INTERACTIONS_TABLE, span),
+                       inter_header,
+                       (r for r, s in zip(inter_rows, plan.span_of_row) if s == span))
+        return {"source": source, "num_spans": num_spans, "seed": seed,
+                "rows_per_span": plan.rows_per_span,
+                "new_items_per_span": plan.new_items_per_span,
+                "dropped_rows": plan.dropped_rows, "num_items": len(item_rows),
+                "num_interactions": len(inter_rows)}
+    return prepared.write_once(out_dir, paths, SPANS_FILE,
+                               lambda done: done.get("source") == source, write)
 
 
 def _stat(path: str) -> Dict:
