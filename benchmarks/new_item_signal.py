@@ -183,21 +183,40 @@ def split_signal(data, split: str, held_out: Optional[set] = None,
     return out
 
 
-def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def split_parser(description: str) -> argparse.ArgumentParser:
+    """The options of the benchmarks that set eval (base run) against the validation split of a
+    tuning run: --dataset, --validation_new_item_fraction, --out."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--dataset", default="ml100k")
     parser.add_argument("--validation_new_item_fraction", type=float, default=0.3)
     parser.add_argument("--out", default=None)
-    args = parser.parse_args(argv)
+    return parser
 
+
+def base_and_tuning_configs(args):
+    """(base RunConfig, its tuning run's RunConfig) for split_parser's `args`."""
     from pipeline.config import RunConfig
     from pipeline.experiment import tuning
+    base = RunConfig(dataset=args.dataset)
+    return base, tuning.tuning_config(base, args.validation_new_item_fraction)
+
+
+def write_json(path: Optional[str], results: dict) -> None:
+    """Writes a benchmark's --out (nothing without one)."""
+    if path:
+        with open(path, "w") as f:
+            json.dump(results, f, indent=2, sort_keys=True)
+            f.write("\n")
+
+
+def main(argv=None) -> dict:
+    args = split_parser(__doc__.split("\n")[0]).parse_args(argv)
+
     from pipeline.experiment.data import prepare_base_run
     from schemas import features
 
     t0 = time.time()
-    base = RunConfig(dataset=args.dataset)
-    tune = tuning.tuning_config(base, args.validation_new_item_fraction)
+    base, tune = base_and_tuning_configs(args)
     results = {"dataset": base.dataset_name, "shrinkage_k": list(SHRINKAGE)}
     for name, cfg, split in (("eval (base run)", base, features.EVAL),
                              (f"validation (tuning run, validation_new_item_fraction="
@@ -230,10 +249,7 @@ def main(argv=None) -> dict:
               f"{mid:.4f} ({lo:.4f}..{hi:.4f}); gain of the prior k={BOOTSTRAP_K} {gmid:+.4f} "
               f"({glo:+.4f}..{ghi:+.4f}), above 0 in {b['gain_share_above_0']:.0%} of draws")
     print(f"({time.time() - t0:.0f}s)")
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump(results, f, indent=2, sort_keys=True)
-            f.write("\n")
+    write_json(args.out, results)
     return results
 
 
