@@ -3,14 +3,16 @@ parts, each part's AUC on the new-item rows, on eval (base run) and on the valid
 the tuning run (whose validation holds new items), which is all tuning can see.
 
     .venv/bin/python benchmarks/new_item_decomposition.py [--dataset ml100k]
-        [--representations ...] [--seed 0] [--out docs/results/new_item_decomposition.json]
+        [--representations ...] [--seed 0] [--other_base_seeds 1,2,3,4]
+        [--out docs/results/new_item_decomposition.json]
 
 The model (models/ranking/model.py) adds three parts: the user-rate offset (the log-odds of the
 row's smoothed history rate; a fixed input where the tuned settings have `user_rate_offset`),
 the item prior read through the representation, and the rest (the MLP and the linear path over
 the candidate, its similarity to the history and, without the offset, the counts). Each
 representation trains once per split at the largest budget, with history, with its tuned
-settings (as the experiment does). Prints, per representation and split, the new-item AUC of
+settings (as the experiment does); `--other_base_seeds` adds the eval split of other base runs
+(new_items_across_splits.py's: their own held-out items), trained on their own train split. Prints, per representation and split, the new-item AUC of
 the model, of the user rate alone (`baseline_user_rate`), of the user rate plus the prior, and
 of the user rate plus the rest, each with its ratio to the user rate's; writes --out (JSON).
 
@@ -101,13 +103,19 @@ def main(argv=None) -> dict:
     parser = split_parser(__doc__.split("\n")[0])
     parser.add_argument("--representations", nargs="+", default=list(features.REPRESENTATIONS))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--other_base_seeds", default="",
+                        help="also decompose on the eval new items of these base runs "
+                             "(comma-separated; new_items_across_splits.py's splits)")
     args = parser.parse_args(argv)
+    from new_items_across_splits import split_config
 
     t0 = time.time()
     base, tune = base_and_tuning_configs(args)
     splits = {"eval (base run)": (base, features.EVAL),
               f"validation (tuning run, validation_new_item_fraction="
               f"{args.validation_new_item_fraction})": (tune, features.VALIDATION)}
+    for seed in [int(v) for v in args.other_base_seeds.split(",") if v]:
+        splits[f"eval (base seed {seed})"] = (split_config(base, seed), features.EVAL)
     base_runs = {name: prepare_base_run(cfg, quiet=True) for name, (cfg, _) in splits.items()}
     results = {"dataset": base.dataset_name, "seed": args.seed, "with_history": True,
                "table_budget": max(base.all_table_budgets), "representations": {}}
@@ -117,7 +125,7 @@ def main(argv=None) -> dict:
             r = measure(cfg, base_runs[name], split, rep, args.seed)
             results["representations"][rep][name] = r
             ur = r["user_rate"]
-            print(f"{rep:<16} {name.split(' (')[0]:<10} new items ({r['new_item_rows']} rows): "
+            print(f"{rep:<16} {name:<22.22} new items ({r['new_item_rows']} rows): "
                   + "  ".join(f"{k} {r[k]:.4f} ({r[k] / ur:.4f})" for k in (
                       "model", "user_rate", "user_rate_plus_prior", "user_rate_plus_rest")),
                   flush=True)

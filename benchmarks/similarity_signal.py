@@ -2,7 +2,8 @@
 regression over a few similarity features beside the must-beat `baseline_user_rate`.
 
     .venv/bin/python benchmarks/similarity_signal.py [--dataset ml100k]
-        [--validation_new_item_fraction 0.3] [--out docs/results/similarity_signal.json]
+        [--validation_new_item_fraction 0.3] [--other_base_seeds 1,2,3,4]
+        [--out docs/results/similarity_signal.json]
 
 Issue 11 says a linear model over content-similarity features scores clearly above the user rate
 on new items (the similarity of the candidate to the liked and to the disliked history items, and
@@ -20,7 +21,9 @@ what the data holds:
 
 Each feature set is fitted on the new-item rows of the validation split of the tuning run (its
 validation holds new items: InteractionFeatures' validation_new_item_fraction) and scored on the
-eval split's new-item rows of the base run: nothing is chosen on eval. Prints each AUC and its
+eval split's new-item rows of the base run: nothing is chosen on eval. `--other_base_seeds`
+also scores the same fits on the eval new items of other base runs (new_items_across_splits.py's
+splits: their own held-out items). Prints each AUC and its
 ratio to the user rate's on the same rows; writes --out (JSON). Runs the two base pipelines
 (cached after the first time).
 """
@@ -29,6 +32,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from typing import Optional
 
 import numpy as np
 
@@ -126,10 +130,11 @@ def row_features(data, split: str, catalog: np.ndarray) -> dict:
     }
 
 
-def fit_and_score(fit: dict, score: dict, groups) -> dict:
+def fit_and_score(fit: dict, score: dict, groups, other_splits: Optional[dict] = None) -> dict:
     """Logistic regression (standardised features, sklearn's default L2) fitted on `fit`'s
-    new-item rows; AUC on `fit`'s and `score`'s new-item rows, and its gain over the user rate
-    on `score`'s new items resampled by item (new_item_signal.item_bootstrap)."""
+    new-item rows; AUC on `fit`'s and `score`'s new-item rows, its gain over the user rate on
+    `score`'s new items resampled by item (new_item_signal.item_bootstrap), and AUC on the
+    new-item rows of each of `other_splits` (base seed -> row_features of its eval split)."""
     from new_item_signal import item_bootstrap
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -145,17 +150,24 @@ def fit_and_score(fit: dict, score: dict, groups) -> dict:
     new = score["new"]
     bootstrap = item_bootstrap(score["labels"][new], score["user"][new, 0],
                                model.decision_function(x(score)), score["items"][new])
+    def auc(d):
+        return exact_auc(d["labels"][d["new"]], model.decision_function(x(d)))
+
     return {"eval_gain_over_user_rate_item_bootstrap": bootstrap,
-            "validation_new_items": exact_auc(fit["labels"][fit["new"]],
-                                              model.decision_function(x(fit))),
-            "eval_new_items": exact_auc(score["labels"][score["new"]],
-                                        model.decision_function(x(score))),
+            "eval_new_items_other_splits": {str(seed): auc(d)
+                                            for seed, d in (other_splits or {}).items()},
+            "validation_new_items": auc(fit), "eval_new_items": auc(score),
             "coefficients": [float(c) for c in model[-1].coef_.reshape(-1)]}  # standardised
 
 
 def main(argv=None) -> dict:
     from new_item_signal import base_and_tuning_configs, split_parser, write_json
-    args = split_parser(__doc__.split("\n")[0]).parse_args(argv)
+    from new_items_across_splits import split_config
+    parser = split_parser(__doc__.split("\n")[0])
+    parser.add_argument("--other_base_seeds", default="",
+                        help="also score the fits on the eval new items of these base runs "
+                             "(comma-separated; new_items_across_splits.py's splits)")
+    args = parser.parse_args(argv)
 
     from pipeline.experiment.data import prepare_base_run
     from schemas import features
@@ -166,6 +178,10 @@ def main(argv=None) -> dict:
     _, base_data, base_catalog = prepare_base_run(base, quiet=True)
     fit = row_features(tune_data, features.VALIDATION, tune_catalog)
     score = row_features(base_data, features.EVAL, base_catalog)
+    other_splits = {}
+    for seed in [int(v) for v in args.other_base_seeds.split(",") if v]:
+        _, data, catalog = prepare_base_run(split_config(base, seed), quiet=True)
+        other_splits[seed] = row_features(data, features.EVAL, catalog)
     results = {"dataset": base.dataset_name, "neighbours": NEIGHBOURS,
                "sid_prior_k": SID_PRIOR_K,
                "fitted_on": f"validation new-item rows of the tuning run "
@@ -176,7 +192,7 @@ def main(argv=None) -> dict:
           f"{results['eval_new_item_rows']} eval new-item rows")
     reference = None
     for name, groups in FEATURE_SETS.items():
-        r = fit_and_score(fit, score, groups)
+        r = fit_and_score(fit, score, groups, other_splits)
         r["features"] = list(groups)
         results["feature_sets"][name] = r
         reference = reference or r
@@ -185,7 +201,10 @@ def main(argv=None) -> dict:
               f"({r['validation_new_items'] / reference['validation_new_items']:.4f})  "
               f"eval {r['eval_new_items']:.4f} "
               f"({r['eval_new_items'] / reference['eval_new_items']:.4f}); resampled items: "
-              f"gain {gain[1]:+.4f} ({gain[0]:+.4f}..{gain[2]:+.4f})")
+              f"gain {gain[1]:+.4f} ({gain[0]:+.4f}..{gain[2]:+.4f})"
+              + "".join(f"; base seed {seed} {auc:.4f} "
+                        f"({auc / reference['eval_new_items_other_splits'][seed]:.4f})"
+                        for seed, auc in r["eval_new_items_other_splits"].items()))
     print(f"(ratios to the user rate alone on the same rows; {time.time() - t0:.0f}s)")
     write_json(args.out, results)
     return results
