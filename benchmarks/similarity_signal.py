@@ -14,7 +14,7 @@ what the data holds:
 
   * user: log-odds of `baseline_user_rate` (the row's history labels);
   * content: cosine similarity of the candidate to the liked / disliked history items (mean and
-    max over each), and the prior of the candidate's `--neighbours` most similar train items
+    max over each), and the prior of the candidate's NEIGHBOURS (20) most similar train items
     (their pooled positive rate shrunk to the global rate, an item's own rows left out);
   * sid: the same with the share of leading SID codes the candidate has in common with each
     history item, and new_item_signal.py's SID-prefix prior (k = 50).
@@ -23,9 +23,8 @@ Each feature set is fitted on the new-item rows of the validation split of the t
 validation holds new items: InteractionFeatures' validation_new_item_fraction) and scored on the
 eval split's new-item rows of the base run: nothing is chosen on eval. `--other_base_seeds`
 also scores the same fits on the eval new items of other base runs (new_items_across_splits.py's
-splits: their own held-out items). Prints each AUC and its
-ratio to the user rate's on the same rows; writes --out (JSON). Runs the two base pipelines
-(cached after the first time).
+splits: their own held-out items). Prints each AUC and its ratio to the user rate's on the same
+rows; writes --out (JSON). Runs the base pipelines it reads (cached after the first time).
 """
 from __future__ import annotations
 
