@@ -12,9 +12,10 @@ the item prior read through the representation, and the rest (the MLP and the li
 the candidate, its similarity to the history and, without the offset, the counts). Each
 representation trains once per split at the largest budget, with history, with its tuned
 settings (as the experiment does); `--other_base_seeds` adds the eval split of other base runs
-(new_items_across_splits.py's: their own held-out items), trained on their own train split. Prints, per representation and split, the new-item AUC of
-the model, of the user rate alone (`baseline_user_rate`), of the user rate plus the prior, and
-of the user rate plus the rest, each with its ratio to the user rate's; writes --out (JSON).
+(new_items_across_splits.py's: their own held-out items), trained on their own train split.
+Prints, per representation and split, the new-item AUC of the model, of the user rate alone
+(`baseline_user_rate`), of the user rate plus the prior, and of the user rate plus the rest,
+each with its ratio to the user rate's; writes --out (JSON).
 
 Why: issue 11's done-when asks a SID model for 0.705 on eval's new items. A part that helps on
 validation but not on eval is one tuning cannot be blamed for keeping.
@@ -97,25 +98,23 @@ def measure(config, base_run, split: str, representation: str, seed: int) -> dic
 
 
 def main(argv=None) -> dict:
-    from new_item_signal import base_and_tuning_configs, split_parser, write_json
+    from new_item_signal import (base_and_tuning_configs, other_split_configs, split_parser,
+                                 write_json)
     from pipeline.experiment.data import prepare_base_run
     from schemas import features
-    parser = split_parser(__doc__.split("\n")[0])
+    parser = split_parser(__doc__.split("\n")[0],
+                          "also decompose on the eval new items of these base runs")
     parser.add_argument("--representations", nargs="+", default=list(features.REPRESENTATIONS))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--other_base_seeds", default="",
-                        help="also decompose on the eval new items of these base runs "
-                             "(comma-separated; new_items_across_splits.py's splits)")
     args = parser.parse_args(argv)
-    from new_items_across_splits import split_config
 
     t0 = time.time()
     base, tune = base_and_tuning_configs(args)
     splits = {"eval (base run)": (base, features.EVAL),
               f"validation (tuning run, validation_new_item_fraction="
               f"{args.validation_new_item_fraction})": (tune, features.VALIDATION)}
-    for seed in [int(v) for v in args.other_base_seeds.split(",") if v]:
-        splits[f"eval (base seed {seed})"] = (split_config(base, seed), features.EVAL)
+    for seed, cfg in other_split_configs(base, args).items():
+        splits[f"eval (base seed {seed})"] = (cfg, features.EVAL)
     base_runs = {name: prepare_base_run(cfg, quiet=True) for name, (cfg, _) in splits.items()}
     results = {"dataset": base.dataset_name, "seed": args.seed, "with_history": True,
                "table_budget": max(base.all_table_budgets), "representations": {}}

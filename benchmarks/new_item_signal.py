@@ -183,14 +183,28 @@ def split_signal(data, split: str, held_out: Optional[set] = None,
     return out
 
 
-def split_parser(description: str) -> argparse.ArgumentParser:
+def split_parser(description: str,
+                 other_base_seeds_help: Optional[str] = None) -> argparse.ArgumentParser:
     """The options of the benchmarks that set eval (base run) against the validation split of a
-    tuning run: --dataset, --validation_new_item_fraction, --out."""
+    tuning run: --dataset, --validation_new_item_fraction, --out; and --other_base_seeds (read
+    by other_split_configs) where `other_base_seeds_help` says what they are for."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--dataset", default="ml100k")
     parser.add_argument("--validation_new_item_fraction", type=float, default=0.3)
     parser.add_argument("--out", default=None)
+    if other_base_seeds_help:
+        parser.add_argument("--other_base_seeds", default="",
+                            help=f"{other_base_seeds_help} (comma-separated; "
+                                 f"new_items_across_splits.py's splits)")
     return parser
+
+
+def other_split_configs(base, args) -> dict:
+    """{base seed: RunConfig} of --other_base_seeds: new_items_across_splits.py's base runs,
+    each holding out its own items."""
+    from new_items_across_splits import split_config
+    return {seed: split_config(base, seed)
+            for seed in (int(v) for v in args.other_base_seeds.split(",") if v)}
 
 
 def base_and_tuning_configs(args):

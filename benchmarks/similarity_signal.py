@@ -160,13 +160,10 @@ def fit_and_score(fit: dict, score: dict, groups, other_splits: Optional[dict] =
 
 
 def main(argv=None) -> dict:
-    from new_item_signal import base_and_tuning_configs, split_parser, write_json
-    from new_items_across_splits import split_config
-    parser = split_parser(__doc__.split("\n")[0])
-    parser.add_argument("--other_base_seeds", default="",
-                        help="also score the fits on the eval new items of these base runs "
-                             "(comma-separated; new_items_across_splits.py's splits)")
-    args = parser.parse_args(argv)
+    from new_item_signal import (base_and_tuning_configs, other_split_configs, split_parser,
+                                 write_json)
+    args = split_parser(__doc__.split("\n")[0], "also score the fits on the eval new items of "
+                        "these base runs").parse_args(argv)
 
     from pipeline.experiment.data import prepare_base_run
     from schemas import features
@@ -178,8 +175,8 @@ def main(argv=None) -> dict:
     fit = row_features(tune_data, features.VALIDATION, tune_catalog)
     score = row_features(base_data, features.EVAL, base_catalog)
     other_splits = {}
-    for seed in [int(v) for v in args.other_base_seeds.split(",") if v]:
-        _, data, catalog = prepare_base_run(split_config(base, seed), quiet=True)
+    for seed, cfg in other_split_configs(base, args).items():
+        _, data, catalog = prepare_base_run(cfg, quiet=True)
         other_splits[seed] = row_features(data, features.EVAL, catalog)
     results = {"dataset": base.dataset_name, "neighbours": NEIGHBOURS,
                "sid_prior_k": SID_PRIOR_K,
