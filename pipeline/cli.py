@@ -27,6 +27,7 @@ import traceback
 import typing
 
 from pipeline.config import RunConfig
+from pipeline.interrupts import stops_like_ctrl_c
 from pipeline.run import fmt_duration, log_file_path, run_pipeline, stderr_to_log
 
 
@@ -228,18 +229,20 @@ def main(argv=None) -> int:
         return _serving_command(args)
     try:
         config = config_from_args(args)
-        if args.command == "show-config":
-            print(config.to_json())
-        elif args.command == "prepare-data":
-            from pipeline.inputs import prepare_inputs
-            print(prepare_inputs(config).data_dir)
-        elif args.command in QUIET_COMMANDS:
-            _run_quiet_command(args, config)
-        elif args.command == "compile-vertex":
-            from pipeline.vertex import compile_from_args
-            print(f"semids compile-vertex: wrote {compile_from_args(args, config)}")
-        else:
-            run_pipeline(config, verbose=args.verbose)
+        # `kill PID` stops a command as Ctrl-C does, also while Beam's worker processes run.
+        with stops_like_ctrl_c():
+            if args.command == "show-config":
+                print(config.to_json())
+            elif args.command == "prepare-data":
+                from pipeline.inputs import prepare_inputs
+                print(prepare_inputs(config).data_dir)
+            elif args.command in QUIET_COMMANDS:
+                _run_quiet_command(args, config)
+            elif args.command == "compile-vertex":
+                from pipeline.vertex import compile_from_args
+                print(f"semids compile-vertex: wrote {compile_from_args(args, config)}")
+            else:
+                run_pipeline(config, verbose=args.verbose)
     except (ValueError, RuntimeError, OSError) as e:
         # Our own errors carry the file/row/field; the full trace is in the log file.
         if not _logged_by_quiet_command(args):
@@ -247,7 +250,7 @@ def main(argv=None) -> int:
         print(f"semids: error: {e}", file=sys.stderr, flush=True)
         return 1
     except KeyboardInterrupt:
-        # Ctrl-C, or SIGTERM where a command turns it into one (simulate): what finished is kept.
+        # Ctrl-C, or SIGTERM (stops_like_ctrl_c): what finished is kept.
         print(f"semids {args.command}: stopped; what finished is kept, and the same command "
               "resumes from it", file=sys.stderr, flush=True)
         return 130

@@ -48,7 +48,7 @@ def test_a_stopped_command_says_so_in_one_line(tmp_path, capfd, monkeypatch):
     from pipeline import experiment
 
     def summarize(out_dir):
-        raise KeyboardInterrupt  # Ctrl-C, or SIGTERM in `semids simulate`
+        raise KeyboardInterrupt  # Ctrl-C, or SIGTERM (pipeline/interrupts.py)
 
     monkeypatch.setattr(experiment, "summarize", summarize)
     capfd.readouterr()

@@ -1,0 +1,101 @@
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from pipeline.interrupts import stops_like_ctrl_c
+
+SLEEPER = [sys.executable, "-c", "import time; time.sleep(120)"]
+
+
+def _wait_like_beam(worker: subprocess.Popen) -> None:
+    """Beam's shape: a thread waits for the worker process, and the cleanup after an interrupt
+    joins that thread."""
+    waiter = threading.Thread(target=worker.wait, daemon=True)
+    waiter.start()
+    try:
+        time.sleep(60)  # a bundle in progress: the signal interrupts it
+    finally:
+        waiter.join(timeout=30)  # Beam's join has no timeout: a hang, not a failure
+        assert not waiter.is_alive(), "the worker was not ended"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_ends_the_workers_started_inside_then_interrupts(sig):
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    earlier = subprocess.Popen(SLEEPER)  # started before the block: not ours to end
+    worker = None
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with stops_like_ctrl_c():
+                worker = subprocess.Popen(SLEEPER)
+                threading.Timer(0.5, os.kill, (os.getpid(), sig)).start()  # `kill PID`
+                _wait_like_beam(worker)
+        assert worker.returncode == -signal.SIGTERM
+        assert earlier.poll() is None
+        assert {s: signal.getsignal(s) for s in before} == before
+    finally:
+        for process in (earlier, worker):
+            if process is not None:
+                process.kill()
+                process.wait()
+
+
+def test_a_block_off_the_main_thread_just_runs():
+    ran = []
+
+    def block():
+        with stops_like_ctrl_c():
+            ran.append(signal.getsignal(signal.SIGTERM))
+
+    before = signal.getsignal(signal.SIGTERM)
+    thread = threading.Thread(target=block)
+    thread.start()
+    thread.join()
+    assert ran == [before]
+
+
+BEAM_SCRIPT = """
+import sys
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from pipeline.interrupts import stops_like_ctrl_c
+
+def slow(x, marker):
+    import pathlib, time
+    pathlib.Path(marker).touch()
+    time.sleep(0.5)
+    return x
+
+options = PipelineOptions(["--runner=DirectRunner", "--direct_running_mode=multi_processing",
+                           "--direct_num_workers=2"])
+try:
+    with stops_like_ctrl_c():
+        with beam.Pipeline(options=options) as p:
+            p | beam.Create(list(range(1000))) | beam.Map(slow, sys.argv[1])
+except KeyboardInterrupt:
+    print("stopped")
+"""
+
+
+@pytest.mark.slow
+def test_kill_pid_stops_a_multiprocess_beam_pipeline(tmp_path):
+    """The real thing: `kill PID` (the main process only) while Beam's workers run a bundle."""
+    marker = tmp_path / "running"
+    command = subprocess.Popen([sys.executable, "-c", BEAM_SCRIPT, str(marker)],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                               cwd=os.path.dirname(os.path.dirname(__file__)))
+    try:
+        deadline = time.time() + 120
+        while not marker.exists() and time.time() < deadline:
+            time.sleep(0.2)
+        assert marker.exists(), "the pipeline did not start"
+        command.send_signal(signal.SIGTERM)
+        out, _ = command.communicate(timeout=60)
+        assert out.strip() == "stopped"
+    finally:
+        command.kill()
