@@ -8,7 +8,9 @@ process, and a worker in the middle of a bundle never ends by itself: `kill PID`
 session) left the command hanging there, its `finally` never reached. Ctrl-C in a terminal
 signals the workers too (the whole foreground process group); `kill PID` reaches one process.
 So the handler first ends the worker processes started inside the block (SIGTERM; SIGKILL for
-a later signal), then raises KeyboardInterrupt.
+a later signal), then raises KeyboardInterrupt; an exception that leaves the block after a
+signal (Beam and TFX re-wrap the interrupt, or a worker ended under it) leaves as
+KeyboardInterrupt too, so the command says it was stopped rather than that it failed.
 """
 import contextlib
 import signal
@@ -45,8 +47,9 @@ def end_workers(before: Set[Tuple[int, float]], kill: bool = False) -> int:
 @contextlib.contextmanager
 def stops_like_ctrl_c() -> Iterator[None]:
     """For the duration, SIGTERM and SIGINT end the worker processes the block started, then
-    raise KeyboardInterrupt in the main thread; the previous handlers come back on exit. Off
-    the main thread (where Python cannot set handlers) the block just runs."""
+    raise KeyboardInterrupt in the main thread (and what leaves the block after one is a
+    KeyboardInterrupt); the previous handlers come back on exit. Off the main thread (where
+    Python cannot set handlers) the block just runs."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -61,6 +64,12 @@ def stops_like_ctrl_c() -> Iterator[None]:
     previous = {sig: signal.signal(sig, handler) for sig in SIGNALS}
     try:
         yield
+    except Exception as e:
+        if received:
+            # The interrupt, re-wrapped on its way out: Beam re-raises what a DoFn raised as
+            # e.g. RuntimeError("KeyboardInterrupt [while running 'Parse']").
+            raise KeyboardInterrupt from e
+        raise
     finally:
         for sig, old in previous.items():
             # None: a handler set outside Python; the default is the nearest to it.

@@ -45,6 +45,22 @@ def test_a_signal_ends_the_workers_started_inside_then_interrupts(sig):
                 process.wait()
 
 
+def test_an_interrupt_rewrapped_on_its_way_out_still_leaves_as_one():
+    def beam_like():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(60)
+        except KeyboardInterrupt as e:  # Beam re-raises what a DoFn raised, augmented
+            raise RuntimeError("KeyboardInterrupt [while running 'Parse']") from e
+
+    with pytest.raises(KeyboardInterrupt):
+        with stops_like_ctrl_c():
+            beam_like()
+    with pytest.raises(RuntimeError, match="no signal"):  # a failure without a signal stays one
+        with stops_like_ctrl_c():
+            raise RuntimeError("no signal")
+
+
 def test_a_block_off_the_main_thread_just_runs():
     ran = []
 

@@ -85,6 +85,10 @@ def chosen_sid_representation(dataset: str) -> str:
     """The SID representation with the best mean validation AUC at the largest table budget with
     history in the dataset's committed study (ties: the first in REPRESENTATIONS order)."""
     path = STUDY_RESULTS.format(dataset=dataset)
+    if not os.path.exists(path):
+        raise ValueError(f"simulate: no committed study for dataset {dataset!r} ({path}) to "
+                         "choose its SID representation from; name one with --representations "
+                         "(e.g. --representations random_hash,sid_prefix_ngram)")
     with open(path, newline="") as f:
         rows = [r for r in csv.DictReader(f)
                 if r["representation"] in features.SID_REPRESENTATIONS and r["best_val_auc"]

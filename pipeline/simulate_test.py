@@ -243,6 +243,8 @@ def test_chosen_sid_representation_is_the_best_on_validation(tmp_path, monkeypat
     monkeypatch.setattr(simulate, "STUDY_RESULTS",
                         str(tmp_path / "docs" / "results" / "{dataset}" / "results.csv"))
     assert simulate.chosen_sid_representation("toy") == "sid_prefix_ngram"
+    with pytest.raises(ValueError, match="no committed study for dataset 'other'.*--repres"):
+        simulate.chosen_sid_representation("other")
 
 
 def test_ml1m_study_chooses_sid_prefix_ngram():
