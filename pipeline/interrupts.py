@@ -31,17 +31,13 @@ def _descendants() -> Set[Tuple[int, float]]:
     return found
 
 
-def end_workers(before: Set[Tuple[int, float]], kill: bool = False) -> int:
+def end_workers(before: Set[Tuple[int, float]], kill: bool = False) -> None:
     """Ends this process's descendants not in `before` (those the block started): SIGTERM, or
-    SIGKILL with `kill`. Returns how many it signalled."""
-    signalled = 0
-    for pid, created in _descendants() - before:
-        with contextlib.suppress(psutil.Error):
-            process = psutil.Process(pid)
-            if process.create_time() == created:
-                process.kill() if kill else process.terminate()
-                signalled += 1
-    return signalled
+    SIGKILL with `kill`."""
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):  # it ended meanwhile
+            if (child.pid, child.create_time()) not in before:
+                child.kill() if kill else child.terminate()
 
 
 @contextlib.contextmanager

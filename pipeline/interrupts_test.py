@@ -12,37 +12,42 @@ from pipeline.interrupts import stops_like_ctrl_c
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(120)"]
 
 
-def _wait_like_beam(worker: subprocess.Popen) -> None:
-    """Beam's shape: a thread waits for the worker process, and the cleanup after an interrupt
-    joins that thread."""
+def stopped_while_beam_waits(sig: int, workers: list) -> None:
+    """Beam's shape: a thread waits for a worker process busy with a bundle (appended to
+    `workers`), `sig` arrives (`kill PID`), and the cleanup after the interrupt joins that
+    thread."""
+    worker = subprocess.Popen(SLEEPER)
+    workers.append(worker)
     waiter = threading.Thread(target=worker.wait, daemon=True)
     waiter.start()
     try:
+        os.kill(os.getpid(), sig)
         time.sleep(60)  # a bundle in progress: the signal interrupts it
     finally:
         waiter.join(timeout=30)  # Beam's join has no timeout: a hang, not a failure
         assert not waiter.is_alive(), "the worker was not ended"
 
 
+def end(processes) -> None:
+    for process in processes:
+        process.kill()
+        process.wait()
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_ends_the_workers_started_inside_then_interrupts(sig):
     before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
     earlier = subprocess.Popen(SLEEPER)  # started before the block: not ours to end
-    worker = None
+    workers = []
     try:
         with pytest.raises(KeyboardInterrupt):
             with stops_like_ctrl_c():
-                worker = subprocess.Popen(SLEEPER)
-                threading.Timer(0.5, os.kill, (os.getpid(), sig)).start()  # `kill PID`
-                _wait_like_beam(worker)
-        assert worker.returncode == -signal.SIGTERM
+                stopped_while_beam_waits(sig, workers)
+        assert workers[0].returncode == -signal.SIGTERM
         assert earlier.poll() is None
         assert {s: signal.getsignal(s) for s in before} == before
     finally:
-        for process in (earlier, worker):
-            if process is not None:
-                process.kill()
-                process.wait()
+        end([earlier] + workers)
 
 
 def test_an_interrupt_rewrapped_on_its_way_out_still_leaves_as_one():

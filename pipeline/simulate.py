@@ -41,7 +41,6 @@ from pipeline import baselines as baselines_lib
 from pipeline import probes as probes_lib
 from pipeline.config import (DEFAULT_RUNNERS, DEFAULT_TABLE_SIZES, DEFAULT_TRAINING, REPO_ROOT,
                              RunConfig)
-from pipeline.interrupts import stops_like_ctrl_c
 from pipeline.tables import append_csv_row, fmt_auc, upgrade_csv_header
 from schemas import features
 
@@ -890,19 +889,18 @@ def simulate_command(args, config: RunConfig) -> None:
     if not args.summarize_only:
         rows_before = len(read_rows(out_dir))
         jobs = args.jobs or default_jobs(len(representations))
-        # SIGTERM (a stopped session, `kill`) ends the sitting like Ctrl-C, also while Beam's
-        # workers run, so the finally below still records its time.
-        with stops_like_ctrl_c():
-            try:
-                simulate(dataset, args.spans, representations, out_dir=out_dir,
-                         work_dir=work_dir, seed=config.seed, base=config,
-                         seed_spread_span=args.seed_spread_span or default_seed_spread_span(
-                             args.spans), jobs=jobs)
-            finally:
-                # A sitting with rows to write counts, also when it is interrupted or fails (its
-                # time went into the simulation); one with nothing left to do does not.
-                if rows_before < len(plan(args.spans, representations)):
-                    record_sitting(out_dir, start, rows_before, jobs, representations)
+        # SIGTERM (a stopped session, `kill`) reaches here as KeyboardInterrupt, also while
+        # Beam's workers run (the CLI's stops_like_ctrl_c), so the finally still records the time.
+        try:
+            simulate(dataset, args.spans, representations, out_dir=out_dir, work_dir=work_dir,
+                     seed=config.seed, base=config,
+                     seed_spread_span=args.seed_spread_span or default_seed_spread_span(
+                         args.spans), jobs=jobs)
+        finally:
+            # A sitting with rows to write counts, also when it is interrupted or fails (its
+            # time went into the simulation); one with nothing left to do does not.
+            if rows_before < len(plan(args.spans, representations)):
+                record_sitting(out_dir, start, rows_before, jobs, representations)
     checks = summarize(out_dir, _spans_summary(work_dir, out_dir), representations)
     with open(os.path.join(out_dir, READING_FILE)) as f:
         _say("\n" + f.read())

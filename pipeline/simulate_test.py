@@ -6,15 +6,14 @@ import datetime
 import json
 import os
 import signal
-import subprocess
-import sys
-import threading
 import time
 
 import pytest
 
 from pipeline import simulate
 from pipeline.config import RunConfig
+from pipeline.interrupts import stops_like_ctrl_c
+from pipeline.interrupts_test import end, stopped_while_beam_waits
 from pipeline.tables import upgrade_csv_header
 from schemas import features
 
@@ -338,32 +337,24 @@ def test_a_results_csv_from_before_added_columns_gets_the_new_header(tmp_path):
 
 
 def test_a_sitting_stopped_by_sigterm_records_its_time(tmp_path, monkeypatch):
-    def stopped(*args, **kwargs):
-        # Beam's shape (pipeline/interrupts.py): the cleanup after the interrupt waits for a
-        # worker process busy with a bundle.
-        worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
-        waiter = threading.Thread(target=worker.wait, daemon=True)
-        waiter.start()
-        try:
-            os.kill(os.getpid(), signal.SIGTERM)  # a session stopped, or `kill PID`
-            time.sleep(60)
-        finally:
-            waiter.join(timeout=30)
-            ended.append(worker.poll())
-            worker.kill()
-    ended = []
-    monkeypatch.setattr(simulate, "simulate", stopped)
+    workers = []
+    monkeypatch.setattr(simulate, "simulate", lambda *args, **kwargs: stopped_while_beam_waits(
+        signal.SIGTERM, workers))  # a session stopped, or `kill PID`, while Beam's workers run
     out = str(tmp_path / "out")
     args = argparse.Namespace(out_dir=out, work_dir=str(tmp_path / "work"), spans=2,
                               representations=REPS, summarize_only=False, jobs=1,
                               seed_spread_span=None)
     before = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(KeyboardInterrupt):
-        simulate.simulate_command(args, _base(tmp_path))
-    assert signal.getsignal(signal.SIGTERM) is before
-    [sitting] = simulate.read_sittings(out)
-    assert (sitting["rows_before"], sitting["rows_after"], sitting["jobs"]) == (0, 0, 1)
-    assert ended == [-signal.SIGTERM]  # the handler ended the worker; no wait for it
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with stops_like_ctrl_c():  # as the CLI runs every command
+                simulate.simulate_command(args, _base(tmp_path))
+        assert signal.getsignal(signal.SIGTERM) is before
+        [sitting] = simulate.read_sittings(out)
+        assert (sitting["rows_before"], sitting["rows_after"], sitting["jobs"]) == (0, 0, 1)
+        assert workers[0].returncode == -signal.SIGTERM  # the handler ended the worker
+    finally:
+        end(workers)
 
 
 def test_wall_time_adds_recorded_sittings_and_the_runs_of_unrecorded_rows(tmp_path):
